@@ -1,0 +1,120 @@
+"""Typed errors of the facade, rendered once as an OperationOutcome.
+
+Every failure that reaches a client is one of these. Handlers and the pure core
+raise them; ``facade.api.errors`` turns them into an OperationOutcome with the
+status and issue code declared here (FHIR R4 §3.1.0.4 "Http status codes",
+OperationOutcome issue-type codes from http://hl7.org/fhir/issue-type).
+
+    FacadeError                     500 exception
+    ├── InvalidRequest              400 invalid           (bad parameter, body, id)
+    │   ├── UnsupportedParameter    400 not-supported     (strict handling)
+    │   └── InvalidCursor           400 invalid           (tampered or stale paging link)
+    ├── Unauthorized                401 login             (no/expired/revoked token)
+    ├── Forbidden                   403 forbidden         (scope does not allow it)
+    ├── NotFound                    404 not-found
+    ├── NotAcceptable               406 not-supported     (Accept / _format)
+    ├── Conflict                    409 conflict
+    ├── UnsupportedMediaType        415 not-supported
+    ├── Unprocessable               422 processing
+    ├── Throttled                   429 throttled         (carries Retry-After)
+    ├── UpstreamError               502 transient         (athena 5xx, malformed answer)
+    ├── UpstreamUnavailable         503 transient         (circuit open, cannot connect)
+    └── UpstreamTimeout             504 timeout
+"""
+
+from __future__ import annotations
+
+
+class FacadeError(Exception):
+    """Base class; ``status`` and ``code`` drive the rendered OperationOutcome."""
+
+    status: int = 500
+    code: str = "exception"
+
+    def __init__(
+        self,
+        diagnostics: str,
+        *,
+        expression: tuple[str, ...] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(diagnostics)
+        self.diagnostics = diagnostics
+        self.expression = expression
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+class InvalidRequest(FacadeError):
+    status = 400
+    code = "invalid"
+
+
+class UnsupportedParameter(InvalidRequest):
+    code = "not-supported"
+
+
+class InvalidCursor(InvalidRequest):
+    pass
+
+
+class Unauthorized(FacadeError):
+    status = 401
+    code = "login"
+
+    def __init__(self, diagnostics: str, *, error: str = "invalid_token") -> None:
+        challenge = f'Bearer realm="fhir", error="{error}"'
+        super().__init__(diagnostics, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(FacadeError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(FacadeError):
+    status = 404
+    code = "not-found"
+
+
+class NotAcceptable(FacadeError):
+    status = 406
+    code = "not-supported"
+
+
+class Conflict(FacadeError):
+    status = 409
+    code = "conflict"
+
+
+class UnsupportedMediaType(FacadeError):
+    status = 415
+    code = "not-supported"
+
+
+class Unprocessable(FacadeError):
+    status = 422
+    code = "processing"
+
+
+class Throttled(FacadeError):
+    status = 429
+    code = "throttled"
+
+    def __init__(self, diagnostics: str, *, retry_after: int) -> None:
+        super().__init__(diagnostics, headers={"Retry-After": str(max(1, retry_after))})
+        self.retry_after = max(1, retry_after)
+
+
+class UpstreamError(FacadeError):
+    status = 502
+    code = "transient"
+
+
+class UpstreamUnavailable(FacadeError):
+    status = 503
+    code = "transient"
+
+
+class UpstreamTimeout(FacadeError):
+    status = 504
+    code = "timeout"
