@@ -1,0 +1,119 @@
+"""The emulator's stored records (API-NOTES sections 1.2, 3.1-3.3).
+
+A :class:`PatientRecord` holds exactly the proprietary /v1 patient fields in
+``fields`` (one type per field: strings, except ``race`` which is a list of
+codes) plus the facts athena keeps but /v1 does not expose (previous names,
+address start date, tribal affiliation, precise last-update instant). Both the
+/v1 and the FHIR surfaces render from the same record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Final
+
+V1Value = str | list[str]
+
+# Fields a client may set through POST/PUT /patients (section 3.3).
+WRITABLE_FIELDS: Final[tuple[str, ...]] = (
+    "firstname",
+    "middlename",
+    "lastname",
+    "suffix",
+    "preferredname",
+    "dob",
+    "sex",
+    "assignedsexatbirth",
+    "genderidentity",
+    "ssn",
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "zip",
+    "countrycode",
+    "countrycode3166",
+    "homephone",
+    "mobilephone",
+    "workphone",
+    "email",
+    "contactpreference",
+    "departmentid",
+    "primarydepartmentid",
+    "primaryproviderid",
+    "status",
+    "race",
+    "ethnicitycode",
+    "language6392code",
+    "maritalstatus",
+    "deceaseddate",
+)
+
+STATUS_CODES: Final[dict[str, str]] = {
+    "a": "active",
+    "i": "inactive",
+    "p": "prospective",
+    "d": "deleted",
+    "active": "active",
+    "inactive": "inactive",
+    "prospective": "prospective",
+    "deleted": "deleted",
+}
+
+
+@dataclass
+class PreviousName:
+    """A former name (e.g. maiden name); ``end`` is an ISO date (FHIR name.period.end)."""
+
+    firstname: str
+    lastname: str
+    end: str
+
+
+@dataclass
+class PatientRecord:
+    """One patient in one practice."""
+
+    practiceid: str
+    patientid: int
+    fields: dict[str, V1Value]
+    previous_names: list[PreviousName] = field(default_factory=list)
+    address_since: str | None = None  # ISO date: FHIR address.period.start
+    tribal_affiliation: str | None = None  # v3-TribalEntityUS code
+    last_updated: str = "2025-01-01T00:00:00Z"  # ISO instant: FHIR meta.lastUpdated
+
+    @property
+    def deleted(self) -> bool:
+        return self.fields.get("status") == "deleted"
+
+    def text(self, name: str) -> str:
+        """A string field, or "" when absent."""
+        value = self.fields.get(name, "")
+        return value if isinstance(value, str) else ""
+
+    def v1(self) -> dict[str, Any]:
+        """The /v1 JSON object (section 3.3); empty fields are left out."""
+        out: dict[str, Any] = {"patientid": str(self.patientid)}
+        for name, value in self.fields.items():
+            if value not in ("", []):
+                out[name] = list(value) if isinstance(value, list) else value
+        return out
+
+
+def us_date(value: date) -> str:
+    """MM/DD/YYYY (section 3.0)."""
+    return value.strftime("%m/%d/%Y")
+
+
+def parse_us_date(text: str) -> date | None:
+    """Lenient MM/DD/YYYY parser (also M/D/YYYY); None when malformed."""
+    try:
+        return datetime.strptime(text.strip(), "%m/%d/%Y").date()
+    except ValueError:
+        return None
+
+
+def iso_from_us(text: str) -> str | None:
+    parsed = parse_us_date(text)
+    return parsed.isoformat() if parsed else None

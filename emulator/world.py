@@ -1,0 +1,132 @@
+"""The emulator's in-memory world: reference data, patients, tokens, quotas, call log.
+
+One :class:`World` backs both the proprietary /v1 API and the FHIR API, so a
+write through one surface is visible at once through the other (API-NOTES 7.24).
+Tests reach it as ``app.state.emulator``; it is safe to inspect and modify
+from the test thread while the server thread serves requests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from emulator.config import EmulatorConfig
+from emulator.oauth import AccessToken, MinuteLimiter, TokenStore
+from emulator.quota import ApiBudget
+from emulator.records import PatientRecord, us_date
+from emulator.seed import build_seed, provider_departments
+
+
+class World:
+    """All emulator state. ``clock`` (epoch seconds) may be replaced by tests."""
+
+    def __init__(self, config: EmulatorConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.lock = threading.RLock()
+        seed = build_seed(config.seed, config.generated_patients)
+        self.practices: dict[str, dict[str, Any]] = seed.practices
+        self.departments: dict[str, list[dict[str, Any]]] = seed.departments
+        self.providers: dict[str, list[dict[str, Any]]] = seed.providers
+        self.provider_departments = {p: provider_departments(p) for p in self.practices}
+        # practice -> patientid -> record, kept in ascending id order (new ids only grow).
+        self.patients: dict[str, dict[int, PatientRecord]] = {
+            p: {r.patientid: r for r in rows} for p, rows in seed.patients.items()
+        }
+        self.tokens = TokenStore(config.token_ttl_seconds, self._now)
+        self.token_limiter = MinuteLimiter(config.token_requests_per_minute, self._now)
+        self.budget = ApiBudget(
+            config.api_requests_per_second, config.api_requests_per_day, self._now
+        )
+        self.call_counts: Counter[tuple[str, str]] = Counter()
+
+    def _now(self) -> float:
+        return self.clock()
+
+    # -- call log (for facade tests) ------------------------------------------------
+
+    def record_call(self, method: str, template: str) -> None:
+        with self.lock:
+            self.call_counts[(method, template)] += 1
+
+    def calls(self, method: str, template: str) -> int:
+        """How many times ``method template`` was called, e.g. ("GET", "/v1/{practiceid}/patients")."""
+        with self.lock:
+            return self.call_counts[(method, template)]
+
+    def reset_call_counts(self) -> None:
+        with self.lock:
+            self.call_counts.clear()
+
+    # -- tokens (fault injection hooks) -------------------------------------------
+
+    def issue_token(self, client_id: str, scope: str) -> AccessToken:
+        """Mint a token directly (bypasses the token endpoint and its rate limit)."""
+        return self.tokens.issue(client_id, scope)
+
+    def revoke_token(self, value: str) -> bool:
+        return self.tokens.revoke(value)
+
+    def expire_tokens(self, value: str | None = None) -> int:
+        """Expire one token, or all of them when ``value`` is None."""
+        return self.tokens.expire(value)
+
+    # -- practices and patients ---------------------------------------------------
+
+    def has_practice(self, practiceid: str) -> bool:
+        return practiceid in self.practices
+
+    def patient(self, practiceid: str, patientid: int) -> PatientRecord | None:
+        """A live (not deleted) patient, or None."""
+        with self.lock:
+            record = self.patients.get(practiceid, {}).get(patientid)
+        if record is None or record.deleted:
+            return None
+        return record
+
+    def live_patients(self, practiceid: str) -> list[PatientRecord]:
+        """Every non-deleted patient of a practice, ordered by patientid."""
+        with self.lock:
+            rows: Iterable[PatientRecord] = list(self.patients.get(practiceid, {}).values())
+        return [r for r in rows if not r.deleted]
+
+    def now_instant(self) -> str:
+        return datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def now_us_date(self) -> str:
+        return us_date(datetime.fromtimestamp(self.clock(), UTC).date())
+
+    def add_patient(self, practiceid: str, fields: dict[str, str | list[str]]) -> PatientRecord:
+        """Create a patient with the next id after the practice's maximum."""
+        with self.lock:
+            rows = self.patients.setdefault(practiceid, {})
+            patientid = max(rows, default=0) + 1
+            stamp = self.now_instant()
+            fields = {
+                **fields,
+                "registrationdate": self.now_us_date(),
+                "lastupdated": self.now_us_date(),
+            }
+            record = PatientRecord(practiceid, patientid, fields, last_updated=stamp)
+            if fields.get("address1"):
+                record.address_since = stamp[:10]
+            rows[patientid] = record
+            return record
+
+    def update_patient(self, record: PatientRecord, changes: dict[str, str | list[str]]) -> None:
+        """Apply field changes; empty strings clear a field."""
+        with self.lock:
+            for name, value in changes.items():
+                if value in ("", []):
+                    record.fields.pop(name, None)
+                else:
+                    record.fields[name] = value
+            if "address1" in changes:
+                record.address_since = self.now_instant()[:10]
+            record.fields["lastupdated"] = self.now_us_date()
+            record.last_updated = self.now_instant()

@@ -1,0 +1,107 @@
+"""App factory: settings in, a FastAPI app out; clients and stores live in the lifespan."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+import httpx
+from fastapi import FastAPI
+
+from capability.statement import capability_statement, smart_configuration
+from facade.api import errors, routes_auth, routes_fhir
+from facade.api.services import Services
+from facade.auth.tokens import TokenIssuer
+from facade.mapping.loader import load_mappings
+from facade.search import CursorCodec
+from facade.settings import Settings
+from facade.upstream.client import AthenaClient
+from facade.upstream.token import TokenProvider
+from facade.upstream.transport import make_http_client
+
+
+def signing_key(settings: Settings) -> bytes:
+    """The server's HMAC master key: configured, or generated once and kept in data_dir.
+
+    Kept on disk so that tokens and paging links survive a restart.
+    """
+    if settings.signing_secret is not None:
+        return settings.signing_secret.get_secret_value().encode("utf-8")
+    path = settings.data_dir / "signing.key"
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    path.write_text(key.hex())
+    path.chmod(0o600)
+    return key
+
+
+def _derive(key: bytes, purpose: str) -> bytes:
+    return hmac.new(key, purpose.encode(), hashlib.sha256).digest()
+
+
+def create_app(
+    settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    mappings = load_mappings()
+    software = version("athena-fhir-facade")
+    endpoints = {"token": f"{settings.base_url}/auth/token"}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        http = make_http_client(
+            max_connections=settings.upstream_max_connections,
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout,
+            transport=transport,
+        )
+        base = settings.upstream_base()
+        client_id, client_secret = settings.upstream_credentials()
+        tokens = TokenProvider(
+            http,
+            f"{base}/oauth2/v1/token",
+            client_id,
+            client_secret,
+            settings.athena_scope,
+            refresh_margin=settings.upstream_token_refresh_margin,
+        )
+        key = signing_key(settings)
+        app.state.services = Services(
+            settings=settings,
+            mappings=mappings,
+            athena=AthenaClient(http, base, tokens),
+            issuer=TokenIssuer(
+                _derive(key, "access-token"),
+                issuer=settings.base_url,
+                audience=settings.fhir_base,
+                ttl_seconds=settings.token_ttl_seconds,
+            ),
+            cursors=CursorCodec(_derive(key, "cursor"), ttl_seconds=settings.cursor_ttl_seconds),
+            capability=capability_statement(
+                mappings, fhir_base=settings.fhir_base, software_version=software, endpoints=endpoints
+            ),
+            smart_configuration=smart_configuration(issuer=settings.base_url, endpoints=endpoints),
+        )
+        try:
+            yield
+        finally:
+            await http.aclose()
+
+    app = FastAPI(
+        title="athena-fhir-facade",
+        version=software,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    errors.install(app)
+    app.include_router(routes_fhir.router)
+    app.include_router(routes_auth.router)
+    return app

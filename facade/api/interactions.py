@@ -1,0 +1,284 @@
+"""FHIR interactions on top of the planner, the mapping functions and AthenaClient.
+
+read:   FHIR R4 http.html#read    -> the table's read route
+search: FHIR R4 search.html       -> planner -> upstream pages -> to_fhir -> local filter
+        -> searchset Bundle with signed, stateless paging links.
+
+Paging over athena: the facade's cursor records where in athena's stable order
+the next page starts (an offset for the proprietary API, athena's own cursor
+plus a skip count for its FHIR API). Local filtering can make pages short, so a
+page keeps reading athena until it has ``_count`` matches, athena runs out, or
+the per-request upstream page budget is spent (then the page is short and the
+``next`` link continues where it stopped: no gaps, no duplicates).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from facade.auth.context import AuthContext
+from facade.errors import Forbidden, InvalidCursor, InvalidRequest, NotFound, UpstreamError
+from facade.fhir.bundle import searchset
+from facade.mapping.convert import to_fhir
+from facade.mapping.filter import matches, validate_request
+from facade.mapping.ids import parse_id, parse_practice_reference
+from facade.mapping.planner import UpstreamPlan, plan_search
+from facade.mapping.table import Table
+from facade.search import SearchRequest, format_query, query_fingerprint, to_query_string
+from facade.api.services import Services
+from facade.upstream.client import raise_for_bad_request
+
+Json = dict[str, Any]
+MAX_HISTORY = 25  # previous-page positions carried in a cursor
+
+
+@dataclass(frozen=True)
+class Position:
+    upstream: int | str | None  # offset (proprietary) or athena cursor (FHIR); None = first page
+    skip: int = 0  # records of that upstream page already consumed
+
+    def dump(self) -> list[Any]:
+        return [self.upstream, self.skip]
+
+    @classmethod
+    def load(cls, raw: Any) -> Position:
+        if not isinstance(raw, list) or len(raw) != 2 or not isinstance(raw[1], int):
+            raise InvalidRequest("The paging link is invalid")
+        return cls(raw[0], raw[1])
+
+
+@dataclass(frozen=True)
+class UpstreamPage:
+    records: list[Json]
+    next_upstream: int | str | None
+    total: int | None
+
+
+def _table(services: Services, resource_type: str) -> Table:
+    table = services.mappings.table(resource_type)
+    if table is None:
+        raise NotFound(f"Resource type {resource_type} is not supported by this server")
+    return table
+
+
+async def read(services: Services, auth: AuthContext, resource_type: str, rid: str) -> Json:
+    table = _table(services, resource_type)
+    auth.require(resource_type, "r")
+    fid = parse_id(rid, table.id.prefix, table.id.local_pattern)
+    if fid.practice not in auth.practices:
+        # Do not reveal whether the record exists in a practice the caller cannot reach.
+        raise NotFound(f"{resource_type}/{rid} is not known")
+    route = table.routes.read
+    path = route.path.replace("{id}", rid).replace("{local}", fid.local)
+    if route.surface == "fhir":
+        response = await services.athena.fhir(route.method, path)
+    else:
+        response = await services.athena.rest(route.method, fid.practice, path)
+    if response.status == 404:
+        raise NotFound(f"{resource_type}/{rid} is not known")
+    raise_for_bad_request(response)
+    record = response.body[0] if isinstance(response.body, list) else response.body
+    if not isinstance(record, dict):
+        raise UpstreamError(f"athena returned an unexpected {resource_type} shape")
+    resource = to_fhir(record, table, route.source, fid.practice, services.mappings.codes)
+    if resource.get("id") != rid:
+        raise UpstreamError(f"athena returned a different {resource_type} than requested")
+    return resource
+
+
+def search_practice(services: Services, auth: AuthContext, req: SearchRequest) -> str:
+    """The one practice a search runs in: token context, narrowed by ah-practice, else default."""
+    requested = {parse_practice_reference(v) for p in req.get("ah-practice") for v in p.values}
+    if len(requested) > 1:
+        raise InvalidRequest("A search runs in one practice; give one ah-practice")
+    if requested:
+        practice = requested.pop()
+        if practice not in auth.practices:
+            raise Forbidden(f"The access token does not grant practice {practice}")
+        return practice
+    if len(auth.practices) == 1:
+        return auth.practices[0]
+    default = services.settings.default_practice
+    if default not in auth.practices:
+        raise InvalidRequest("Give ah-practice: the access token spans several practices")
+    return default
+
+
+async def search(
+    services: Services,
+    auth: AuthContext,
+    resource_type: str,
+    req: SearchRequest,
+    *,
+    strict: bool,
+) -> Json:
+    table = _table(services, resource_type)
+    auth.require(resource_type, "s")
+    settings = services.settings
+    req = _apply_control(validate_request(table, req, strict=strict), strict=strict)
+    practice = search_practice(services, auth, req)
+    count = min(settings.max_count, req.count if req.count is not None else settings.default_count)
+    req = replace(req, count=count)
+    fingerprint = query_fingerprint(replace(req, cursor=None))
+    now = time.time()
+
+    if req.cursor:
+        state = services.cursors.decode(req.cursor, now=now)
+        if state.get("q") != fingerprint or state.get("p") != practice:
+            raise InvalidRequest("The paging link does not belong to this search")
+        plan = plan_search(table, replace(req, cursor=None), practice, allow_scan=settings.allow_scan)
+        if plan.route.name != state.get("r"):
+            raise InvalidCursor("The paging link is stale; repeat the search")
+        start = Position.load(state.get("o"))
+        history = [Position.load(h) for h in state.get("h", [])]
+    else:
+        plan = plan_search(table, req, practice, allow_scan=settings.allow_scan)
+        start, history = Position(None), []
+
+    found, next_pos, total = await _collect(services, table, plan, req, start, count)
+    base = settings.fhir_base
+
+    def link(position: Position | None, prior: list[Position]) -> str:
+        items = format_query(replace(req, cursor=None))
+        if position is not None:
+            token = services.cursors.encode(
+                {
+                    "q": fingerprint,
+                    "p": practice,
+                    "r": plan.route.name,
+                    "o": position.dump(),
+                    "h": [h.dump() for h in prior[-MAX_HISTORY:]],
+                },
+                now=now,
+            )
+            items = [*items, ("_cursor", token)]
+        return f"{base}/{resource_type}?{to_query_string(items)}"
+
+    self_url = link(start, history) if req.cursor else link(None, [])
+    next_url = link(next_pos, [*history, start]) if next_pos is not None and count > 0 else None
+    previous_url = None
+    if req.cursor and history:
+        prior = history[-1]
+        first = prior.upstream is None and prior.skip == 0
+        previous_url = link(None, []) if first else link(prior, history[:-1])
+    return searchset(
+        base=base,
+        matches=found,
+        self_url=self_url,
+        next_url=next_url,
+        previous_url=previous_url,
+        total=total,
+    )
+
+
+def _apply_control(req: SearchRequest, *, strict: bool) -> SearchRequest:
+    """Result parameters this server does not implement: 400 when strict, dropped otherwise."""
+    unsupported = {
+        "_sort": req.sort,
+        "_include": req.include,
+        "_revinclude": req.revinclude,
+        "_elements": req.elements,
+        "_summary": req.summary,
+        "_total": req.total,
+    }
+    present = [name for name, value in unsupported.items() if value]
+    if present and strict:
+        raise InvalidRequest(
+            f"Unsupported result parameter(s): {', '.join(present)}", expression=tuple(present)
+        )
+    return replace(req, sort=(), include=(), revinclude=(), elements=(), summary=None, total=None)
+
+
+async def _collect(
+    services: Services,
+    table: Table,
+    plan: UpstreamPlan,
+    req: SearchRequest,
+    start: Position,
+    count: int,
+) -> tuple[list[Json], Position | None, int | None]:
+    """Read athena from ``start`` until ``count`` matches; return them, the next position, total."""
+    if plan.empty:
+        return [], None, 0
+    route = plan.route
+    exact = plan.exact_total
+    offset_paging = route.surface == "rest"
+    page_size = max(count, 1) if exact else route.page_size
+    found: list[Json] = []
+    position = start
+    first_page = start.upstream is None and start.skip == 0
+    upstream_total: int | None = None
+    for _ in range(services.settings.max_upstream_pages_per_request):
+        page = await _fetch(services, plan, position, page_size)
+        upstream_total = page.total
+        for index in range(position.skip, len(page.records)):
+            record = page.records[index]
+            resource = to_fhir(record, table, route.source, plan.practice, services.mappings.codes)
+            if not matches(resource, table, req):
+                continue
+            found.append(resource)
+            if len(found) >= count:
+                nxt = _after(position, index + 1, page, offset_paging)
+                return found, nxt, (upstream_total if exact else None)
+        if page.next_upstream is None:
+            # Everything was read: on a first page the number of matches is the total.
+            total = upstream_total if exact else (len(found) if first_page else None)
+            return found, None, total
+        position = Position(page.next_upstream)
+    # Upstream page budget spent: return a short page; ``next`` continues from here.
+    return found, position, (upstream_total if exact else None)
+
+
+def _after(position: Position, consumed: int, page: UpstreamPage, offset_paging: bool) -> Position | None:
+    """The position just after the ``consumed``-th record of the current upstream page."""
+    if consumed >= len(page.records):
+        return None if page.next_upstream is None else Position(page.next_upstream)
+    if offset_paging:
+        return Position(int(position.upstream or 0) + consumed)
+    return Position(position.upstream, consumed)
+
+
+async def _fetch(services: Services, plan: UpstreamPlan, position: Position, size: int) -> UpstreamPage:
+    route = plan.route
+    params = list(plan.params)
+    if route.surface == "rest":
+        offset = int(position.upstream or 0)
+        if route.paging == "offset":
+            params += [("limit", str(size)), ("offset", str(offset))]
+        response = await services.athena.rest(route.method, plan.practice, route.path, params=params)
+        raise_for_bad_request(response)
+        body = response.body
+        if isinstance(body, list):  # athena quirk: some searches answer a bare array
+            return UpstreamPage(body, None, len(body))
+        if not isinstance(body, dict):
+            raise UpstreamError("athena returned an unexpected list shape")
+        records = body.get(route.list_key or "", [])
+        total = body.get("totalcount")
+        total = int(total) if isinstance(total, (int, str)) and str(total).isdigit() else None
+        nxt = offset + len(records) if body.get("next") and records else None
+        return UpstreamPage(list(records), nxt, total)
+    params.append(("_count", str(size)))
+    if isinstance(position.upstream, str):
+        params.append(("cursor", position.upstream))
+    response = await services.athena.fhir(route.method, route.path, params=params)
+    raise_for_bad_request(response)
+    body = response.body
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        raise UpstreamError("athena returned something other than a Bundle")
+    records = [
+        e["resource"]
+        for e in body.get("entry", [])
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and e.get("search", {}).get("mode", "match") == "match"
+    ]
+    next_cursor: str | None = None
+    for link in body.get("link", []):
+        if link.get("relation") == "next":
+            query = dict(parse_qsl(urlsplit(str(link.get("url", ""))).query))
+            next_cursor = query.get("cursor")
+    total = body.get("total") if isinstance(body.get("total"), int) else None
+    return UpstreamPage(records, next_cursor, total)

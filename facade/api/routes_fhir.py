@@ -1,0 +1,84 @@
+"""The FHIR REST surface under ``/fhir/r4`` (FHIR R4 http.html), registered in one place."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from facade.api import interactions
+from facade.api.deps import Auth, Negotiation, ServicesDep
+from facade.api.response import FhirResponse
+from facade.errors import UnsupportedMediaType
+from facade.search import parse_query
+
+router = APIRouter(prefix="/fhir/r4")
+
+
+def _strict(request: Request) -> bool:
+    """``Prefer: handling=strict`` (FHIR R4 search §3.1.1.4): unknown parameters are errors."""
+    for value in request.headers.getlist("prefer"):
+        for part in value.split(","):
+            name, _, setting = part.strip().partition("=")
+            if name.strip().lower() == "handling":
+                return setting.strip().strip('"').lower() == "strict"
+    return False
+
+
+@router.get("/metadata")
+async def metadata(services: ServicesDep, negotiated: Negotiation) -> Response:
+    """capabilities interaction; needs no token (US-CORE-NOTES §1.6)."""
+    return FhirResponse(
+        services.capability, pretty=negotiated.pretty, media_type=negotiated.media_type
+    )
+
+
+@router.get("/.well-known/smart-configuration")
+async def smart_configuration(services: ServicesDep) -> Response:
+    """SMART discovery (SMART App Launch 2.0 §conformance); same URLs as /metadata's oauth-uris."""
+    return JSONResponse(services.smart_configuration, headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/{resource_type}/{rid}")
+async def read(
+    resource_type: str, rid: str, services: ServicesDep, auth: Auth, negotiated: Negotiation
+) -> Response:
+    resource = await interactions.read(services, auth, resource_type, rid)
+    return FhirResponse(resource, pretty=negotiated.pretty, media_type=negotiated.media_type)
+
+
+@router.get("/{resource_type}")
+async def search_get(
+    resource_type: str,
+    request: Request,
+    services: ServicesDep,
+    auth: Auth,
+    negotiated: Negotiation,
+) -> Response:
+    req = parse_query(resource_type, request.query_params.multi_items())
+    bundle = await interactions.search(services, auth, resource_type, req, strict=_strict(request))
+    return FhirResponse(bundle, pretty=negotiated.pretty, media_type=negotiated.media_type)
+
+
+@router.post("/{resource_type}/_search")
+async def search_post(
+    resource_type: str,
+    request: Request,
+    services: ServicesDep,
+    auth: Auth,
+    negotiated: Negotiation,
+) -> Response:
+    """POST search: form parameters plus any on the URL, exactly equal to GET (search §3.1.1.1.1)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if body and content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded")
+    try:
+        form = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise UnsupportedMediaType("The form body must be UTF-8") from exc
+    items = [*request.query_params.multi_items(), *form]
+    req = parse_query(resource_type, items)
+    bundle = await interactions.search(services, auth, resource_type, req, strict=_strict(request))
+    return FhirResponse(bundle, pretty=negotiated.pretty, media_type=negotiated.media_type)

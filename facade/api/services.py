@@ -1,0 +1,22 @@
+"""Everything a request needs, created once in the app's lifespan and injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from facade.auth.tokens import TokenIssuer
+from facade.mapping.loader import Mappings
+from facade.search import CursorCodec
+from facade.settings import Settings
+from facade.upstream.client import AthenaClient
+
+
+@dataclass
+class Services:
+    settings: Settings
+    mappings: Mappings
+    athena: AthenaClient
+    issuer: TokenIssuer
+    cursors: CursorCodec
+    capability: dict[str, object]
+    smart_configuration: dict[str, object]

@@ -1,0 +1,122 @@
+"""Pure conversions between athena records and FHIR resources, driven by a table.
+
+``to_fhir`` and ``to_athena`` are the only places a record changes shape. They
+are deterministic (no clock, no randomness), so golden files are stable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facade.mapping.ids import format_id
+from facade.mapping.paths import get_values, parse_path, set_value
+from facade.mapping.table import CodeTable, Field_, Source, Table
+from facade.mapping.transforms import TRANSFORMS
+
+Json = dict[str, Any]
+
+
+class Codes:
+    """Code tables by name, with reverse lookups built once."""
+
+    def __init__(self, tables: dict[str, CodeTable]) -> None:
+        self.tables = tables
+        self._reverse: dict[str, dict[str, str]] = {}
+        for name, table in tables.items():
+            reverse: dict[str, str] = {}
+            for athena_code, fhir_code in table.map.items():
+                reverse.setdefault(fhir_code, athena_code)
+            self._reverse[name] = reverse
+
+    def to_fhir(self, name: str, code: Any) -> str | None:
+        table = self.tables[name]
+        return table.map.get(str(code), table.default)
+
+    def to_athena(self, name: str, code: Any) -> str | None:
+        return self._reverse[name].get(str(code), self.tables[name].write_default)
+
+    def coding(self, name: str, code: str) -> Json:
+        table = self.tables[name]
+        coding: Json = {"system": table.system, "code": code}
+        if code in table.display:
+            coding["display"] = table.display[code]
+        return coding
+
+
+def _template(text: str, practice: str) -> str:
+    return text.replace("{practice}", practice)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _read_field(record: Json, field: Field_) -> Any:
+    if isinstance(field.athena, list):
+        values = tuple(record.get(name) for name in field.athena)
+        return None if all(_is_empty(v) for v in values) else values
+    return record.get(field.athena)
+
+
+def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: Codes) -> Json:
+    """Map one athena record (rest field set or athena FHIR resource) to our FHIR resource."""
+    source = table.sources[source_name]
+    resource: Json = {"resourceType": table.resource}
+    if source.surface == "fhir":
+        resource["id"] = str(record["id"])
+        for element in source.copy_elements:
+            if element in record and not _is_empty(record[element]):
+                resource[element] = record[element]
+    else:
+        assert source.record_id is not None, "rest sources declare record_id"
+        resource["id"] = format_id(practice, table.id.prefix, str(record[source.record_id]))
+    _apply_fields(record, source, resource, practice, codes)
+    meta = dict(resource.get("meta") or {})
+    meta["profile"] = [table.profile]
+    resource["meta"] = meta
+    return resource
+
+
+def _apply_fields(record: Json, source: Source, resource: Json, practice: str, codes: Codes) -> None:
+    for field in source.fields:
+        if field.direction == "write":
+            continue
+        raw = _read_field(record, field)
+        if _is_empty(raw):
+            continue
+        value = TRANSFORMS[field.transform].read(raw)
+        if _is_empty(value):
+            continue
+        segments = parse_path(_template(field.fhir, practice))
+        if field.codes:
+            code = codes.to_fhir(field.codes, value)
+            if code is None:
+                continue
+            value = codes.coding(field.codes, code) if segments[-1].name == "coding" else code
+        set_value(resource, segments, value)
+
+
+def to_athena(resource: Json, table: Table, source_name: str, practice: str, codes: Codes) -> Json:
+    """Map a FHIR resource to athena fields (write direction) for a rest source."""
+    source = table.sources[source_name]
+    record: Json = {}
+    for field in source.fields:
+        if field.direction == "read":
+            continue
+        found = get_values(resource, parse_path(_template(field.fhir, practice)))
+        if not found:
+            continue
+        value: Any = found[0]
+        if field.codes:
+            if isinstance(value, dict):
+                value = value.get("code")
+            value = codes.to_athena(field.codes, value)
+        write = TRANSFORMS[field.transform].write
+        if write is None or _is_empty(value):
+            continue
+        value = write(value)
+        if _is_empty(value):
+            continue
+        target = field.athena[0] if isinstance(field.athena, list) else field.athena
+        record[target] = value
+    return record

@@ -1,0 +1,49 @@
+"""Loads and validates the mapping tables (the only I/O in ``facade.mapping``).
+
+Tables live in the ``mappings`` data package: one YAML file per FHIR resource
+type plus ``codes.yaml``. They are read once at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import yaml
+
+from facade.mapping.convert import Codes
+from facade.mapping.table import CodeTable, Table
+
+
+@dataclass(frozen=True)
+class Mappings:
+    tables: dict[str, Table]
+    codes: Codes
+
+    def table(self, resource_type: str) -> Table | None:
+        return self.tables.get(resource_type)
+
+
+def _read_yaml(item: Traversable) -> Any:
+    return yaml.safe_load(item.read_text(encoding="utf-8"))
+
+
+def load_mappings(root: Traversable | None = None) -> Mappings:
+    root = root or resources.files("mappings")
+    code_tables = {
+        name: CodeTable.model_validate(body)
+        for name, body in (_read_yaml(root / "codes.yaml") or {}).items()
+    }
+    tables: dict[str, Table] = {}
+    for item in sorted(root.iterdir(), key=lambda t: t.name):
+        if item.name.endswith(".yaml") and item.name != "codes.yaml":
+            table = Table.model_validate(_read_yaml(item))
+            tables[table.resource] = table
+    for table in tables.values():
+        for source in table.sources.values():
+            for field in source.fields:
+                if field.codes and field.codes not in code_tables:
+                    raise ValueError(f"{table.resource}: unknown code table {field.codes}")
+    return Mappings(tables=tables, codes=Codes(code_tables))

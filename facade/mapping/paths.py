@@ -1,0 +1,158 @@
+"""A tiny path language for building and reading FHIR JSON from mapping tables.
+
+A path is dot-separated segments; each segment is an element name optionally
+followed by one selector in brackets:
+
+- ``name``                 a single element (object or primitive);
+- ``name[0]``              the first list item (created when absent);
+- ``name[+]``              append a new list item (for ordered lists such as ``given``);
+- ``name[use=official]``   the list item whose keys equal these values (created,
+  with those keys, when absent). Several ``k=v`` pairs are comma separated and a
+  value may contain dots or colons: ``extension[url=http://x/y.z]``.
+
+Examples::
+
+    >>> r: dict = {}
+    >>> set_value(r, parse_path("name[use=official].given[+]"), "Donna")
+    >>> r
+    {'name': [{'use': 'official', 'given': ['Donna']}]}
+    >>> get_values(r, parse_path("name[use=official].given[0]"))
+    ['Donna']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    index: int | None = None  # [n]
+    append: bool = False  # [+]
+    keys: tuple[tuple[str, str], ...] = ()  # [k=v,...]
+
+    @property
+    def is_list(self) -> bool:
+        return self.index is not None or self.append or bool(self.keys)
+
+
+def _split_segments(path: str) -> list[str]:
+    parts: list[str] = []
+    depth = 0
+    current: list[str] = []
+    for ch in path:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        if ch == "." and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    if depth != 0 or any(not p for p in parts):
+        raise ValueError(f"malformed mapping path {path!r}")
+    return parts
+
+
+@lru_cache(maxsize=1024)
+def parse_path(path: str) -> tuple[Segment, ...]:
+    """Parse a mapping path once; results are cached (paths come from tables)."""
+    segments: list[Segment] = []
+    for raw in _split_segments(path):
+        if "[" not in raw:
+            segments.append(Segment(raw))
+            continue
+        name, _, rest = raw.partition("[")
+        if not rest.endswith("]") or not name:
+            raise ValueError(f"malformed mapping path segment {raw!r}")
+        selector = rest[:-1]
+        if selector == "+":
+            segments.append(Segment(name, append=True))
+        elif selector.isdigit():
+            segments.append(Segment(name, index=int(selector)))
+        else:
+            pairs = []
+            for pair in selector.split(","):
+                key, sep, value = pair.partition("=")
+                if not sep or not key:
+                    raise ValueError(f"malformed selector {selector!r} in {path!r}")
+                pairs.append((key.strip(), value.strip()))
+            segments.append(Segment(name, keys=tuple(pairs)))
+    return tuple(segments)
+
+
+def _matches(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
+    return isinstance(item, dict) and all(str(item.get(k)) == v for k, v in keys)
+
+
+def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
+    """Set ``value`` at the path, creating containers; dict values merge into the target."""
+    node: Any = target
+    for position, seg in enumerate(segments):
+        last = position == len(segments) - 1
+        if not seg.is_list:
+            if last:
+                _assign(node, seg.name, value)
+                return
+            node = node.setdefault(seg.name, {})
+            continue
+        items: list[Any] = node.setdefault(seg.name, [])
+        if seg.append:
+            if last:
+                items.append(value)
+                return
+            items.append({})
+            node = items[-1]
+        elif seg.index is not None:
+            while len(items) <= seg.index:
+                items.append({} if not last else None)
+            if last:
+                items[seg.index] = value
+                return
+            node = items[seg.index]
+        else:
+            found = next((i for i in items if _matches(i, seg.keys)), None)
+            if found is None:
+                found = dict(seg.keys)
+                items.append(found)
+            if last:
+                if isinstance(value, dict):
+                    found.update(value)
+                else:
+                    raise ValueError(f"cannot assign a scalar to selector segment {seg.name!r}")
+                return
+            node = found
+
+
+def _assign(node: Json, key: str, value: Any) -> None:
+    existing = node.get(key)
+    if isinstance(existing, dict) and isinstance(value, dict):
+        existing.update(value)
+    else:
+        node[key] = value
+
+
+def get_values(source: Any, segments: tuple[Segment, ...]) -> list[Any]:
+    """All values at the path (FHIRPath-like flattening over lists)."""
+    nodes: list[Any] = [source]
+    for seg in segments:
+        nxt: list[Any] = []
+        for node in nodes:
+            if not isinstance(node, dict) or seg.name not in node:
+                continue
+            value = node[seg.name]
+            items = value if isinstance(value, list) else [value]
+            if seg.index is not None:
+                items = items[seg.index : seg.index + 1]
+            elif seg.keys:
+                items = [i for i in items if _matches(i, seg.keys)]
+            nxt.extend(i for i in items if i is not None)
+        nodes = nxt
+    return nodes

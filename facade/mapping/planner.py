@@ -1,0 +1,155 @@
+"""The planner: (table, SearchRequest, practice) -> UpstreamPlan.
+
+Routes are tried in table order; the first whose requirements the request
+meets wins (DESIGN.md "Mapping tables"). A parameter is *pushed* when the
+route can translate it with the same or a wider meaning (FHIR's starts-with
+``name`` becomes athena's starts-with ``name``; ``birthdate=eq1970-01-01``
+becomes ``dob=01/01/1970``). Everything is filtered locally afterwards, so a
+pushed parameter only narrows what athena returns; it never decides alone.
+When a parameter that athena matches exactly cannot match anything in this
+practice (an ``_id`` from another practice, an identifier of a foreign
+system), the plan is empty and no upstream call is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from facade.errors import InvalidRequest
+from facade.mapping.ids import FhirId, parse_id
+from facade.mapping.table import Push, Route, Table
+from facade.mapping.transforms import TRANSFORMS
+from facade.search import SearchParam, SearchRequest, parse_date_param, parse_token, unescape
+from facade.search import parse_reference as parse_reference_param
+
+
+class _NoMatch:
+    """Sentinel: the parameter provably matches nothing in this practice."""
+
+
+NO_MATCH = _NoMatch()
+
+
+@dataclass(frozen=True)
+class UpstreamPlan:
+    route: Route
+    practice: str
+    params: tuple[tuple[str, str], ...]
+    pushed: frozenset[str]
+    exact_total: bool  # upstream totals equal ours: every applied parameter pushed exactly
+    empty: bool = False  # nothing can match; answer without calling athena
+
+
+def _template(text: str, practice: str) -> str:
+    return text.replace("{practice}", practice)
+
+
+def _translate(
+    push: Push, param: SearchParam, table: Table, practice: str
+) -> str | _NoMatch | None:
+    """The upstream value for one parameter, ``None`` when this route cannot push it."""
+    if len(param.values) != 1 or param.modifier not in push.modifiers:
+        return None
+    value = param.values[0]
+    if push.kind == "value":
+        text = unescape(value)
+    elif push.kind in ("token-code", "token-value"):
+        token = parse_token(value)
+        expected = _template(push.system, practice) if push.system else None
+        if token.has_system and expected is not None and token.system != expected:
+            return NO_MATCH if push.kind == "token-value" else None
+        if not token.code:
+            return None
+        text = token.code
+    elif push.kind == "date":
+        date = parse_date_param(value)
+        raw = value[2:] if value[:2].isalpha() else value
+        if date.prefix not in push.prefixes or (push.precision == "day" and len(raw) != 10):
+            return None
+        text = raw
+    elif push.kind == "fhir-id":
+        try:
+            fid: FhirId = parse_id(unescape(value), table.id.prefix, table.id.local_pattern)
+        except InvalidRequest:
+            return NO_MATCH
+        if fid.practice != practice:
+            return NO_MATCH
+        text = unescape(value)
+    else:  # reference-id: athena-scheme reference to a proprietary id
+        ref = parse_reference_param(value)
+        parts = ref.id.split(".", 1)
+        if len(parts) != 2 or parts[0] != f"a-{practice}" or "-" not in parts[1]:
+            return NO_MATCH
+        text = parts[1].split("-", 1)[1]
+    if push.transform:  # the FHIR -> athena (write) direction of a named transform
+        write = TRANSFORMS[push.transform].write
+        converted = write(text) if write else None
+        if converted is None:
+            return None
+        text = str(converted)
+    return text
+
+
+def _plan_route(
+    route: Route, table: Table, req: SearchRequest, practice: str, allow_scan: bool
+) -> UpstreamPlan | None:
+    if route.scan and not allow_scan:
+        return None
+    upstream: list[tuple[str, str]] = [
+        (name, _template(value, practice)) for name, value in route.fixed.items()
+    ]
+    pushed: set[str] = set()
+    exact = True
+    empty = False
+    for param in req.params:
+        if param.name == "ah-practice":
+            continue
+        push = route.push.get(param.name)
+        if push is not None and any(name == push.param for name, _ in upstream):
+            push = None  # that upstream parameter already carries another FHIR parameter
+        translated = _translate(push, param, table, practice) if push else None
+        if translated is None or param.name in pushed:
+            definition = table.search_params[param.name]
+            if not definition.local:
+                return None  # can only be applied upstream, and this route cannot
+            exact = False
+            continue
+        if isinstance(translated, _NoMatch):
+            empty = True
+            pushed.add(param.name)
+            continue
+        assert push is not None
+        upstream.append((push.param, translated))
+        pushed.add(param.name)
+        if param.name not in route.exact:
+            exact = False
+    if route.requires and not any(set(alt) <= pushed for alt in route.requires):
+        return None
+    return UpstreamPlan(
+        route=route,
+        practice=practice,
+        params=tuple(upstream),
+        pushed=frozenset(pushed),
+        exact_total=exact,
+        empty=empty,
+    )
+
+
+def plan_search(
+    table: Table, req: SearchRequest, practice: str, *, allow_scan: bool = True
+) -> UpstreamPlan:
+    for route in table.routes.search:
+        plan = _plan_route(route, table, req, practice, allow_scan)
+        if plan is not None:
+            return plan
+    combos = "; ".join(" + ".join(alt) for r in table.routes.search for alt in r.requires)
+    raise InvalidRequest(
+        f"This {table.resource} search cannot be answered; supported combinations: {combos}"
+    )
+
+
+def route_by_name(table: Table, name: str) -> Route:
+    for route in [table.routes.read, *table.routes.search]:
+        if route.name == name:
+            return route
+    raise KeyError(name)

@@ -1,0 +1,133 @@
+"""Schema of the declarative mapping tables in ``mappings/`` (DESIGN.md "Mapping tables").
+
+Tables are data; this module only describes their shape so that a typo in a
+table fails at load time, not on the request path. Pydantic is used here
+because this is where data enters the program.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Surface = Literal["rest", "fhir"]
+Direction = Literal["read", "write", "both"]
+ParamType = Literal["token", "string", "date", "reference", "special"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IdScheme(_Strict):
+    """FHIR ids ``a-{practice}.{prefix}-{local}`` (athena's own FHIR ids)."""
+
+    prefix: str
+    local_pattern: str = r"[0-9]{1,12}"
+    identifier_system: str | None = None  # e.g. urn:athenahealth:athenanet:patient:{practice}
+
+
+class Field_(_Strict):
+    """One FHIR path <-> athena field correspondence."""
+
+    fhir: str
+    athena: str | list[str]
+    transform: str = "identity"
+    codes: str | None = None
+    direction: Direction = "both"
+
+
+class Source(_Strict):
+    """How records from one athena surface become FHIR resources.
+
+    ``rest`` sources list ``fields``; ``fhir`` sources copy the named top-level
+    elements of athena's own FHIR resource (ids share one scheme) and may add
+    ``fields`` on top.
+    """
+
+    surface: Surface
+    record_id: str | None = None  # athena field holding the local id (rest)
+    copy_elements: list[str] = Field(default_factory=list, alias="copy")
+    fields: list[Field_] = Field(default_factory=list)
+
+
+class SearchParamDef(_Strict):
+    """A FHIR search parameter the resource supports, evaluated locally on FHIR output."""
+
+    type: ParamType
+    paths: list[str] = Field(default_factory=list)  # mapping-path syntax, relative to the resource
+    definition: str | None = None  # canonical URL of the SearchParameter
+    modifiers: list[str] = Field(default_factory=list)
+    comparators: list[str] = Field(default_factory=list)
+    system: str | None = None  # implicit system of a code element (e.g. gender)
+    target: list[str] = Field(default_factory=list)  # reference target types
+    local: bool = True  # False: cannot be checked on the resource; must be pushed upstream
+    documentation: str | None = None
+
+
+class Push(_Strict):
+    """How one FHIR search parameter translates into an upstream parameter."""
+
+    param: str
+    kind: Literal["value", "token-code", "token-value", "date", "fhir-id", "reference-id"] = "value"
+    prefixes: list[str] = Field(default_factory=lambda: ["eq"])
+    precision: Literal["day", "any"] = "any"
+    transform: str | None = None  # named transform; its write direction converts the value
+    modifiers: list[str | None] = Field(default_factory=lambda: [None])
+    system: str | None = None  # a token's system must equal this (templated) when given
+
+
+class Route(_Strict):
+    name: str
+    surface: Surface
+    method: Literal["GET", "POST", "PUT"] = "GET"
+    path: str
+    source: str
+    requires: list[list[str]] = Field(default_factory=list)
+    push: dict[str, Push] = Field(default_factory=dict)
+    fixed: dict[str, str] = Field(default_factory=dict)
+    paging: Literal["offset", "cursor", "none"] = "none"
+    page_size: int = 100
+    list_key: str | None = None  # rest list responses: key holding the records
+    exact: list[str] = Field(default_factory=list)  # pushed params whose upstream semantics equal FHIR's
+    scan: bool = False  # reads a whole list and filters locally
+
+
+class Routes(_Strict):
+    read: Route
+    search: list[Route]
+
+
+class Table(_Strict):
+    resource: str
+    profile: str
+    profile_versions: list[str] = Field(default_factory=list)
+    ttl_seconds: int = 60
+    id: IdScheme
+    sources: dict[str, Source]
+    routes: Routes
+    search_params: dict[str, SearchParamDef]
+    combinations: list[list[str]] = Field(default_factory=list)  # advertised (US Core) combinations
+    documentation: str | None = None
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Table:
+        routes = [self.routes.read, *self.routes.search]
+        for route in routes:
+            if route.source not in self.sources:
+                raise ValueError(f"route {route.name} uses unknown source {route.source}")
+            for name in [*route.push, *(p for alt in route.requires for p in alt)]:
+                if name not in self.search_params:
+                    raise ValueError(f"route {route.name} names unknown parameter {name}")
+        return self
+
+
+class CodeTable(_Strict):
+    """athena codes <-> FHIR codes; the first athena code listed for a FHIR code wins on write."""
+
+    system: str
+    map: dict[str, str]
+    default: str | None = None  # FHIR code for athena codes not in the map
+    write_default: str | None = None
+    display: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,224 @@
+"""The fixed vocabulary of named conversions that mapping tables may use.
+
+A table field names one of these (``transform: date_us_to_iso``); nothing else
+can run inside a mapping. Each transform is a pair of pure functions: ``read``
+turns athena's value into FHIR, ``write`` turns FHIR back into athena's (or is
+``None`` for read-only conversions). No clock, no randomness, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+Fn = Callable[[Any], Any]
+
+OMB_RACE = "urn:oid:2.16.840.1.113883.6.238"
+NULL_FLAVOR = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
+RACE_URL = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+ETHNICITY_URL = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
+
+# OMB race categories (ValueSet omb-race-category) and ethnicity categories.
+OMB_RACE_CATEGORIES = {
+    "1002-5": "American Indian or Alaska Native",
+    "2028-9": "Asian",
+    "2054-5": "Black or African American",
+    "2076-8": "Native Hawaiian or Other Pacific Islander",
+    "2106-3": "White",
+}
+OMB_ETHNICITY_CATEGORIES = {
+    "2135-2": "Hispanic or Latino",
+    "2186-5": "Not Hispanic or Latino",
+}
+# athena quirk: "declined" and "unknown" arrive as null-flavor style codes in the
+# race/ethnicity fields; US Core allows exactly ASKU and UNK from v3-NullFlavor.
+NULL_FLAVORS = {"ASKU": "Asked but no answer", "UNK": "Unknown"}
+_NULL_ALIASES = {"ASKU": "ASKU", "DECLINED": "ASKU", "UNK": "UNK", "UNKNOWN": "UNK"}
+
+
+@dataclass(frozen=True)
+class Transform:
+    read: Fn
+    write: Fn | None
+
+
+_US_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def date_us_to_iso(value: Any) -> str | None:
+    """athena ``MM/DD/YYYY`` -> FHIR ``YYYY-MM-DD``; invalid dates become None.
+
+    >>> date_us_to_iso("10/04/1981")
+    '1981-10-04'
+    """
+    m = _US_DATE.match(str(value).strip())
+    if not m:
+        return None
+    month, day, year = (int(g) for g in m.groups())
+    try:
+        return date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
+def date_iso_to_us(value: Any) -> str | None:
+    """FHIR ``YYYY-MM-DD`` -> athena ``MM/DD/YYYY``.
+
+    >>> date_iso_to_us("1981-10-04")
+    '10/04/1981'
+    """
+    m = _ISO_DATE.match(str(value)[:10])
+    if not m:
+        return None
+    year, month, day = m.groups()
+    return f"{month}/{day}/{year}"
+
+
+def datetime_us_to_iso(value: Any) -> str | None:
+    """athena ``MM/DD/YYYY`` or ``MM/DD/YYYY HH:MM[:SS]`` -> FHIR date or dateTime (no zone).
+
+    >>> datetime_us_to_iso("03/15/2021 09:30:00")
+    '2021-03-15T09:30:00'
+    """
+    text = str(value).strip()
+    for fmt in ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M"):
+        try:
+            return datetime.strptime(text, fmt).isoformat()
+        except ValueError:
+            continue
+    return date_us_to_iso(text)
+
+
+def phone_digits(value: Any) -> str | None:
+    """athena stores phones as digits; FHIR gets them as written, writes strip punctuation.
+
+    >>> phone_digits("(617) 555-0100")
+    '6175550100'
+    """
+    digits = re.sub(r"\D", "", str(value))
+    return digits or None
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _strip(value: Any) -> Any:
+    text = str(value).strip()
+    return text or None
+
+
+def us_core_race(value: Any) -> dict[str, Any] | None:
+    """athena ``(race: [codes], racename)`` -> the us-core-race extension body.
+
+    OMB category codes become ``ombCategory``; other CDC race codes become
+    ``detailed``; declined/unknown become the v3-NullFlavor ombCategory that
+    US Core allows. ``text`` is required by the profile.
+
+    >>> us_core_race((["2106-3"], "White"))["extension"][0]["valueCoding"]["code"]
+    '2106-3'
+    """
+    codes, name = value
+    if isinstance(codes, str):
+        codes = [c for c in re.split(r"[,\s]+", codes) if c]
+    if not codes:
+        return None
+    parts: list[dict[str, Any]] = []
+    texts: list[str] = []
+    for code in codes:
+        code = str(code).strip()
+        null = _NULL_ALIASES.get(code.upper())
+        if null:
+            coding = {"system": NULL_FLAVOR, "code": null, "display": NULL_FLAVORS[null]}
+            parts.append({"url": "ombCategory", "valueCoding": coding})
+            texts.append(NULL_FLAVORS[null])
+        elif code in OMB_RACE_CATEGORIES:
+            coding = {"system": OMB_RACE, "code": code, "display": OMB_RACE_CATEGORIES[code]}
+            parts.append({"url": "ombCategory", "valueCoding": coding})
+            texts.append(OMB_RACE_CATEGORIES[code])
+        else:
+            parts.append({"url": "detailed", "valueCoding": {"system": OMB_RACE, "code": code}})
+    text = str(name).strip() if name else ", ".join(texts) or "Unknown"
+    parts.append({"url": "text", "valueString": text})
+    return {"extension": parts}
+
+
+def us_core_ethnicity(value: Any) -> dict[str, Any] | None:
+    """athena ``ethnicitycode`` -> the us-core-ethnicity extension body.
+
+    >>> us_core_ethnicity("2186-5")["extension"][1]["valueString"]
+    'Not Hispanic or Latino'
+    """
+    code = str(value).strip() if value else ""
+    if not code:
+        return None
+    null = _NULL_ALIASES.get(code.upper())
+    if null:
+        coding = {"system": NULL_FLAVOR, "code": null, "display": NULL_FLAVORS[null]}
+        part = {"url": "ombCategory", "valueCoding": coding}
+        return {"extension": [part, {"url": "text", "valueString": NULL_FLAVORS[null]}]}
+    if code in OMB_ETHNICITY_CATEGORIES:
+        display = OMB_ETHNICITY_CATEGORIES[code]
+        coding = {"system": OMB_RACE, "code": code, "display": display}
+        part = {"url": "ombCategory", "valueCoding": coding}
+    else:
+        display = "Detailed ethnicity"
+        part = {"url": "detailed", "valueCoding": {"system": OMB_RACE, "code": code}}
+    return {"extension": [part, {"url": "text", "valueString": display}]}
+
+
+def race_codes_from_extension(value: Any) -> list[str] | None:
+    """Write direction of ``us_core_race``: the extension back to athena codes."""
+    if not isinstance(value, dict):
+        return None
+    codes = [
+        str(part["valueCoding"]["code"])
+        for part in value.get("extension", [])
+        if part.get("url") in ("ombCategory", "detailed") and "valueCoding" in part
+    ]
+    return codes or None
+
+
+def ethnicity_code_from_extension(value: Any) -> str | None:
+    """Write direction of ``us_core_ethnicity``."""
+    codes = race_codes_from_extension(value)
+    return codes[0] if codes else None
+
+
+def patient_status_active(value: Any) -> bool | None:
+    """athena patient ``status`` -> ``Patient.active`` (deleted records are never served).
+
+    >>> patient_status_active("inactive")
+    False
+    """
+    status = str(value).strip().lower()
+    if status in ("active", "a", "prospective", "p"):
+        return True
+    if status in ("inactive", "i"):
+        return False
+    return None
+
+
+def active_to_patient_status(value: Any) -> str | None:
+    """Write direction of ``patient_status_active``."""
+    if value is True:
+        return "active"
+    if value is False:
+        return "inactive"
+    return None
+
+
+TRANSFORMS: dict[str, Transform] = {
+    "patient_status_active": Transform(patient_status_active, active_to_patient_status),
+    "identity": Transform(_identity, _identity),
+    "strip": Transform(_strip, _strip),
+    "date_us_to_iso": Transform(date_us_to_iso, date_iso_to_us),
+    "datetime_us_to_iso": Transform(datetime_us_to_iso, date_iso_to_us),
+    "phone_digits": Transform(phone_digits, phone_digits),
+    "us_core_race": Transform(us_core_race, race_codes_from_extension),
+    "us_core_ethnicity": Transform(us_core_ethnicity, ethnicity_code_from_extension),
+}

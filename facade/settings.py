@@ -1,0 +1,102 @@
+"""All configuration, from the environment (prefix ``FACADE_``) or a ``.env`` file.
+
+Environments (DESIGN.md "Upstream"):
+- ``embedded``: ``serve`` starts the bundled athenahealth emulator on loopback and
+  talks to it with the emulator's documented local-dev credentials;
+- ``preview`` / ``production``: real athenahealth hosts; credentials come from
+  ``FACADE_ATHENA_CLIENT_ID`` / ``FACADE_ATHENA_CLIENT_SECRET`` and never mix
+  between the two (the host alone selects the environment).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ATHENA_HOSTS = {
+    "preview": "https://api.preview.platform.athenahealth.com",
+    "production": "https://api.platform.athenahealth.com",
+}
+DEV_CLIENT_ID = "local-dev"
+DEV_CLIENT_SECRET_DEFAULT = "local-dev-secret"  # documented local-dev default (DESIGN.md)
+EMULATOR_CLIENT_ID = "facade-dev"
+EMULATOR_CLIENT_SECRET = "facade-dev-secret"  # the emulator's documented local-dev default
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACADE_", env_file=".env", extra="ignore")
+
+    environment: Literal["embedded", "preview", "production"] = "embedded"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str | None = Field(
+        default=None, description="Absolute URL clients use to reach the facade (default http://host:port)"
+    )
+    data_dir: Path = Path("var")
+
+    # upstream (athenahealth)
+    athena_base_url: str | None = Field(
+        default=None, description="Override the athena host (embedded: the emulator's URL)"
+    )
+    athena_client_id: str | None = None
+    athena_client_secret: SecretStr | None = None
+    athena_scope: str = "athena/service/Athenanet.MDP.* system/Patient.read"
+    default_practice: str = "195900"
+    practices: list[str] = Field(default_factory=lambda: ["195900", "195901"])
+    upstream_connect_timeout: float = 3.0
+    upstream_read_timeout: float = 10.0
+    upstream_max_connections: int = 256
+    upstream_token_refresh_margin: int = 60
+    emulator_port: int = 0  # embedded: 0 picks a free loopback port
+
+    # FHIR behaviour
+    default_count: int = 20
+    max_count: int = 100
+    max_upstream_pages_per_request: int = 10
+    allow_scan: bool = True
+    cursor_ttl_seconds: int = 3600
+
+    # facade authorization server (local-dev client, SMART discovery)
+    dev_client_secret: SecretStr = SecretStr(DEV_CLIENT_SECRET_DEFAULT)
+    token_ttl_seconds: int = 3600
+    signing_secret: SecretStr | None = Field(
+        default=None, description="HMAC key for access tokens and paging cursors (default: generated in data_dir)"
+    )
+
+    @model_validator(mode="after")
+    def _check_environment(self) -> Settings:
+        if self.environment != "embedded":
+            if self.dev_client_secret.get_secret_value() == DEV_CLIENT_SECRET_DEFAULT:
+                raise ValueError(
+                    "FACADE_DEV_CLIENT_SECRET must be changed from the local-dev default outside embedded mode"
+                )
+            if not self.athena_client_id or not self.athena_client_secret:
+                raise ValueError(
+                    f"{self.environment} needs FACADE_ATHENA_CLIENT_ID and FACADE_ATHENA_CLIENT_SECRET"
+                )
+        if self.default_practice not in self.practices:
+            raise ValueError("default_practice must be one of practices")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def fhir_base(self) -> str:
+        return f"{self.base_url}/fhir/r4"
+
+    def upstream_base(self) -> str:
+        if self.athena_base_url:
+            return self.athena_base_url.rstrip("/")
+        if self.environment == "embedded":
+            raise ValueError("embedded mode needs the emulator URL (athena_base_url)")
+        return ATHENA_HOSTS[self.environment]
+
+    def upstream_credentials(self) -> tuple[str, str]:
+        if self.athena_client_id and self.athena_client_secret:
+            return self.athena_client_id, self.athena_client_secret.get_secret_value()
+        return EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET

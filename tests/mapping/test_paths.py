@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from facade.mapping.paths import get_values, parse_path, set_value
+
+
+def test_selector_creates_and_reuses_list_items() -> None:
+    resource: dict[str, Any] = {}
+    set_value(resource, parse_path("name[use=official].family"), "Sandboxtest")
+    set_value(resource, parse_path("name[use=official].given[+]"), "Donna")
+    set_value(resource, parse_path("name[use=official].given[+]"), "Q")
+    set_value(resource, parse_path("name[use=usual].given[+]"), "Dee")
+    assert resource == {
+        "name": [
+            {"use": "official", "family": "Sandboxtest", "given": ["Donna", "Q"]},
+            {"use": "usual", "given": ["Dee"]},
+        ]
+    }
+    assert get_values(resource, parse_path("name.given")) == ["Donna", "Q", "Dee"]
+    assert get_values(resource, parse_path("name[use=usual].given[0]")) == ["Dee"]
+
+
+def test_selector_values_may_contain_dots_and_colons() -> None:
+    resource: dict[str, Any] = {}
+    url = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
+    set_value(resource, parse_path(f"extension[url={url}].valueCode"), "F")
+    set_value(resource, parse_path("identifier[system=urn:a:b:1].value"), "7")
+    assert resource["extension"] == [{"url": url, "valueCode": "F"}]
+    assert get_values(resource, parse_path("identifier[system=urn:a:b:1].value")) == ["7"]
+
+
+def test_dict_values_merge_into_selected_item() -> None:
+    resource: dict[str, Any] = {}
+    set_value(resource, parse_path("extension[url=x]"), {"extension": [{"url": "text"}]})
+    assert resource == {"extension": [{"url": "x", "extension": [{"url": "text"}]}]}
+
+
+def test_index_segments() -> None:
+    resource: dict[str, Any] = {}
+    set_value(resource, parse_path("communication[0].language.coding[0]"), {"code": "en"})
+    assert resource == {"communication": [{"language": {"coding": [{"code": "en"}]}}]}
+
+
+@pytest.mark.parametrize("bad", ["", "a..b", "name[", "name[use]", "[x]"])
+def test_malformed_paths_are_rejected(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_path(bad)

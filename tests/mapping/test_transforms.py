@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from facade.mapping import ids, paths, transforms
+from facade.mapping.transforms import TRANSFORMS, date_iso_to_us, date_us_to_iso
+
+
+@pytest.mark.parametrize("module", [transforms, paths, ids])
+def test_docstring_examples(module: object) -> None:
+    failures, tried = doctest.testmod(module)  # type: ignore[arg-type]
+    assert tried > 0
+    assert failures == 0
+
+
+@pytest.mark.parametrize("bad", ["13/01/2000", "02/30/2001", "2000-01-01", "", "1/1/2000"])
+def test_invalid_us_dates_become_none(bad: str) -> None:
+    assert date_us_to_iso(bad) is None
+
+
+def test_dates_round_trip() -> None:
+    for iso in ["1930-01-01", "2000-02-29", "2024-12-31"]:
+        us = date_iso_to_us(iso)
+        assert us is not None
+        assert date_us_to_iso(us) == iso
+
+
+def test_race_covers_categories_detailed_and_null_flavors() -> None:
+    race = TRANSFORMS["us_core_race"]
+    body = race.read((["2106-3", "2028-9", "2029-7"], None))
+    urls = [p["url"] for p in body["extension"]]
+    assert urls == ["ombCategory", "ombCategory", "detailed", "text"]
+    assert body["extension"][-1]["valueString"] == "White, Asian"
+    declined = race.read((["ASKU"], "Declined"))
+    coding = declined["extension"][0]["valueCoding"]
+    assert coding["system"] == transforms.NULL_FLAVOR and coding["code"] == "ASKU"
+    assert race.write is not None
+    assert race.write(body) == ["2106-3", "2028-9", "2029-7"]
+
+
+def test_ethnicity_unknown() -> None:
+    body = TRANSFORMS["us_core_ethnicity"].read("UNK")
+    assert body["extension"][0]["valueCoding"]["code"] == "UNK"
+    assert TRANSFORMS["us_core_ethnicity"].read("") is None
