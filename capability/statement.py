@@ -14,7 +14,9 @@ from facade.mapping.loader import Mappings
 
 US_CORE_SERVER = "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
-COMBINATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
+COMBINATION = (
+    "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
+)
 EXPECTATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-expectation"
 CORE_PARAMS = {
     "_id": "http://hl7.org/fhir/SearchParameter/Resource-id",
@@ -93,7 +95,10 @@ def capability_statement(
         "kind": "instance",
         "instantiates": [f"{US_CORE_SERVER}|6.1.0", f"{US_CORE_SERVER}|3.1.1"],
         "software": {"name": "athena-fhir-facade", "version": software_version},
-        "implementation": {"description": "US Core FHIR R4 facade over athenahealth", "url": fhir_base},
+        "implementation": {
+            "description": "US Core FHIR R4 facade over athenahealth",
+            "url": fhir_base,
+        },
         "fhirVersion": "4.0.1",
         "format": ["json", "application/fhir+json", "application/json"],
         "patchFormat": [],
@@ -135,7 +140,12 @@ def smart_configuration(*, issuer: str, endpoints: dict[str, str]) -> dict[str, 
         "token_endpoint": endpoints["token"],
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
-        "scopes_supported": ["system/*.read", "system/*.rs", "system/Patient.read", "system/Patient.rs"],
+        "scopes_supported": [
+            "system/*.read",
+            "system/*.rs",
+            "system/Patient.read",
+            "system/Patient.rs",
+        ],
         "capabilities": ["client-confidential-symmetric", "permission-v1", "permission-v2"],
         "code_challenge_methods_supported": ["S256"],
     }

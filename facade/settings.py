@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     public_base_url: str | None = Field(
-        default=None, description="Absolute URL clients use to reach the facade (default http://host:port)"
+        default=None,
+        description="Absolute URL clients use to reach the facade (default http://host:port)",
     )
     data_dir: Path = Path("var")
 
@@ -63,7 +64,8 @@ class Settings(BaseSettings):
     dev_client_secret: SecretStr = SecretStr(DEV_CLIENT_SECRET_DEFAULT)
     token_ttl_seconds: int = 3600
     signing_secret: SecretStr | None = Field(
-        default=None, description="HMAC key for access tokens and paging cursors (default: generated in data_dir)"
+        default=None,
+        description="HMAC key for access tokens and paging cursors (default: generated in data_dir)",
     )
 
     @model_validator(mode="after")

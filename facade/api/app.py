@@ -84,7 +84,10 @@ def create_app(
             ),
             cursors=CursorCodec(_derive(key, "cursor"), ttl_seconds=settings.cursor_ttl_seconds),
             capability=capability_statement(
-                mappings, fhir_base=settings.fhir_base, software_version=software, endpoints=endpoints
+                mappings,
+                fhir_base=settings.fhir_base,
+                software_version=software,
+                endpoints=endpoints,
             ),
             smart_configuration=smart_configuration(issuer=settings.base_url, endpoints=endpoints),
         )

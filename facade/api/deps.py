@@ -28,7 +28,9 @@ def get_auth(request: Request) -> AuthContext:
     if not header:
         raise Unauthorized("An access token is required", error="invalid_request")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("The Authorization header must be 'Bearer <token>'", error="invalid_request")
+        raise Unauthorized(
+            "The Authorization header must be 'Bearer <token>'", error="invalid_request"
+        )
     auth = get_services(request).issuer.verify(token.strip())
     request.state.client_id = auth.client_id
     return auth

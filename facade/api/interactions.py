@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from facade.api.services import Services
 from facade.auth.context import AuthContext
 from facade.errors import Forbidden, InvalidCursor, InvalidRequest, NotFound, UpstreamError
 from facade.fhir.bundle import searchset
@@ -28,7 +29,6 @@ from facade.mapping.ids import parse_id, parse_practice_reference
 from facade.mapping.planner import UpstreamPlan, plan_search
 from facade.mapping.table import Table
 from facade.search import SearchRequest, format_query, query_fingerprint, to_query_string
-from facade.api.services import Services
 from facade.upstream.client import raise_for_bad_request
 
 Json = dict[str, Any]
@@ -129,7 +129,9 @@ async def search(
         state = services.cursors.decode(req.cursor, now=now)
         if state.get("q") != fingerprint or state.get("p") != practice:
             raise InvalidRequest("The paging link does not belong to this search")
-        plan = plan_search(table, replace(req, cursor=None), practice, allow_scan=settings.allow_scan)
+        plan = plan_search(
+            table, replace(req, cursor=None), practice, allow_scan=settings.allow_scan
+        )
         if plan.route.name != state.get("r"):
             raise InvalidCursor("The paging link is stale; repeat the search")
         start = Position.load(state.get("o"))
@@ -232,7 +234,9 @@ async def _collect(
     return found, position, (upstream_total if exact else None)
 
 
-def _after(position: Position, consumed: int, page: UpstreamPage, offset_paging: bool) -> Position | None:
+def _after(
+    position: Position, consumed: int, page: UpstreamPage, offset_paging: bool
+) -> Position | None:
     """The position just after the ``consumed``-th record of the current upstream page."""
     if consumed >= len(page.records):
         return None if page.next_upstream is None else Position(page.next_upstream)
@@ -241,14 +245,18 @@ def _after(position: Position, consumed: int, page: UpstreamPage, offset_paging:
     return Position(position.upstream, consumed)
 
 
-async def _fetch(services: Services, plan: UpstreamPlan, position: Position, size: int) -> UpstreamPage:
+async def _fetch(
+    services: Services, plan: UpstreamPlan, position: Position, size: int
+) -> UpstreamPage:
     route = plan.route
     params = list(plan.params)
     if route.surface == "rest":
         offset = int(position.upstream or 0)
         if route.paging == "offset":
             params += [("limit", str(size)), ("offset", str(offset))]
-        response = await services.athena.rest(route.method, plan.practice, route.path, params=params)
+        response = await services.athena.rest(
+            route.method, plan.practice, route.path, params=params
+        )
         raise_for_bad_request(response)
         body = response.body
         if isinstance(body, list):  # athena quirk: some searches answer a bare array

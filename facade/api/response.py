@@ -33,8 +33,6 @@ class FhirResponse(Response):
         super().init_headers(headers)
         # FHIR JSON is always UTF-8; say so explicitly for older clients.
         self.raw_headers = [
-            (k, v + b"; charset=utf-8")
-            if k == b"content-type" and b"charset" not in v
-            else (k, v)
+            (k, v + b"; charset=utf-8") if k == b"content-type" and b"charset" not in v else (k, v)
             for k, v in self.raw_headers
         ]

@@ -37,7 +37,9 @@ async def metadata(services: ServicesDep, negotiated: Negotiation) -> Response:
 @router.get("/.well-known/smart-configuration")
 async def smart_configuration(services: ServicesDep) -> Response:
     """SMART discovery (SMART App Launch 2.0 §conformance); same URLs as /metadata's oauth-uris."""
-    return JSONResponse(services.smart_configuration, headers={"Cache-Control": "public, max-age=300"})
+    return JSONResponse(
+        services.smart_configuration, headers={"Cache-Control": "public, max-age=300"}
+    )
 
 
 @router.get("/{resource_type}/{rid}")

@@ -77,7 +77,9 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
     return resource
 
 
-def _apply_fields(record: Json, source: Source, resource: Json, practice: str, codes: Codes) -> None:
+def _apply_fields(
+    record: Json, source: Source, resource: Json, practice: str, codes: Codes
+) -> None:
     for field in source.fields:
         if field.direction == "write":
             continue

@@ -77,7 +77,9 @@ def _check_modifier(param: SearchParam, definition: SearchParamDef) -> None:
 def _check_value(param: SearchParam, definition: SearchParamDef, value: str) -> None:
     if param.modifier == "missing":
         if value not in ("true", "false"):
-            raise InvalidRequest(f"{param.name}:missing takes true or false", expression=(param.name,))
+            raise InvalidRequest(
+                f"{param.name}:missing takes true or false", expression=(param.name,)
+            )
         return
     if definition.type == "date":
         parsed = parse_date_param(value)
@@ -107,13 +109,13 @@ def matches(resource: Json, table: Table, req: SearchRequest) -> bool:
     return True
 
 
-def _match_value(definition: SearchParamDef, param: SearchParam, value: str, found: list[Any]) -> bool:
+def _match_value(
+    definition: SearchParamDef, param: SearchParam, value: str, found: list[Any]
+) -> bool:
     kind = definition.type
     if kind == "string":
         text = unescape(value)
-        return any(
-            isinstance(v, str) and string_matches(text, v, param.modifier) for v in found
-        )
+        return any(isinstance(v, str) and string_matches(text, v, param.modifier) for v in found)
     if kind == "token":
         token = parse_token(value)
         for v in found:

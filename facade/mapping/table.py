@@ -66,6 +66,10 @@ class SearchParamDef(_Strict):
     documentation: str | None = None
 
 
+def _no_modifier() -> list[str | None]:
+    return [None]
+
+
 class Push(_Strict):
     """How one FHIR search parameter translates into an upstream parameter."""
 
@@ -74,7 +78,7 @@ class Push(_Strict):
     prefixes: list[str] = Field(default_factory=lambda: ["eq"])
     precision: Literal["day", "any"] = "any"
     transform: str | None = None  # named transform; its write direction converts the value
-    modifiers: list[str | None] = Field(default_factory=lambda: [None])
+    modifiers: list[str | None] = Field(default_factory=_no_modifier)
     system: str | None = None  # a token's system must equal this (templated) when given
 
 
@@ -90,7 +94,9 @@ class Route(_Strict):
     paging: Literal["offset", "cursor", "none"] = "none"
     page_size: int = 100
     list_key: str | None = None  # rest list responses: key holding the records
-    exact: list[str] = Field(default_factory=list)  # pushed params whose upstream semantics equal FHIR's
+    exact: list[str] = Field(
+        default_factory=list
+    )  # pushed params whose upstream semantics equal FHIR's
     scan: bool = False  # reads a whole list and filters locally
 
 

@@ -96,7 +96,7 @@ class AthenaClient:
             response = await self._http.request(
                 method,
                 self._base + url_path,
-                params=params,
+                params=tuple(params or ()),
                 data=form,
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             )

@@ -51,8 +51,12 @@ def test_name_sandbox_returns_the_sandbox_patients_as_us_core(
         assert resource["meta"]["profile"] == [
             "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
         ]
-        validator.assert_valid(resource, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0")
-        validator.assert_valid(resource, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|3.1.1")
+        validator.assert_valid(
+            resource, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0"
+        )
+        validator.assert_valid(
+            resource, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|3.1.1"
+        )
 
 
 def test_read_returns_the_patient(fhir: httpx.Client, validator: ProfileValidator) -> None:
@@ -157,9 +161,7 @@ def test_gender_and_name(fhir: httpx.Client) -> None:
 
 
 def test_death_date_and_family(fhir: httpx.Client, emulator_world: Any) -> None:
-    deceased = next(
-        r for r in emulator_world.live_patients("195900") if r.text("deceaseddate")
-    )
+    deceased = next(r for r in emulator_world.live_patients("195900") if r.text("deceaseddate"))
     family = deceased.text("lastname")
     matches = search_all(fhir, f"family={family}&death-date=le2100")
     assert matches

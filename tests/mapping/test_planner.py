@@ -59,7 +59,10 @@ def test_birthdate_range_cannot_push_so_name_route_wins(patient: Table) -> None:
 
 
 def test_name_and_gender_push_to_fhir(patient: Table) -> None:
-    p = plan(patient, [("name", "sandbox"), ("gender", "http://hl7.org/fhir/administrative-gender|female")])
+    p = plan(
+        patient,
+        [("name", "sandbox"), ("gender", "http://hl7.org/fhir/administrative-gender|female")],
+    )
     assert p.route.name == "fhir-by-name"
     assert ("gender", "female") in p.params and ("name", "sandbox") in p.params
 
