@@ -93,7 +93,7 @@ def capability_statement(
         "date": release_date,
         "publisher": "athena-fhir-facade",
         "kind": "instance",
-        "instantiates": [f"{US_CORE_SERVER}|6.1.0", f"{US_CORE_SERVER}|3.1.1"],
+        "instantiates": [f"{US_CORE_SERVER}|6.1.0"],
         "software": {"name": "athena-fhir-facade", "version": software_version},
         "implementation": {
             "description": "US Core FHIR R4 facade over athenahealth",

@@ -29,18 +29,27 @@ class Codes:
             self._reverse[name] = reverse
 
     def to_fhir(self, name: str, code: Any) -> str | None:
+        """The FHIR code for an athena code; ``system|code`` when it is not the table's system."""
         table = self.tables[name]
         return table.map.get(str(code), table.default)
 
     def to_athena(self, name: str, code: Any) -> str | None:
-        return self._reverse[name].get(str(code), self.tables[name].write_default)
+        reverse = self._reverse[name]
+        text = str(code)
+        return reverse.get(text) or reverse.get(text.rpartition("|")[2]) or self.tables[name].write_default
 
-    def coding(self, name: str, code: str) -> Json:
+    def coding(self, name: str, value: str) -> Json:
         table = self.tables[name]
-        coding: Json = {"system": table.system, "code": code}
-        if code in table.display:
-            coding["display"] = table.display[code]
+        system, _, code = value.rpartition("|")
+        coding: Json = {"system": system or table.system, "code": code}
+        if value in table.display:
+            coding["display"] = table.display[value]
         return coding
+
+    @staticmethod
+    def bare(value: str) -> str:
+        """The code alone, for ``code``-typed elements (their system is implied)."""
+        return value.rpartition("|")[2]
 
 
 def _template(text: str, practice: str) -> str:
@@ -71,9 +80,12 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
         assert source.record_id is not None, "rest sources declare record_id"
         resource["id"] = format_id(practice, table.id.prefix, str(record[source.record_id]))
     _apply_fields(record, source, resource, practice, codes)
-    meta = dict(resource.get("meta") or {})
+    meta: Json = {}
+    upstream_meta = record.get("meta")
+    if source.surface == "fhir" and isinstance(upstream_meta, dict) and upstream_meta.get("lastUpdated"):
+        meta["lastUpdated"] = upstream_meta["lastUpdated"]
     meta["profile"] = [table.profile]
-    resource["meta"] = meta
+    resource = {"resourceType": resource.pop("resourceType"), "id": resource.pop("id"), "meta": meta, **resource}
     return resource
 
 
@@ -94,7 +106,9 @@ def _apply_fields(
             code = codes.to_fhir(field.codes, value)
             if code is None:
                 continue
-            value = codes.coding(field.codes, code) if segments[-1].name == "coding" else code
+            value = (
+                codes.coding(field.codes, code) if segments[-1].name == "coding" else codes.bare(code)
+            )
         set_value(resource, segments, value)
 
 
@@ -102,16 +116,20 @@ def to_athena(resource: Json, table: Table, source_name: str, practice: str, cod
     """Map a FHIR resource to athena fields (write direction) for a rest source."""
     source = table.sources[source_name]
     record: Json = {}
+    seen: dict[str, int] = {}  # fields sharing an append path ([+]) take successive values
     for field in source.fields:
+        occurrence = seen.get(field.fhir, 0)
+        seen[field.fhir] = occurrence + 1
         if field.direction == "read":
             continue
         found = get_values(resource, parse_path(_template(field.fhir, practice)))
-        if not found:
+        position = occurrence if "[+]" in field.fhir else 0
+        if len(found) <= position:
             continue
-        value: Any = found[0]
+        value: Any = found[position]
         if field.codes:
             if isinstance(value, dict):
-                value = value.get("code")
+                value = f"{value.get('system', '')}|{value.get('code', '')}"
             value = codes.to_athena(field.codes, value)
         write = TRANSFORMS[field.transform].write
         if write is None or _is_empty(value):

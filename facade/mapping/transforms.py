@@ -35,7 +35,9 @@ OMB_ETHNICITY_CATEGORIES = {
 }
 # athena quirk: "declined" and "unknown" arrive as null-flavor style codes in the
 # race/ethnicity fields; US Core allows exactly ASKU and UNK from v3-NullFlavor.
-NULL_FLAVORS = {"ASKU": "Asked but no answer", "UNK": "Unknown"}
+NULL_FLAVORS = {"ASKU": "asked but unknown", "UNK": "unknown"}
+_NULL_TEXT = {"ASKU": "Declined to answer", "UNK": "Unknown"}
+ATHENA_DECLINED = "declined"  # athena quirk: the patient declined to answer
 _NULL_ALIASES = {"ASKU": "ASKU", "DECLINED": "ASKU", "UNK": "UNK", "UNKNOWN": "UNK"}
 
 
@@ -135,7 +137,7 @@ def us_core_race(value: Any) -> dict[str, Any] | None:
         if null:
             coding = {"system": NULL_FLAVOR, "code": null, "display": NULL_FLAVORS[null]}
             parts.append({"url": "ombCategory", "valueCoding": coding})
-            texts.append(NULL_FLAVORS[null])
+            texts.append(_NULL_TEXT[null])
         elif code in OMB_RACE_CATEGORIES:
             coding = {"system": OMB_RACE, "code": code, "display": OMB_RACE_CATEGORIES[code]}
             parts.append({"url": "ombCategory", "valueCoding": coding})
@@ -160,7 +162,7 @@ def us_core_ethnicity(value: Any) -> dict[str, Any] | None:
     if null:
         coding = {"system": NULL_FLAVOR, "code": null, "display": NULL_FLAVORS[null]}
         part = {"url": "ombCategory", "valueCoding": coding}
-        return {"extension": [part, {"url": "text", "valueString": NULL_FLAVORS[null]}]}
+        return {"extension": [part, {"url": "text", "valueString": _NULL_TEXT[null]}]}
     if code in OMB_ETHNICITY_CATEGORIES:
         display = OMB_ETHNICITY_CATEGORIES[code]
         coding = {"system": OMB_RACE, "code": code, "display": display}
@@ -175,11 +177,15 @@ def race_codes_from_extension(value: Any) -> list[str] | None:
     """Write direction of ``us_core_race``: the extension back to athena codes."""
     if not isinstance(value, dict):
         return None
-    codes = [
-        str(part["valueCoding"]["code"])
-        for part in value.get("extension", [])
-        if part.get("url") in ("ombCategory", "detailed") and "valueCoding" in part
-    ]
+    codes: list[str] = []
+    for part in value.get("extension", []):
+        if part.get("url") not in ("ombCategory", "detailed") or "valueCoding" not in part:
+            continue
+        code = str(part["valueCoding"].get("code", ""))
+        if code == "ASKU":
+            codes.append(ATHENA_DECLINED)
+        elif code and code != "UNK":  # unknown is "not recorded" in athena
+            codes.append(code)
     return codes or None
 
 

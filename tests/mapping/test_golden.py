@@ -1,0 +1,85 @@
+"""Golden mapping cases: mappings/cases/<name>.athena.json -> <name>.fhir.json.
+
+Each input names its table, source (``rest`` or ``fhir`` surface) and practice.
+Expected files change only through ``pytest --update-golden``. Every expected
+file is valid FHIR R4 (fhir.resources R4B) and conforms to its US Core profile
+(6.1.0 and 3.1.1).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facade.mapping.convert import to_athena, to_fhir
+from facade.mapping.loader import Mappings, load_mappings
+from tests.support.profiles import ProfileValidator
+
+CASES = Path(__file__).resolve().parents[2] / "mappings" / "cases"
+INPUTS = sorted(CASES.glob("*.athena.json"))
+
+
+@pytest.fixture(scope="module")
+def mappings() -> Mappings:
+    return load_mappings()
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _convert(mappings: Mappings, case: dict[str, Any]) -> dict[str, Any]:
+    table = mappings.tables[case["table"]]
+    return to_fhir(case["record"], table, case["source"], case["practice"], mappings.codes)
+
+
+def test_there_are_cases_for_both_surfaces() -> None:
+    sources = {_load(p)["source"] for p in INPUTS}
+    assert sources == {"rest", "fhir"}
+
+
+@pytest.mark.golden
+@pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.name.removesuffix(".athena.json"))
+def test_golden(
+    path: Path,
+    mappings: Mappings,
+    validator: ProfileValidator,
+    request: pytest.FixtureRequest,
+) -> None:
+    case = _load(path)
+    actual = _convert(mappings, case)
+    expected_path = path.with_name(path.name.replace(".athena.json", ".fhir.json"))
+    if request.config.getoption("--update-golden"):
+        expected_path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
+    expected = _load(expected_path)
+    assert actual == expected
+    profile = mappings.tables[case["table"]].profile
+    for version in mappings.tables[case["table"]].profile_versions:
+        validator.assert_valid(expected, f"{profile}|{version}")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in INPUTS if ".rest." in p.name],
+    ids=lambda p: p.name.removesuffix(".athena.json"),
+)
+def test_write_direction_round_trips(path: Path, mappings: Mappings) -> None:
+    """to_athena(to_fhir(record)) gives back every writable field athena sent."""
+    case = _load(path)
+    table = mappings.tables[case["table"]]
+    resource = _convert(mappings, case)
+    written = to_athena(resource, table, case["source"], case["practice"], mappings.codes)
+    record = case["record"]
+    writable = {
+        f.athena if isinstance(f.athena, str) else f.athena[0]
+        for f in table.sources[case["source"]].fields
+        if f.direction != "read"
+    }
+    for name in writable:
+        if record.get(name) not in (None, "", []):
+            assert name in written, name
+            assert written[name] == record[name], name
