@@ -80,9 +80,9 @@ async def read(services: Services, auth: AuthContext, resource_type: str, rid: s
     if response.status == 404:
         raise NotFound(f"{resource_type}/{rid} is not known")
     raise_for_bad_request(response)
-    record = response.body[0] if isinstance(response.body, list) else response.body
-    if not isinstance(record, dict):
-        raise UpstreamError(f"athena returned an unexpected {resource_type} shape")
+    body = response.body
+    record = body[0] if isinstance(body, list) and len(body) == 1 else body
+    (record,) = _records([record], table.sources[route.source].record_id or "id")
     resource = to_fhir(record, table, route.source, fid.practice, services.mappings.codes)
     if resource.get("id") != rid:
         raise UpstreamError(f"athena returned a different {resource_type} than requested")
@@ -214,7 +214,7 @@ async def _collect(
     first_page = start.upstream is None and start.skip == 0
     upstream_total: int | None = None
     for _ in range(services.settings.max_upstream_pages_per_request):
-        page = await _fetch(services, plan, position, page_size)
+        page = await _fetch(services, table, plan, position, page_size)
         upstream_total = page.total
         for index in range(position.skip, len(page.records)):
             record = page.records[index]
@@ -245,11 +245,21 @@ def _after(
     return Position(position.upstream, consumed)
 
 
+def _records(items: Any, key: str) -> list[Json]:
+    """athena's records, checked for the one field mapping relies on (never a 500 later)."""
+    if not isinstance(items, list) or not all(
+        isinstance(r, dict) and isinstance(r.get(key), (str, int)) for r in items
+    ):
+        raise UpstreamError("athena returned records of an unexpected shape")
+    return items
+
+
 async def _fetch(
-    services: Services, plan: UpstreamPlan, position: Position, size: int
+    services: Services, table: Table, plan: UpstreamPlan, position: Position, size: int
 ) -> UpstreamPage:
     route = plan.route
     params = list(plan.params)
+    key = table.sources[route.source].record_id or "id"
     if route.surface == "rest":
         offset = int(position.upstream or 0)
         if route.paging == "offset":
@@ -260,10 +270,10 @@ async def _fetch(
         raise_for_bad_request(response)
         body = response.body
         if isinstance(body, list):  # athena quirk: some searches answer a bare array
-            return UpstreamPage(body, None, len(body))
+            return UpstreamPage(_records(body, key), None, len(body))
         if not isinstance(body, dict):
             raise UpstreamError("athena returned an unexpected list shape")
-        records = body.get(route.list_key or "", [])
+        records = _records(body.get(route.list_key or "", []), key)
         total = body.get("totalcount")
         total = int(total) if isinstance(total, (int, str)) and str(total).isdigit() else None
         nxt = offset + len(records) if body.get("next") and records else None
@@ -276,13 +286,13 @@ async def _fetch(
     body = response.body
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise UpstreamError("athena returned something other than a Bundle")
-    records = [
-        e["resource"]
-        for e in body.get("entry", [])
-        if isinstance(e, dict)
-        and isinstance(e.get("resource"), dict)
-        and e.get("search", {}).get("mode", "match") == "match"
-    ]
+    entries = body.get("entry", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise UpstreamError("athena returned a malformed Bundle")
+    records = _records(
+        [e.get("resource") for e in entries if e.get("search", {}).get("mode", "match") == "match"],
+        key,
+    )
     next_cursor: str | None = None
     for link in body.get("link", []):
         if link.get("relation") == "next":

@@ -36,7 +36,11 @@ class Codes:
     def to_athena(self, name: str, code: Any) -> str | None:
         reverse = self._reverse[name]
         text = str(code)
-        return reverse.get(text) or reverse.get(text.rpartition("|")[2]) or self.tables[name].write_default
+        return (
+            reverse.get(text)
+            or reverse.get(text.rpartition("|")[2])
+            or self.tables[name].write_default
+        )
 
     def coding(self, name: str, value: str) -> Json:
         table = self.tables[name]
@@ -82,10 +86,19 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
     _apply_fields(record, source, resource, practice, codes)
     meta: Json = {}
     upstream_meta = record.get("meta")
-    if source.surface == "fhir" and isinstance(upstream_meta, dict) and upstream_meta.get("lastUpdated"):
+    if (
+        source.surface == "fhir"
+        and isinstance(upstream_meta, dict)
+        and upstream_meta.get("lastUpdated")
+    ):
         meta["lastUpdated"] = upstream_meta["lastUpdated"]
     meta["profile"] = [table.profile]
-    resource = {"resourceType": resource.pop("resourceType"), "id": resource.pop("id"), "meta": meta, **resource}
+    resource = {
+        "resourceType": resource.pop("resourceType"),
+        "id": resource.pop("id"),
+        "meta": meta,
+        **resource,
+    }
     return resource
 
 
@@ -107,7 +120,9 @@ def _apply_fields(
             if code is None:
                 continue
             value = (
-                codes.coding(field.codes, code) if segments[-1].name == "coding" else codes.bare(code)
+                codes.coding(field.codes, code)
+                if segments[-1].name == "coding"
+                else codes.bare(code)
             )
         set_value(resource, segments, value)
 
