@@ -140,7 +140,11 @@ async def search(
         plan = plan_search(table, req, practice, allow_scan=settings.allow_scan)
         start, history = Position(None), []
 
-    found, next_pos, total = await _collect(services, table, plan, req, start, count)
+    if count == 0:  # _count=0: only the total, when athena can tell it (search §3.1.1.5.3)
+        _, _, total = await _collect(services, table, plan, req, start, 1)
+        found, next_pos = [], None
+    else:
+        found, next_pos, total = await _collect(services, table, plan, req, start, count)
     base = settings.fhir_base
 
     def link(position: Position | None, prior: list[Position]) -> str:
@@ -160,7 +164,7 @@ async def search(
         return f"{base}/{resource_type}?{to_query_string(items)}"
 
     self_url = link(start, history) if req.cursor else link(None, [])
-    next_url = link(next_pos, [*history, start]) if next_pos is not None and count > 0 else None
+    next_url = link(next_pos, [*history, start]) if next_pos is not None else None
     previous_url = None
     if req.cursor and history:
         prior = history[-1]

@@ -253,3 +253,10 @@ def test_ah_practice_narrows_to_that_practice(fhir: httpx.Client) -> None:
     ).json()
     assert bundle["entry"]
     assert all(e["resource"]["id"].startswith("a-195901.E-") for e in bundle["entry"])
+
+
+def test_count_zero_gives_only_the_total(fhir: httpx.Client) -> None:
+    bundle = fhir.get("Patient", params={"_id": "a-195900.E-60178", "_count": "0"}).json()
+    assert bundle.get("entry", []) == []
+    assert bundle["total"] == 1
+    assert not [link for link in bundle["link"] if link["relation"] == "next"]
