@@ -140,6 +140,8 @@ async def search(
         plan = plan_search(table, req, practice, allow_scan=settings.allow_scan)
         start, history = Position(None), []
 
+    found: list[Json]
+    next_pos: Position | None
     if count == 0:  # _count=0: only the total, when athena can tell it (search §3.1.1.5.3)
         _, _, total = await _collect(services, table, plan, req, start, 1)
         found, next_pos = [], None
