@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from emulator import fhir_api, rest_patients, rest_practice
 from emulator.config import EmulatorConfig
+from emulator.faults import ADMIN_ROUTES, FaultInjector, FaultState
 from emulator.gateway import PUBLIC, V1, Handler, Need, endpoint, fhir
 from emulator.oauth import token_endpoint
 from emulator.world import World
@@ -48,6 +49,8 @@ def create_app(
         Route(path, endpoint(path, need, handler), methods=[method], name=f"{method} {path}")
         for method, path, need, handler in ROUTES
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=[*routes, *ADMIN_ROUTES])
     app.state.emulator = World(config, clock)
+    app.state.faults = FaultState(config.faults)
+    app.add_middleware(FaultInjector, state=app.state.faults, world=app.state.emulator)
     return app

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from emulator.faults import FaultPlan
+
 
 def _default_clients() -> dict[str, str]:
     # The documented local-dev credentials (client_id -> client_secret).
@@ -52,3 +54,6 @@ class EmulatorConfig(BaseSettings):
     # 10 keeps pages small so clients must follow `next`. MET asks for 1000.
     fhir_default_count: int = Field(default=10, ge=1)
     fhir_max_count: int = Field(default=1000, ge=1)
+
+    # Fault injection at start (emulator/faults.py); JSON in EMULATOR_FAULTS.
+    faults: FaultPlan = Field(default_factory=FaultPlan)

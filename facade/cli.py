@@ -44,10 +44,21 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from emulator.config import EmulatorConfig
+    from emulator.faults import FaultPlan
     from emulator.server import serve_forever
 
-    serve_forever(args.host, args.port, EmulatorConfig())
+    config = EmulatorConfig()
+    plan = config.faults
+    if args.faults_file:
+        plan = FaultPlan.model_validate_json(Path(args.faults_file).read_text())
+    if args.latency_ms is not None:
+        plan = plan.model_copy(update={"latency_ms": args.latency_ms})
+    if args.api_rps is not None:
+        config = config.model_copy(update={"api_requests_per_second": args.api_rps})
+    serve_forever(args.host, args.port, config.model_copy(update={"faults": plan}))
     return 0
 
 
@@ -62,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     emu = sub.add_parser("emulator", help="run the athenahealth emulator alone")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=9090)
+    emu.add_argument("--latency-ms", type=float, default=None, help="added latency per request")
+    emu.add_argument("--faults-file", default=None, help="a FaultPlan as JSON (emulator/faults.py)")
+    emu.add_argument("--api-rps", type=int, default=None, help="API requests per second per client")
     emu.set_defaults(run=_emulator)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

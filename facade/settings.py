@@ -52,6 +52,22 @@ class Settings(BaseSettings):
     upstream_max_connections: int = 256
     upstream_token_refresh_margin: int = 60
     emulator_port: int = 0  # embedded: 0 picks a free loopback port
+    request_deadline_seconds: float = Field(
+        default=15.0, description="Bound on one FHIR request: upstream queueing, retries, calls"
+    )
+    upstream_rate_per_second: float = 90.0  # per practice and surface; athena's production is 100/s
+    upstream_burst: int = 90
+    upstream_queue_max_wait: float = 2.0
+    upstream_queue_max_waiters: int = 1024
+    upstream_retry_attempts: int = 3
+    upstream_retry_base_seconds: float = 0.1
+    upstream_retry_cap_seconds: float = 2.0
+    breaker_failure_threshold: int = 5
+    breaker_open_seconds: float = 10.0
+
+    # entity cache (per-type TTLs come from the mapping tables)
+    cache_enabled: bool = True
+    cache_max_entries: int = 20_000
 
     # FHIR behaviour
     default_count: int = 20

@@ -15,11 +15,15 @@ from fastapi import FastAPI
 from capability.statement import capability_statement, smart_configuration
 from facade.api import errors, routes_auth, routes_fhir
 from facade.api.services import Services
+from facade.api.timing import RequestEnvelope
 from facade.auth.tokens import TokenIssuer
+from facade.cache import EntityCache
 from facade.mapping.loader import load_mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
-from facade.upstream.client import AthenaClient
+from facade.upstream.breaker import BreakerConfig, Breakers
+from facade.upstream.budget import BudgetConfig, RateBudget
+from facade.upstream.client import AthenaClient, RetryPolicy
 from facade.upstream.token import TokenProvider
 from facade.upstream.transport import make_http_client
 
@@ -75,12 +79,43 @@ def create_app(
         app.state.services = Services(
             settings=settings,
             mappings=mappings,
-            athena=AthenaClient(http, base, tokens),
+            athena=AthenaClient(
+                http,
+                base,
+                tokens,
+                budget=RateBudget(
+                    BudgetConfig(
+                        rate=settings.upstream_rate_per_second,
+                        burst=settings.upstream_burst,
+                        max_wait=settings.upstream_queue_max_wait,
+                        max_waiters=settings.upstream_queue_max_waiters,
+                    )
+                ),
+                breakers=Breakers(
+                    BreakerConfig(
+                        threshold=settings.breaker_failure_threshold,
+                        open_seconds=settings.breaker_open_seconds,
+                    )
+                ),
+                retry=RetryPolicy(
+                    attempts=settings.upstream_retry_attempts,
+                    base=settings.upstream_retry_base_seconds,
+                    cap=settings.upstream_retry_cap_seconds,
+                ),
+                default_deadline=settings.request_deadline_seconds,
+                connect_timeout=settings.upstream_connect_timeout,
+                read_timeout=settings.upstream_read_timeout,
+            ),
             issuer=TokenIssuer(
                 _derive(key, "access-token"),
                 issuer=settings.base_url,
                 audience=settings.fhir_base,
                 ttl_seconds=settings.token_ttl_seconds,
+            ),
+            cache=EntityCache(
+                {rtype: table.ttl_seconds for rtype, table in mappings.tables.items()},
+                max_entries=settings.cache_max_entries,
+                enabled=settings.cache_enabled,
             ),
             cursors=CursorCodec(_derive(key, "cursor"), ttl_seconds=settings.cursor_ttl_seconds),
             capability=capability_statement(
@@ -105,6 +140,7 @@ def create_app(
         openapi_url=None,
     )
     errors.install(app)
+    app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
     app.include_router(routes_fhir.router)
     app.include_router(routes_auth.router)
     return app

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from facade.api.services import Services
 from facade.auth.context import AuthContext
+from facade.cache import SYSTEM_COMPARTMENT, Cached, render
 from facade.errors import Forbidden, InvalidCursor, InvalidRequest, NotFound, UpstreamError
 from facade.fhir.bundle import searchset
 from facade.mapping.convert import to_fhir
@@ -30,6 +31,7 @@ from facade.mapping.planner import UpstreamPlan, plan_search
 from facade.mapping.table import Table
 from facade.search import SearchRequest, format_query, query_fingerprint, to_query_string
 from facade.upstream.client import raise_for_bad_request
+from facade.upstream.deadline import current as current_clock
 
 Json = dict[str, Any]
 MAX_HISTORY = 25  # previous-page positions carried in a cursor
@@ -64,26 +66,46 @@ def _table(services: Services, resource_type: str) -> Table:
     return table
 
 
-async def read(services: Services, auth: AuthContext, resource_type: str, rid: str) -> Json:
+def compartment(auth: AuthContext) -> str:
+    return auth.patient or SYSTEM_COMPARTMENT
+
+
+async def read(services: Services, auth: AuthContext, resource_type: str, rid: str) -> Cached:
+    """read (FHIR R4 http.html#read), through the entity cache."""
     table = _table(services, resource_type)
     auth.require(resource_type, "r")
     fid = parse_id(rid, table.id.prefix, table.id.local_pattern)
     if fid.practice not in auth.practices:
         # Do not reveal whether the record exists in a practice the caller cannot reach.
         raise NotFound(f"{resource_type}/{rid} is not known")
+    cached = services.cache.get(resource_type, fid.practice, rid, compartment(auth))
+    clock = current_clock()
+    if cached is not None:
+        if clock is not None:
+            clock.notes.append('cache;desc="hit"')
+        return cached
+    if clock is not None:
+        clock.notes.append('cache;desc="miss"')
+    entry = render(await _fetch_one(services, table, fid.practice, fid.local, rid))
+    services.cache.put(resource_type, fid.practice, rid, compartment(auth), entry)
+    return entry
+
+
+async def _fetch_one(services: Services, table: Table, practice: str, local: str, rid: str) -> Json:
+    resource_type = table.resource
     route = table.routes.read
-    path = route.path.replace("{id}", rid).replace("{local}", fid.local)
+    path = route.path.replace("{id}", rid).replace("{local}", local)
     if route.surface == "fhir":
-        response = await services.athena.fhir(route.method, path)
+        response = await services.athena.fhir(route.method, path, practice=practice)
     else:
-        response = await services.athena.rest(route.method, fid.practice, path)
+        response = await services.athena.rest(route.method, practice, path)
     if response.status == 404:
         raise NotFound(f"{resource_type}/{rid} is not known")
     raise_for_bad_request(response)
     body = response.body
     record = body[0] if isinstance(body, list) and len(body) == 1 else body
     (record,) = _records([record], table.sources[route.source].record_id or "id")
-    resource = to_fhir(record, table, route.source, fid.practice, services.mappings.codes)
+    resource = to_fhir(record, table, route.source, practice, services.mappings.codes)
     if resource.get("id") != rid:
         raise UpstreamError(f"athena returned a different {resource_type} than requested")
     return resource
@@ -143,10 +165,12 @@ async def search(
     found: list[Json]
     next_pos: Position | None
     if count == 0:  # _count=0: only the total, when athena can tell it (search §3.1.1.5.3)
-        _, _, total = await _collect(services, table, plan, req, start, 1)
+        _, _, total = await _collect(services, table, plan, req, start, 1, compartment(auth))
         found, next_pos = [], None
     else:
-        found, next_pos, total = await _collect(services, table, plan, req, start, count)
+        found, next_pos, total = await _collect(
+            services, table, plan, req, start, count, compartment(auth)
+        )
     base = settings.fhir_base
 
     def link(position: Position | None, prior: list[Position]) -> str:
@@ -207,6 +231,7 @@ async def _collect(
     req: SearchRequest,
     start: Position,
     count: int,
+    compartment: str,
 ) -> tuple[list[Json], Position | None, int | None]:
     """Read athena from ``start`` until ``count`` matches; return them, the next position, total."""
     if plan.empty:
@@ -228,6 +253,9 @@ async def _collect(
             if not matches(resource, table, req):
                 continue
             found.append(resource)
+            services.cache.put(
+                table.resource, plan.practice, resource["id"], compartment, render(resource)
+            )
             if len(found) >= count:
                 nxt = _after(position, index + 1, page, offset_paging)
                 return found, nxt, (upstream_total if exact else None)
@@ -287,7 +315,9 @@ async def _fetch(
     params.append(("_count", str(size)))
     if isinstance(position.upstream, str):
         params.append(("cursor", position.upstream))
-    response = await services.athena.fhir(route.method, route.path, params=params)
+    response = await services.athena.fhir(
+        route.method, route.path, practice=plan.practice, params=params
+    )
     raise_for_bad_request(response)
     body = response.body
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":

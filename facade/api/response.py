@@ -26,6 +26,8 @@ class FhirResponse(Response):
         super().__init__(content, status_code, headers, media_type or self.media_type)
 
     def render(self, content: Any) -> bytes:
+        if isinstance(content, bytes):  # already serialized (the entity cache keeps bodies)
+            return content
         option = orjson.OPT_INDENT_2 if self.pretty else 0
         return orjson.dumps(content, option=option)
 

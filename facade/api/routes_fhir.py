@@ -14,6 +14,19 @@ from facade.errors import UnsupportedMediaType
 from facade.search import parse_query
 
 router = APIRouter(prefix="/fhir/r4")
+# PHI: the client may keep and revalidate it; shared caches must not store it.
+PRIVATE = "private, no-cache"
+NO_STORE = "private, no-store"
+VARY = "Authorization, Accept"
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == opaque for tag in header.split(","))
 
 
 def _strict(request: Request) -> bool:
@@ -44,10 +57,22 @@ async def smart_configuration(services: ServicesDep) -> Response:
 
 @router.get("/{resource_type}/{rid}")
 async def read(
-    resource_type: str, rid: str, services: ServicesDep, auth: Auth, negotiated: Negotiation
+    resource_type: str,
+    rid: str,
+    request: Request,
+    services: ServicesDep,
+    auth: Auth,
+    negotiated: Negotiation,
 ) -> Response:
-    resource = await interactions.read(services, auth, resource_type, rid)
-    return FhirResponse(resource, pretty=negotiated.pretty, media_type=negotiated.media_type)
+    """read with a weak ETag; ``If-None-Match`` -> 304 (FHIR R4 http.html#cread)."""
+    entry = await interactions.read(services, auth, resource_type, rid)
+    headers = {"ETag": entry.etag, "Cache-Control": PRIVATE, "Vary": VARY}
+    if _etag_matches(request.headers.get("if-none-match"), entry.etag):
+        return Response(status_code=304, headers=headers)
+    content = entry.resource if negotiated.pretty else entry.body
+    return FhirResponse(
+        content, headers=headers, pretty=negotiated.pretty, media_type=negotiated.media_type
+    )
 
 
 @router.get("/{resource_type}")
@@ -60,7 +85,12 @@ async def search_get(
 ) -> Response:
     req = parse_query(resource_type, request.query_params.multi_items())
     bundle = await interactions.search(services, auth, resource_type, req, strict=_strict(request))
-    return FhirResponse(bundle, pretty=negotiated.pretty, media_type=negotiated.media_type)
+    return FhirResponse(
+        bundle,
+        headers={"Cache-Control": NO_STORE},
+        pretty=negotiated.pretty,
+        media_type=negotiated.media_type,
+    )
 
 
 @router.post("/{resource_type}/_search")
@@ -83,4 +113,9 @@ async def search_post(
     items = [*request.query_params.multi_items(), *form]
     req = parse_query(resource_type, items)
     bundle = await interactions.search(services, auth, resource_type, req, strict=_strict(request))
-    return FhirResponse(bundle, pretty=negotiated.pretty, media_type=negotiated.media_type)
+    return FhirResponse(
+        bundle,
+        headers={"Cache-Control": NO_STORE},
+        pretty=negotiated.pretty,
+        media_type=negotiated.media_type,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from facade.auth.tokens import TokenIssuer
+from facade.cache import EntityCache
 from facade.mapping.loader import Mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
@@ -18,5 +19,6 @@ class Services:
     athena: AthenaClient
     issuer: TokenIssuer
     cursors: CursorCodec
+    cache: EntityCache
     capability: dict[str, object]
     smart_configuration: dict[str, object]

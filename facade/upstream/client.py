@@ -10,7 +10,9 @@ or identifiers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,13 +21,22 @@ import httpx
 import orjson
 
 from facade.errors import (
+    FacadeError,
     InvalidRequest,
     Throttled,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from facade.upstream.breaker import BreakerConfig, Breakers
+from facade.upstream.budget import Bucket, BudgetConfig, RateBudget
+from facade.upstream.deadline import add_upstream_time, remaining
+from facade.upstream.singleflight import SingleFlight
 from facade.upstream.token import TokenProvider, _retry_after
+
+# athena's quota header names are not documented (API-NOTES §4.3); these are the emulator's.
+QUOTA_LIMIT_HEADER = "X-RateLimit-Limit"
+QUOTA_REMAINING_HEADER = "X-RateLimit-Remaining"
 
 log = logging.getLogger("facade.upstream")
 
@@ -37,12 +48,65 @@ class UpstreamResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter (sleep = uniform(0, min(cap, base * 2**n)))."""
+
+    attempts: int = 3
+    base: float = 0.1
+    cap: float = 2.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0.0, min(self.cap, self.base * (2 ** (attempt - 1))))
+
+
+class _Retryable(Exception):
+    """An attempt failed in a way that may succeed when repeated."""
+
+    def __init__(self, error: FacadeError, *, breaker_failure: bool, wait: float = 0.0) -> None:
+        super().__init__(error.diagnostics)
+        self.error = error
+        self.breaker_failure = breaker_failure
+        self.wait = wait
+
+
 class AthenaClient:
-    def __init__(self, http: httpx.AsyncClient, base_url: str, tokens: TokenProvider) -> None:
+    """One client per athena environment; shared by every request of the process.
+
+    Per call: circuit breaker (per practice and surface) -> single-flight for
+    reads -> attempts, each taking a rate-budget token, bounded by the FHIR
+    request's deadline. Reads and token requests are retried with full jitter;
+    writes only when the caller says an idempotency record protects them.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        tokens: TokenProvider,
+        *,
+        budget: RateBudget | None = None,
+        breakers: Breakers | None = None,
+        retry: RetryPolicy | None = None,
+        default_deadline: float = 30.0,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        seed: int | None = None,
+    ) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self.tokens = tokens
-        self.calls = 0  # upstream API calls made (observability, tests, benchmark)
+        self.budget = budget or RateBudget(
+            BudgetConfig(rate=1e9, burst=1 << 30, max_wait=0, max_waiters=0)
+        )
+        self.breakers = breakers or Breakers(BreakerConfig(threshold=1 << 30, open_seconds=1))
+        self.retry = retry or RetryPolicy(attempts=1)
+        self._default_deadline = default_deadline
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._rng = random.Random(seed)
+        self._flights: SingleFlight[UpstreamResponse] = SingleFlight()
+        self.calls = 0  # upstream HTTP requests sent (observability, tests, benchmark)
 
     async def rest(
         self,
@@ -52,24 +116,108 @@ class AthenaClient:
         *,
         params: list[tuple[str, str]] | None = None,
         form: dict[str, str] | None = None,
+        idempotent: bool = False,
     ) -> UpstreamResponse:
         """Proprietary API: ``/v1/{practice}{path}``; bodies are form-encoded (API-NOTES §3.0)."""
-        return await self.request(method, f"/v1/{practice}{path}", path, params=params, form=form)
+        return await self.request(
+            method,
+            f"/v1/{practice}{path}",
+            path,
+            (practice, "rest"),
+            params=params,
+            form=form,
+            idempotent=idempotent,
+        )
 
     async def fhir(
-        self, method: str, path: str, *, params: list[tuple[str, str]] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        practice: str,
+        params: list[tuple[str, str]] | None = None,
     ) -> UpstreamResponse:
         """athena FHIR R4: ``/fhir/r4{path}``."""
-        return await self.request(method, f"/fhir/r4{path}", path, params=params)
+        return await self.request(
+            method, f"/fhir/r4{path}", path, (practice, "fhir"), params=params
+        )
 
     async def request(
         self,
         method: str,
         url_path: str,
         template: str,
+        key: tuple[str, str],
         *,
         params: list[tuple[str, str]] | None = None,
         form: dict[str, str] | None = None,
+        idempotent: bool = False,
+    ) -> UpstreamResponse:
+        started = time.monotonic()
+        try:
+            breaker = self.breakers.get(key)
+            breaker.before()
+            if method == "GET":
+                flight = (url_path, tuple(params or ()))
+                return await self._flights.run(
+                    flight,
+                    lambda: self._attempts(method, url_path, template, key, params, form, True),
+                )
+            return await self._attempts(method, url_path, template, key, params, form, idempotent)
+        finally:
+            add_upstream_time(time.monotonic() - started)
+
+    async def _attempts(
+        self,
+        method: str,
+        url_path: str,
+        template: str,
+        key: tuple[str, str],
+        params: list[tuple[str, str]] | None,
+        form: dict[str, str] | None,
+        retryable: bool,
+    ) -> UpstreamResponse:
+        breaker = self.breakers.get(key)
+        bucket = self.budget.bucket(key)
+        attempts = self.retry.attempts if retryable else 1
+        for attempt in range(1, attempts + 1):
+            left = remaining(self._default_deadline)
+            if left <= 0:
+                raise UpstreamTimeout(
+                    f"The request deadline passed before athena answered ({template})"
+                )
+            await bucket.acquire(left)
+            try:
+                response = await self._once(method, url_path, template, params, form)
+            except _Retryable as failure:
+                if failure.breaker_failure:
+                    breaker.failure()
+                else:
+                    breaker.release_probe()
+                if isinstance(failure.error, Throttled):
+                    bucket.on_throttled(failure.wait)
+                pause = max(failure.wait, self.retry.delay(attempt, self._rng))
+                too_long = failure.wait > bucket.config.max_wait  # athena asks for a long pause
+                if attempt == attempts or too_long or pause >= remaining(self._default_deadline):
+                    raise failure.error from failure
+                await asyncio.sleep(pause)
+                continue
+            if response.status < 400:
+                breaker.success()
+                bucket.on_success()
+            else:
+                breaker.release_probe()
+            _observe_quota(bucket, response.headers)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(
+        self,
+        method: str,
+        url_path: str,
+        template: str,
+        params: list[tuple[str, str]] | None,
+        form: dict[str, str] | None,
     ) -> UpstreamResponse:
         # A 401 means the token expired or was revoked early: refresh once and replay.
         for attempt in (1, 2):
@@ -92,6 +240,10 @@ class AthenaClient:
     ) -> httpx.Response:
         self.calls += 1
         started = time.monotonic()
+        left = max(0.05, remaining(self._default_deadline))
+        timeout = httpx.Timeout(
+            min(self._read_timeout, left), connect=min(self._connect_timeout, left)
+        )
         try:
             response = await self._http.request(
                 method,
@@ -99,13 +251,17 @@ class AthenaClient:
                 params=tuple(params or ()),
                 data=form,
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                timeout=timeout,
             )
+            await response.aread()
         except httpx.TimeoutException as exc:
             log.warning("upstream %s %s timeout", method, template)
-            raise UpstreamTimeout(f"athena did not answer in time ({method} {template})") from exc
+            error = UpstreamTimeout(f"athena did not answer in time ({method} {template})")
+            raise _Retryable(error, breaker_failure=True) from exc
         except httpx.TransportError as exc:
-            log.warning("upstream %s %s unreachable", method, template)
-            raise UpstreamUnavailable(f"athena is unreachable ({method} {template})") from exc
+            log.warning("upstream %s %s transport error %s", method, template, type(exc).__name__)
+            unavailable = UpstreamUnavailable(f"athena is unreachable ({method} {template})")
+            raise _Retryable(unavailable, breaker_failure=True) from exc
         log.info(
             "upstream %s %s status=%s latency_ms=%.1f",
             method,
@@ -119,22 +275,38 @@ class AthenaClient:
         status = response.status_code
         if status == 429:
             retry = _retry_after(response.headers.get("Retry-After"))
-            raise Throttled("athena is throttling requests; retry later", retry_after=retry)
+            throttled = Throttled("athena is throttling requests; retry later", retry_after=retry)
+            raise _Retryable(throttled, breaker_failure=False, wait=float(retry))
         if status == 401:
             raise UpstreamError("athena rejected the facade's access token after a refresh")
         if status == 403:
             raise UpstreamError(f"athena refused the facade access to {template}")
         if status >= 500:
-            raise UpstreamError(f"athena failed with status {status} ({template})")
+            failed = UpstreamError(f"athena failed with status {status} ({template})")
+            raise _Retryable(failed, breaker_failure=True)
         try:
             body = orjson.loads(response.content) if response.content else None
         except orjson.JSONDecodeError as exc:
-            raise UpstreamError(f"athena returned malformed JSON ({template})") from exc
-        if status == 400:
-            return UpstreamResponse(status, body, dict(response.headers))
-        if status >= 400 and status not in (404, 409, 422):
+            malformed = UpstreamError(f"athena returned malformed JSON ({template})")
+            raise _Retryable(malformed, breaker_failure=True) from exc
+        if isinstance(body, dict) and _soft_failure(body):
+            # athena quirk: some business failures arrive as HTTP 200 with success=false.
+            message = str(body.get("errormessage") or "athena reported a failure")
+            return UpstreamResponse(422, {"error": message, "soft": True}, dict(response.headers))
+        if status >= 400 and status not in (400, 404, 409, 422):
             raise UpstreamError(f"athena answered {status} ({template})")
         return UpstreamResponse(status, body, dict(response.headers))
+
+
+def _soft_failure(body: Any) -> bool:
+    return isinstance(body, dict) and str(body.get("success", "")).lower() == "false"
+
+
+def _observe_quota(bucket: Bucket, headers: dict[str, str]) -> None:
+    limit = headers.get(QUOTA_LIMIT_HEADER) or headers.get(QUOTA_LIMIT_HEADER.lower())
+    left = headers.get(QUOTA_REMAINING_HEADER) or headers.get(QUOTA_REMAINING_HEADER.lower())
+    if limit and left and limit.isdigit() and left.isdigit():
+        bucket.on_quota(int(limit), int(left))
 
 
 def athena_error_message(body: Any) -> str:
@@ -154,5 +326,8 @@ def athena_error_message(body: Any) -> str:
 
 
 def raise_for_bad_request(response: UpstreamResponse) -> None:
+    """For reads: athena's 400 is the client's problem; a soft failure is athena's."""
+    if response.status == 422 and isinstance(response.body, dict) and response.body.get("soft"):
+        raise UpstreamError(f"athena reported a failure: {response.body.get('error')}")
     if response.status == 400:
         raise InvalidRequest(f"athena rejected the request: {athena_error_message(response.body)}")

@@ -32,14 +32,21 @@ class Athena:
         return self.behaviour(request)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def athena() -> Athena:
     return Athena()
 
 
-@pytest.fixture(scope="module")
-def client(athena: Athena, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    settings = facade_settings("http://athena.invalid", Path(tmp_path_factory.mktemp("f")))
+@pytest.fixture
+def client(athena: Athena, tmp_path: Path) -> Iterator[httpx.Client]:
+    """A fresh facade per test (budget, breaker and caches start clean); fast retries."""
+    settings = facade_settings(
+        "http://athena.invalid",
+        tmp_path,
+        upstream_retry_attempts=2,
+        upstream_retry_base_seconds=0.01,
+        breaker_failure_threshold=100,
+    )
     server = start_facade(settings, transport=httpx.MockTransport(athena))
     token = dev_token(settings.base_url)
     with httpx.Client(

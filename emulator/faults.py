@@ -1,0 +1,346 @@
+"""Fault injection: athena misbehaving on purpose, deterministically under a seed.
+
+The injector is ASGI middleware in front of the whole emulator, where the
+network and athena's gateway would be. A :class:`FaultPlan` holds added
+latency and a list of :class:`FaultRule` s; it is set at start
+(``EmulatorConfig.faults``, env ``EMULATOR_FAULTS`` as JSON, or
+``athena-facade emulator --faults-file``) and at run time through the admin
+endpoints below, which exist on the emulator only, never on the facade.
+
+Rule kinds:
+
+- ``status``          answer ``status`` (429 with ``Retry-After``, 5xx) without reaching athena;
+- ``reset``           start a response and drop the connection mid-body;
+- ``timeout``         hold the request for ``delay_seconds`` before answering normally;
+- ``slow_body``       answer normally but trickle the body over ``delay_seconds``;
+- ``malformed_json``  answer 200 with truncated JSON;
+- ``soft_failure``    athena's HTTP-200 failure: ``{"success": false, "errormessage": ...}``
+                      (API-NOTES §4.2);
+- ``expire_tokens``   expire every access token (early expiry / revocation), then
+                      let the request through, so it meets a 401.
+
+A rule matches by method and path regex, fires with ``probability``, and is
+limited by ``count`` (number of firings) and/or ``duration_seconds`` (a storm
+window from when the rule was added). All random draws come from one
+``random.Random(seed)``, so a given request sequence sees the same faults.
+
+Admin endpoints (JSON):
+``GET|PUT|DELETE /_emulator/faults``, ``POST /_emulator/faults/rules``,
+``POST /_emulator/tokens/expire``, ``GET|DELETE /_emulator/calls``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from emulator.world import World
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ADMIN_PREFIX = "/_emulator"
+
+
+class FaultRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[
+        "status", "reset", "timeout", "slow_body", "malformed_json", "soft_failure", "expire_tokens"
+    ]
+    status: int = 503
+    retry_after: int | None = None
+    methods: list[str] = Field(default_factory=list)  # empty: any method
+    path: str = ""  # regex searched in the request path; empty: any path
+    probability: float = Field(default=1.0, ge=0.0, le=1.0)
+    count: int | None = Field(default=None, ge=0)  # firings left; None: unlimited
+    duration_seconds: float | None = Field(default=None, gt=0)  # storm window
+    delay_seconds: float = Field(default=5.0, ge=0)
+    message: str = "The data provided is invalid."
+
+
+class FaultPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 7
+    latency_ms: float = Field(default=0.0, ge=0)
+    latency_jitter_ms: float = Field(default=0.0, ge=0)  # uniform +- jitter
+    latency_distribution: Literal["fixed", "uniform", "exponential"] = "uniform"
+    rules: list[FaultRule] = Field(default_factory=list)
+
+
+class _ActiveRule:
+    def __init__(self, rule: FaultRule, now: float) -> None:
+        self.rule = rule
+        self.pattern = re.compile(rule.path) if rule.path else None
+        self.remaining = rule.count
+        self.until = now + rule.duration_seconds if rule.duration_seconds else None
+        self.fired = 0
+
+
+class FaultState:
+    """The live plan; thread-safe because tests change it from their own thread."""
+
+    def __init__(self, plan: FaultPlan, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self.set_plan(plan)
+
+    def set_plan(self, plan: FaultPlan) -> None:
+        with self._lock:
+            self.plan = plan
+            self._rng = random.Random(plan.seed)
+            now = self._clock()
+            self._rules = [_ActiveRule(r, now) for r in plan.rules]
+
+    def add_rule(self, rule: FaultRule) -> None:
+        with self._lock:
+            self.plan = self.plan.model_copy(update={"rules": [*self.plan.rules, rule]})
+            self._rules.append(_ActiveRule(rule, self._clock()))
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            body = self.plan.model_dump()
+            body["fired"] = [r.fired for r in self._rules]
+            return body
+
+    def latency(self) -> float:
+        plan = self.plan
+        if not plan.latency_ms and not plan.latency_jitter_ms:
+            return 0.0
+        with self._lock:
+            if plan.latency_distribution == "exponential":
+                value = self._rng.expovariate(1.0 / plan.latency_ms) if plan.latency_ms else 0.0
+            elif plan.latency_distribution == "uniform":
+                value = plan.latency_ms + self._rng.uniform(
+                    -plan.latency_jitter_ms, plan.latency_jitter_ms
+                )
+            else:
+                value = plan.latency_ms
+        return max(0.0, value) / 1000.0
+
+    def match(self, method: str, path: str) -> FaultRule | None:
+        with self._lock:
+            now = self._clock()
+            for active in self._rules:
+                rule = active.rule
+                if active.remaining == 0 or (active.until is not None and now >= active.until):
+                    continue
+                if rule.methods and method not in rule.methods:
+                    continue
+                if active.pattern is not None and not active.pattern.search(path):
+                    continue
+                if rule.probability < 1.0 and self._rng.random() >= rule.probability:
+                    continue
+                if active.remaining is not None:
+                    active.remaining -= 1
+                active.fired += 1
+                return rule
+        return None
+
+
+class ConnectionDropped(Exception):
+    """Raised mid-response so the server aborts the connection (a reset, as seen by the client)."""
+
+
+class FaultInjector:
+    """ASGI middleware applying the live :class:`FaultState` to every non-admin request."""
+
+    def __init__(self, app: ASGIApp, state: FaultState, world: World) -> None:
+        self.app = app
+        self.state = state
+        self.world = world
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        delay = self.state.latency()
+        if delay:
+            await asyncio.sleep(delay)
+        rule = self.state.match(scope["method"], scope["path"])
+        if rule is None:
+            await self.app(scope, receive, send)
+            return
+        if rule.kind == "status":
+            extra = {"Retry-After": str(rule.retry_after)} if rule.retry_after else {}
+            fault = {"error": "Injected fault"} if rule.status != 429 else {"fault": "throttled"}
+            await _send_json(send, rule.status, fault, extra)
+        elif rule.kind == "reset":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", b"4096"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b'{"patients":[', "more_body": True})
+            raise ConnectionDropped("injected connection reset")
+        elif rule.kind == "timeout":
+            await asyncio.sleep(rule.delay_seconds)
+            await self.app(scope, receive, send)
+        elif rule.kind == "expire_tokens":
+            self.world.expire_tokens()
+            await self.app(scope, receive, send)
+        else:
+            status, headers, body = await _capture(self.app, scope, receive)
+            if rule.kind == "malformed_json":
+                await _send_raw(send, 200, body[: max(1, len(body) // 2)], headers)
+            elif rule.kind == "soft_failure":
+                await _send_json(send, 200, {"success": False, "errormessage": rule.message}, {})
+            else:  # slow_body
+                await _send_slowly(send, status, headers, body, rule.delay_seconds)
+
+
+async def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[int, list[Any], bytes]:
+    status = 500
+    headers: list[Any] = []
+    chunks: list[bytes] = []
+
+    async def capture(message: Message) -> None:
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            headers = [
+                (k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"
+            ]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, capture)
+    return status, headers, b"".join(chunks)
+
+
+async def _send_raw(send: Send, status: int, body: bytes, headers: list[Any]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_json(send: Send, status: int, body: Any, headers: dict[str, str]) -> None:
+    raw = orjson.dumps(body)
+    pairs = [(b"content-type", b"application/json")]
+    pairs += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await _send_raw(send, status, raw, pairs)
+
+
+async def _send_slowly(
+    send: Send, status: int, headers: list[Any], body: bytes, seconds: float
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    pieces = 10
+    step = max(1, len(body) // pieces + 1)
+    for start in range(0, len(body), step):
+        await asyncio.sleep(seconds / pieces)
+        more = start + step < len(body)
+        await send(
+            {"type": "http.response.body", "body": body[start : start + step], "more_body": more}
+        )
+
+
+# -- admin endpoints (emulator only) ------------------------------------------------------
+
+
+def _state(request: Request) -> FaultState:
+    state: FaultState = request.app.state.faults
+    return state
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _ok(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")
+
+
+async def get_faults(request: Request) -> Response:
+    return _ok(_state(request).snapshot())
+
+
+async def put_faults(request: Request) -> Response:
+    body = await _json(request)
+    try:
+        plan = FaultPlan.model_validate(body)
+    except ValueError as exc:
+        return _ok({"error": str(exc)}, 400)
+    _state(request).set_plan(plan)
+    return _ok(_state(request).snapshot())
+
+
+async def delete_faults(request: Request) -> Response:
+    seed = _state(request).plan.seed
+    _state(request).set_plan(FaultPlan(seed=seed))
+    return _ok(_state(request).snapshot())
+
+
+async def add_rule(request: Request) -> Response:
+    try:
+        rule = FaultRule.model_validate(await _json(request))
+    except ValueError as exc:
+        return _ok({"error": str(exc)}, 400)
+    _state(request).add_rule(rule)
+    return _ok(_state(request).snapshot(), 201)
+
+
+async def expire_tokens(request: Request) -> Response:
+    world: World = request.app.state.emulator
+    return _ok({"expired": world.expire_tokens()})
+
+
+async def get_calls(request: Request) -> Response:
+    world: World = request.app.state.emulator
+    with world.lock:
+        calls = [
+            {"method": m, "path": p, "count": n} for (m, p), n in sorted(world.call_counts.items())
+        ]
+    return _ok({"calls": calls, "total": sum(c["count"] for c in calls)})
+
+
+async def reset_calls(request: Request) -> Response:
+    world: World = request.app.state.emulator
+    world.reset_call_counts()
+    return _ok({"calls": [], "total": 0})
+
+
+ADMIN_ROUTES = [
+    Route(f"{ADMIN_PREFIX}/faults", get_faults, methods=["GET"]),
+    Route(f"{ADMIN_PREFIX}/faults", put_faults, methods=["PUT"]),
+    Route(f"{ADMIN_PREFIX}/faults", delete_faults, methods=["DELETE"]),
+    Route(f"{ADMIN_PREFIX}/faults/rules", add_rule, methods=["POST"]),
+    Route(f"{ADMIN_PREFIX}/tokens/expire", expire_tokens, methods=["POST"]),
+    Route(f"{ADMIN_PREFIX}/calls", get_calls, methods=["GET"]),
+    Route(f"{ADMIN_PREFIX}/calls", reset_calls, methods=["DELETE"]),
+]

@@ -1,0 +1,95 @@
+"""Per-request envelope (pure ASGI middleware, no per-request objects beyond one closure).
+
+- opens the request deadline (``FACADE_REQUEST_DEADLINE_SECONDS``) that bounds
+  upstream queueing and retries;
+- ``X-Request-Id``: the caller's when sane, else a new one;
+- ``Server-Timing`` on every response: ``upstream`` (time spent in athena
+  calls, including waits on shared single-flight calls), ``facade`` (the
+  rest), ``total``; plus ``cache;desc=hit|miss`` when a read used the cache;
+- one access-log line without PHI: request id, method, the route with ids
+  masked, parameter names, status, latencies.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from facade.upstream.deadline import deadline
+
+log = logging.getLogger("facade.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_SANE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+_FHIR_INSTANCE = re.compile(r"^(/fhir/r4/[A-Z][A-Za-z]+)/[^/]+")
+
+
+def _route(path: str) -> str:
+    """``/fhir/r4/Patient/a-195900.E-1`` -> ``/fhir/r4/Patient/{id}`` (ids never reach logs)."""
+    return _FHIR_INSTANCE.sub(r"\1/{id}", path)
+
+
+class RequestEnvelope:
+    def __init__(self, app: ASGIApp, *, deadline_seconds: float) -> None:
+        self.app = app
+        self.deadline_seconds = deadline_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                request_id = candidate if _SANE_ID.match(candidate) else ""
+        request_id = request_id or uuid.uuid4().hex
+        status = 500
+        with deadline(self.deadline_seconds) as clock:
+
+            async def send_with_headers(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    total = (time.perf_counter() - started) * 1000
+                    upstream = clock.upstream_seconds * 1000
+                    timing = (
+                        f'upstream;dur={upstream:.1f};desc="{clock.upstream_calls} calls", '
+                        f"facade;dur={max(0.0, total - upstream):.1f}, total;dur={total:.1f}"
+                    )
+                    for note in clock.notes:
+                        timing += f", {note}"
+                    headers = list(message.get("headers", []))
+                    headers.append((b"server-timing", timing.encode()))
+                    headers.append((b"x-request-id", request_id.encode()))
+                    message["headers"] = headers
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_headers)
+            finally:
+                if log.isEnabledFor(logging.INFO):
+                    names = sorted(
+                        {k for k, _ in parse_qsl(scope.get("query_string", b"").decode("latin-1"))}
+                    )
+                    log.info(
+                        "request id=%s %s %s params=%s status=%s ms=%.1f upstream_ms=%.1f",
+                        request_id,
+                        scope["method"],
+                        _route(scope["path"]),
+                        ",".join(names),
+                        status,
+                        (time.perf_counter() - started) * 1000,
+                        clock.upstream_seconds * 1000,
+                    )

@@ -1,0 +1,79 @@
+"""The entity cache: mapped FHIR resources by practice, id and authorization compartment.
+
+athena has no versions and no change notification for reads, so a resource is
+served from here until its table's ``ttl_seconds`` pass or the facade itself
+writes it (``invalidate``). Entries keep the serialized body and its weak ETag,
+so a cache hit costs a dictionary lookup and no JSON work. The compartment (the
+token's patient context, or ``*`` for user/system tokens) is part of the key,
+so one caller's entry is never served under another caller's authorization.
+Embedded default: cachetools in process; a shared cache is a later drop-in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cachetools import TTLCache
+
+Json = dict[str, Any]
+SYSTEM_COMPARTMENT = "*"
+
+
+@dataclass(frozen=True)
+class Cached:
+    resource: Json
+    body: bytes
+    etag: str
+
+
+def render(resource: Json) -> Cached:
+    body = orjson.dumps(resource)
+    return Cached(resource, body, weak_etag(body))
+
+
+def weak_etag(body: bytes) -> str:
+    """Weak validator from the content (FHIR R4 http.html#versioning; athena has no versions)."""
+    return 'W/"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+class EntityCache:
+    def __init__(self, ttls: dict[str, int], *, max_entries: int, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._caches: dict[str, TTLCache[tuple[str, str], dict[str, Cached]]] = {
+            rtype: TTLCache(maxsize=max_entries, ttl=ttl) for rtype, ttl in ttls.items() if ttl > 0
+        }
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, rtype: str, practice: str, rid: str, compartment: str) -> Cached | None:
+        cache = self._caches.get(rtype) if self.enabled else None
+        entry = cache.get((practice, rid), {}).get(compartment) if cache is not None else None
+        if entry is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return entry
+
+    def put(self, rtype: str, practice: str, rid: str, compartment: str, value: Cached) -> None:
+        cache = self._caches.get(rtype) if self.enabled else None
+        if cache is None:
+            return
+        entries = cache.get((practice, rid))
+        if entries is None:
+            cache[(practice, rid)] = {compartment: value}
+        else:
+            entries[compartment] = value
+
+    def invalidate(self, rtype: str, practice: str, rid: str) -> None:
+        """Drop every compartment's copy; called by the facade's own writes."""
+        cache = self._caches.get(rtype)
+        if cache is not None:
+            cache.pop((practice, rid), None)
+
+    @property
+    def hit_ratio(self) -> float:
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0

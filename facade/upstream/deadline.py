@@ -1,0 +1,54 @@
+"""The per-request deadline that bounds queueing and retries (one FHIR request = one budget).
+
+The API layer opens a :func:`deadline` scope for each FHIR request; everything
+below reads :func:`remaining` and never waits past it. Upstream time spent in
+the scope is accumulated for the ``Server-Timing`` header.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RequestClock:
+    expires_at: float
+    upstream_seconds: float = 0.0
+    upstream_calls: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+_current: ContextVar[RequestClock | None] = ContextVar("facade_request_clock", default=None)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[RequestClock]:
+    clock = RequestClock(expires_at=time.monotonic() + seconds)
+    token = _current.set(clock)
+    try:
+        yield clock
+    finally:
+        _current.reset(token)
+
+
+def current() -> RequestClock | None:
+    return _current.get()
+
+
+def remaining(default: float) -> float:
+    """Seconds left for this request; ``default`` outside a deadline scope."""
+    clock = _current.get()
+    if clock is None:
+        return default
+    return clock.expires_at - time.monotonic()
+
+
+def add_upstream_time(seconds: float) -> None:
+    clock = _current.get()
+    if clock is not None:
+        clock.upstream_seconds += seconds
+        clock.upstream_calls += 1
