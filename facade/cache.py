@@ -12,6 +12,8 @@ Embedded default: cachetools in process; a shared cache is a later drop-in.
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +42,19 @@ def weak_etag(body: bytes) -> str:
 
 
 class EntityCache:
-    def __init__(self, ttls: dict[str, int], *, max_entries: int, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        ttls: dict[str, int],
+        *,
+        max_entries: int,
+        enabled: bool = True,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.enabled = enabled
         self._caches: dict[str, TTLCache[tuple[str, str], dict[str, Cached]]] = {
-            rtype: TTLCache(maxsize=max_entries, ttl=ttl) for rtype, ttl in ttls.items() if ttl > 0
+            rtype: TTLCache(maxsize=max_entries, ttl=ttl, timer=timer)
+            for rtype, ttl in ttls.items()
+            if ttl > 0
         }
         self.hits = 0
         self.misses = 0

@@ -1,0 +1,57 @@
+"""ETag / If-None-Match, Cache-Control that keeps PHI out of shared caches, Server-Timing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+READ = "Patient/a-195900.E-60182"
+
+
+def test_second_read_is_served_from_the_cache(fhir: httpx.Client, emulator_world: Any) -> None:
+    fhir.get(READ)
+    emulator_world.reset_call_counts()
+    again = fhir.get(READ)
+    assert again.status_code == 200
+    assert 'cache;desc="hit"' in again.headers["server-timing"]
+    assert emulator_world.calls("GET", "/fhir/r4/Patient/{id}") == 0
+
+
+def test_etag_and_conditional_read(fhir: httpx.Client) -> None:
+    first = fhir.get(READ)
+    etag = first.headers["etag"]
+    assert etag.startswith('W/"')
+    assert first.headers["cache-control"] == "private, no-cache"
+    assert "Authorization" in first.headers["vary"]
+    not_modified = fhir.get(READ, headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    assert not_modified.headers["etag"] == etag
+    assert fhir.get(READ, headers={"If-None-Match": etag.removeprefix("W/")}).status_code == 304
+    assert fhir.get(READ, headers={"If-None-Match": 'W/"other"'}).status_code == 200
+    pretty = fhir.get(READ, params={"_pretty": "true"})
+    assert pretty.json() == first.json()
+
+
+def test_searches_are_never_stored(fhir: httpx.Client) -> None:
+    response = fhir.get("Patient", params={"name": "sandbox"})
+    assert response.headers["cache-control"] == "private, no-store"
+
+
+def test_server_timing_and_request_id_on_every_response(
+    fhir: httpx.Client, facade_url: str
+) -> None:
+    for response in [
+        fhir.get(READ),
+        fhir.get("Patient/a-195900.E-99999999"),
+        httpx.get(f"{facade_url}/fhir/r4/metadata"),
+        httpx.get(f"{facade_url}/nowhere"),
+    ]:
+        timing = response.headers["server-timing"]
+        assert "upstream;dur=" in timing and "facade;dur=" in timing and "total;dur=" in timing
+        assert response.headers["x-request-id"]
+    echoed = fhir.get(READ, headers={"X-Request-Id": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    hostile = fhir.get(READ, headers={"X-Request-Id": "x" * 500})
+    assert hostile.headers["x-request-id"] != "x" * 500
