@@ -115,8 +115,14 @@ class ServerThread:
         self.stop()
 
 
-def serve_forever(host: str, port: int, config: EmulatorConfig) -> None:
-    """Serve the emulator in the foreground until interrupted (``athena-facade emulator``)."""
+def serve_forever(host: str, port: int, config: EmulatorConfig, *, log_level: str = "info") -> None:
+    """Serve the emulator in the foreground until interrupted (``athena-facade emulator``).
+
+    No access log: request lines would carry (synthetic) patient ids, and cost time.
+    """
     from emulator.app import create_app
 
-    uvicorn.Server(uvicorn.Config(create_app(config), host=host, port=port, log_level="info")).run()
+    app = create_app(config)
+    uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
+    ).run()

@@ -59,11 +59,13 @@ class EntityCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, rtype: str, practice: str, rid: str, compartment: str) -> Cached | None:
+    def get(
+        self, rtype: str, practice: str, rid: str, compartment: str, *, count_miss: bool = True
+    ) -> Cached | None:
         cache = self._caches.get(rtype) if self.enabled else None
         entry = cache.get((practice, rid), {}).get(compartment) if cache is not None else None
         if entry is None:
-            self.misses += 1
+            self.misses += count_miss
         else:
             self.hits += 1
         return entry

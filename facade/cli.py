@@ -1,24 +1,30 @@
-"""``athena-facade``: serve (facade + embedded emulator), emulator (alone)."""
+"""``athena-facade``: serve (facade + embedded emulator), emulator (alone), bench."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
-import uvicorn
+APP_FACTORY = "facade.api.app:create_app"
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from facade.api.app import create_app
+    """Run the facade; in embedded mode start the emulator first (in this process).
+
+    Workers are separate processes that build the app from the environment, so
+    every override is exported as ``FACADE_*`` before they start, and the
+    signing key is created once here (not raced by the workers).
+    """
+    from facade.api.app import signing_key
     from facade.settings import Settings
 
-    overrides: dict[str, object] = {}
     if args.host:
-        overrides["host"] = args.host
+        os.environ["FACADE_HOST"] = args.host
     if args.port:
-        overrides["port"] = args.port
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+        os.environ["FACADE_PORT"] = str(args.port)
+    settings = Settings()
     emulator = None
     if settings.environment == "embedded" and not settings.athena_base_url:
         from emulator.app import create_app as create_emulator
@@ -26,17 +32,36 @@ def _serve(args: argparse.Namespace) -> int:
 
         emulator = ServerThread(create_emulator(), port=settings.emulator_port)
         upstream = emulator.start()
-        settings = settings.model_copy(update={"athena_base_url": upstream})
+        os.environ["FACADE_ATHENA_BASE_URL"] = upstream
         logging.getLogger("facade").info("embedded athenahealth emulator at %s", upstream)
+    signing_key(settings)
     print(f"FHIR base: {settings.fhir_base}", flush=True)
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=args.log_level,
-            access_log=False,
-        )
+        if args.server == "granian":
+            from granian import Granian
+            from granian.constants import Interfaces
+
+            Granian(
+                APP_FACTORY,
+                address=settings.host,
+                port=settings.port,
+                interface=Interfaces.ASGI,
+                workers=args.workers,
+                factory=True,
+                log_access=False,
+            ).serve()
+        else:
+            import uvicorn
+
+            uvicorn.run(
+                APP_FACTORY,
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=args.workers,
+                log_level=args.log_level,
+                access_log=False,
+            )
     finally:
         if emulator is not None:
             emulator.stop()
@@ -58,8 +83,15 @@ def _emulator(args: argparse.Namespace) -> int:
         plan = plan.model_copy(update={"latency_ms": args.latency_ms})
     if args.api_rps is not None:
         config = config.model_copy(update={"api_requests_per_second": args.api_rps})
-    serve_forever(args.host, args.port, config.model_copy(update={"faults": plan}))
+    config = config.model_copy(update={"faults": plan})
+    serve_forever(args.host, args.port, config, log_level=args.log_level)
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bench.run import run
+
+    return run(quick=args.quick, latency_ms=args.latency_ms, out_dir=args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the FHIR facade (with the embedded emulator)")
     serve.add_argument("--host", default=None, help="bind address (FACADE_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (FACADE_PORT, default 8080)")
+    serve.add_argument("--workers", type=int, default=1, help="server worker processes")
+    serve.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=_serve)
     emu = sub.add_parser("emulator", help="run the athenahealth emulator alone")
@@ -76,9 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     emu.add_argument("--latency-ms", type=float, default=None, help="added latency per request")
     emu.add_argument("--faults-file", default=None, help="a FaultPlan as JSON (emulator/faults.py)")
     emu.add_argument("--api-rps", type=int, default=None, help="API requests per second per client")
+    emu.add_argument("--log-level", default="info")
     emu.set_defaults(run=_emulator)
+    bench = sub.add_parser("bench", help="run the benchmark and record bench/RESULTS.md")
+    bench.add_argument("--quick", action="store_true", help="short runs that only check it works")
+    bench.add_argument("--latency-ms", type=float, default=50.0, help="emulated athena latency")
+    bench.add_argument("--out", default="bench", help="where RESULTS.md and the plot go")
+    bench.set_defaults(run=_bench)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    level = (
+        getattr(logging, str(args.log_level).upper(), logging.INFO)
+        if "log_level" in args
+        else logging.INFO
+    )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     result: int = args.run(args)
     return result
 

@@ -26,7 +26,7 @@ from facade.errors import Forbidden, InvalidCursor, InvalidRequest, NotFound, Up
 from facade.fhir.bundle import searchset
 from facade.mapping.convert import to_fhir
 from facade.mapping.filter import matches, validate_request
-from facade.mapping.ids import parse_id, parse_practice_reference
+from facade.mapping.ids import FhirId, parse_id, parse_practice_reference
 from facade.mapping.planner import UpstreamPlan, plan_search
 from facade.mapping.table import Table
 from facade.search import SearchRequest, format_query, query_fingerprint, to_query_string
@@ -70,20 +70,40 @@ def compartment(auth: AuthContext) -> str:
     return auth.patient or SYSTEM_COMPARTMENT
 
 
-async def read(services: Services, auth: AuthContext, resource_type: str, rid: str) -> Cached:
-    """read (FHIR R4 http.html#read), through the entity cache."""
+def authorize_read(
+    services: Services, auth: AuthContext, resource_type: str, rid: str
+) -> tuple[Table, FhirId]:
+    """Everything a read checks before data: type, scope, id syntax, practice."""
     table = _table(services, resource_type)
     auth.require(resource_type, "r")
     fid = parse_id(rid, table.id.prefix, table.id.local_pattern)
     if fid.practice not in auth.practices:
         # Do not reveal whether the record exists in a practice the caller cannot reach.
         raise NotFound(f"{resource_type}/{rid} is not known")
-    cached = services.cache.get(resource_type, fid.practice, rid, compartment(auth))
+    return table, fid
+
+
+def read_cached(
+    services: Services, auth: AuthContext, resource_type: str, rid: str, *, count_miss: bool = True
+) -> Cached | None:
+    """The cached copy of an authorized read, or None (the read then goes to athena)."""
+    _, fid = authorize_read(services, auth, resource_type, rid)
+    cached = services.cache.get(
+        resource_type, fid.practice, rid, compartment(auth), count_miss=count_miss
+    )
     clock = current_clock()
+    if clock is not None and cached is not None:
+        clock.notes.append('cache;desc="hit"')
+    return cached
+
+
+async def read(services: Services, auth: AuthContext, resource_type: str, rid: str) -> Cached:
+    """read (FHIR R4 http.html#read), through the entity cache."""
+    cached = read_cached(services, auth, resource_type, rid)
     if cached is not None:
-        if clock is not None:
-            clock.notes.append('cache;desc="hit"')
         return cached
+    table, fid = authorize_read(services, auth, resource_type, rid)
+    clock = current_clock()
     if clock is not None:
         clock.notes.append('cache;desc="miss"')
     entry = render(await _fetch_one(services, table, fid.practice, fid.local, rid))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from facade.api import interactions
-from facade.api.deps import Auth, Negotiation, ServicesDep
+from facade.api.deps import Auth, Negotiation, ServicesDep, get_negotiated, services_of
 from facade.api.response import FhirResponse
 from facade.errors import UnsupportedMediaType
 from facade.search import parse_query
@@ -56,15 +56,14 @@ async def smart_configuration(services: ServicesDep) -> Response:
 
 
 @router.get("/{resource_type}/{rid}")
-async def read(
-    resource_type: str,
-    rid: str,
-    request: Request,
-    services: ServicesDep,
-    auth: Auth,
-    negotiated: Negotiation,
-) -> Response:
-    """read with a weak ETag; ``If-None-Match`` -> 304 (FHIR R4 http.html#cread)."""
+async def read(resource_type: str, rid: str, request: Request, auth: Auth) -> Response:
+    """read with a weak ETag; ``If-None-Match`` -> 304 (FHIR R4 http.html#cread).
+
+    The hottest route: services and negotiation are taken inline rather than as
+    dependencies (each dependency costs a resolution on every request).
+    """
+    services = services_of(request)
+    negotiated = await get_negotiated(request)
     entry = await interactions.read(services, auth, resource_type, rid)
     headers = {"ETag": entry.etag, "Cache-Control": PRIVATE, "Vary": VARY}
     if _etag_matches(request.headers.get("if-none-match"), entry.etag):

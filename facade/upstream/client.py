@@ -108,6 +108,11 @@ class AthenaClient:
         self._flights: SingleFlight[UpstreamResponse] = SingleFlight()
         self.calls = 0  # upstream HTTP requests sent (observability, tests, benchmark)
 
+    @property
+    def shared_reads(self) -> int:
+        """Reads answered by another caller's identical in-flight call."""
+        return self._flights.shared
+
     async def rest(
         self,
         method: str,

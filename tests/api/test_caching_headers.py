@@ -55,3 +55,30 @@ def test_server_timing_and_request_id_on_every_response(
     assert echoed.headers["x-request-id"] == "abc-123"
     hostile = fhir.get(READ, headers={"X-Request-Id": "x" * 500})
     assert hostile.headers["x-request-id"] != "x" * 500
+
+
+def test_fast_path_answers_exactly_like_the_router(fhir: httpx.Client) -> None:
+    fhir.get(READ)  # warm the cache
+    fast = fhir.get(READ)  # plain cached read: answered before the router
+    routed = fhir.get(READ, params={"_format": "json"})  # a query string: through the router
+    assert fast.status_code == routed.status_code == 200
+    assert fast.content == routed.content
+    for header in ("etag", "cache-control", "vary", "content-type", "server-timing", "x-request-id"):
+        assert header in fast.headers and header in routed.headers
+    assert fast.headers["etag"] == routed.headers["etag"]
+    assert fast.headers["content-type"] == routed.headers["content-type"]
+
+
+def test_fast_path_never_bypasses_checks(fhir: httpx.Client, facade_url: str) -> None:
+    fhir.get(READ)  # cached now
+    bare = httpx.get(f"{facade_url}/fhir/r4/{READ}")
+    assert bare.status_code == 401
+    forged = httpx.get(f"{facade_url}/fhir/r4/{READ}", headers={"Authorization": "Bearer x.y.z"})
+    assert forged.status_code == 401
+    xml = fhir.get(READ, headers={"Accept": "application/fhir+xml"})
+    assert xml.status_code == 406
+    from tests.conftest import dev_token
+
+    other = dev_token(facade_url, scope="system/Observation.rs")
+    denied = httpx.get(f"{facade_url}/fhir/r4/{READ}", headers={"Authorization": f"Bearer {other}"})
+    assert denied.status_code == 403

@@ -1,0 +1,467 @@
+"""``athena-facade bench``: every scenario in one run, as ratios against same-run baselines.
+
+Scenarios (issue: upstream resilience, caching and the benchmark):
+
+- P1  cached Patient read throughput vs a bare FastAPI route returning the same
+      bytes on the same server stack (target >= 0.85x);
+- P2  uncached Patient reads, 256 concurrent clients, athena 50 ms away:
+      throughput vs the emulator hit directly (>= 0.6x), p50/p99 (p99 <= 3x the
+      upstream latency), errors (0);
+- P3  mapping cost per resource for a 50-entry Bundle vs fhir.resources
+      validate + dump (>= 20x cheaper);
+- P4  100 identical concurrent reads -> upstream calls (1); RSS after 100k requests;
+- upstream calls per FHIR interaction and the cache hit ratio.
+
+P1 and P2 run for each server configuration (uvicorn and granian, 1 and 2
+workers) so the deployment default is chosen by measurement. Everything runs
+on loopback; processes are started and stopped here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.load import LoadResult, run_load
+from bench.mapping_cost import measure
+from bench.procs import Proc, free_port, start
+
+PATIENT_IDS = [*range(60178, 60185), *range(1000, 2800)]
+READ_PATH = "/fhir/r4/Patient/a-195900.E-60178"
+
+
+@dataclass(frozen=True)
+class Config:
+    server: str
+    workers: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.server} x{self.workers}"
+
+
+@dataclass(frozen=True)
+class Durations:
+    p1: float
+    p2: float
+    rss_requests: int
+
+
+def _python_args(config: Config, port: int, *, facade: bool) -> list[str]:
+    if facade:
+        return [
+            "-m",
+            "facade.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(config.workers),
+            "--server",
+            config.server,
+            "--log-level",
+            "warning",
+        ]
+    if config.server == "granian":
+        return [
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--factory",
+            "--port",
+            str(port),
+            "--workers",
+            str(config.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "bench.baseline:create_app",
+        ]
+    return [
+        "-m",
+        "uvicorn",
+        "--factory",
+        "bench.baseline:create_app",
+        "--port",
+        str(port),
+        "--workers",
+        str(config.workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
+class Bench:
+    def __init__(self, quick: bool, latency_ms: float, work: Path) -> None:
+        self.quick = quick
+        self.latency_ms = latency_ms
+        self.work = work
+        self.procs: list[Proc] = []
+        self.emulator: Proc | None = None
+
+    # -- processes ---------------------------------------------------------------------
+
+    def start_emulator(self) -> Proc:
+        port = free_port()
+        env = {
+            "EMULATOR_API_REQUESTS_PER_DAY": "1000000000",
+            "EMULATOR_TOKEN_REQUESTS_PER_MINUTE": "100000",
+        }
+        args = [
+            "-m",
+            "facade.cli",
+            "emulator",
+            "--port",
+            str(port),
+            "--latency-ms",
+            str(self.latency_ms),
+            "--api-rps",
+            "100000000",
+            "--log-level",
+            "warning",
+        ]
+        proc = start("emulator", args, env, f"http://127.0.0.1:{port}/fhir/r4/metadata", self.work)
+        self.procs.append(proc)
+        return proc
+
+    def start_facade(self, config: Config, *, cache: bool) -> Proc:
+        assert self.emulator is not None
+        port = free_port()
+        env = {
+            "FACADE_ATHENA_BASE_URL": self.emulator.base,
+            "FACADE_PORT": str(port),
+            "FACADE_DATA_DIR": str(self.work / "facade-data"),
+            "FACADE_SIGNING_SECRET": "bench-only-signing-secret",
+            "FACADE_CACHE_ENABLED": "true" if cache else "false",
+            # the emulator is told not to throttle, so neither does the facade
+            "FACADE_UPSTREAM_RATE_PER_SECOND": "1000000",
+            "FACADE_UPSTREAM_BURST": "1000000",
+            "FACADE_UPSTREAM_MAX_CONNECTIONS": "512",
+        }
+        name = f"facade-{config.server}-{config.workers}-{'cache' if cache else 'nocache'}"
+        proc = start(
+            name,
+            _python_args(config, port, facade=True),
+            env,
+            f"http://127.0.0.1:{port}/fhir/r4/metadata",
+            self.work,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def start_baseline(self, config: Config, body_file: Path) -> Proc:
+        port = free_port()
+        proc = start(
+            f"baseline-{config.server}-{config.workers}",
+            _python_args(config, port, facade=False),
+            {"BENCH_BODY_FILE": str(body_file)},
+            f"http://127.0.0.1:{port}{READ_PATH}",
+            self.work,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: Proc) -> None:
+        proc.stop()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(self.procs):
+            self.stop(proc)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    def facade_token(base: str) -> str:
+        response = httpx.post(
+            f"{base}/auth/token",
+            data={"grant_type": "client_credentials", "scope": "system/*.rs"},
+            auth=("local-dev", "local-dev-secret"),
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def emulator_token(self) -> str:
+        assert self.emulator is not None
+        response = httpx.post(
+            f"{self.emulator.base}/oauth2/v1/token",
+            data={"grant_type": "client_credentials", "scope": "system/Patient.read"},
+            auth=("facade-dev", "facade-dev-secret"),
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def emulator_calls(self, path: str | None = None) -> int:
+        assert self.emulator is not None
+        body = httpx.get(f"{self.emulator.base}/_emulator/calls").json()
+        return sum(c["count"] for c in body["calls"] if path is None or c["path"] == path)
+
+    @staticmethod
+    def metrics(base: str) -> dict[str, float]:
+        values: dict[str, float] = {}
+        for line in httpx.get(f"{base}/metrics").text.splitlines():
+            if line and not line.startswith("#") and "{" not in line:
+                name, value = line.split()
+                values[name] = float(value)
+        return values
+
+
+def _paths(prefix: str = "/fhir/r4/Patient/a-195900.E-") -> list[str]:
+    return [f"{prefix}{n}" for n in PATIENT_IDS]
+
+
+async def _identical_reads(base: str, token: str, path: str, n: int) -> list[int]:
+    limits = httpx.Limits(max_connections=n)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=30
+    ) as client:
+        responses = await asyncio.gather(*(client.get(path) for _ in range(n)))
+    return [r.status_code for r in responses]
+
+
+def run(*, quick: bool = False, latency_ms: float = 50.0, out_dir: str = "bench") -> int:
+    started = time.monotonic()
+    durations = Durations(p1=2, p2=3, rss_requests=5_000) if quick else Durations(7, 8, 100_000)
+    configs = [Config("uvicorn", 1)]
+    if not quick:
+        configs += [Config("uvicorn", 2), Config("granian", 1), Config("granian", 2)]
+    work = Path(tempfile.mkdtemp(prefix="facade-bench-"))
+    bench = Bench(quick, latency_ms, work)
+    results: dict[str, Any] = {
+        "quick": quick,
+        "latency_ms": latency_ms,
+        "cores": os.cpu_count(),
+        "generator": "wrk" if shutil.which("wrk") else "python-aiohttp",
+        "p1": {},
+        "p2": {},
+    }
+    try:
+        bench.emulator = bench.start_emulator()
+        emu_headers = {"Authorization": f"Bearer {bench.emulator_token()}"}
+        direct = run_load(
+            bench.emulator.base,
+            _paths(),
+            connections=256,
+            seconds=durations.p2,
+            headers=emu_headers,
+        )
+        results["p2_emulator"] = asdict(direct)
+        for config in configs:
+            results["p1"][config.label], results["p2"][config.label] = _p1_p2(
+                bench, config, durations
+            )
+        results["p4"] = _p4_and_rss(bench, configs[0], durations)
+        results["p3"] = measure(repeats=5 if quick else 20)
+    finally:
+        bench.stop_all()
+    results["seconds"] = round(time.monotonic() - started, 1)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    report = render_report(results)
+    (out / "RESULTS.md").write_text(report)
+    _plot(results, out / "results.png")
+    print(report)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _p1_p2(bench: Bench, config: Config, d: Durations) -> tuple[dict[str, Any], dict[str, Any]]:
+    facade = bench.start_facade(config, cache=True)
+    token = bench.facade_token(facade.base)
+    headers = {"Authorization": f"Bearer {token}"}
+    body = httpx.get(f"{facade.base}{READ_PATH}", headers=headers).content
+    body_file = bench.work / "body.json"
+    body_file.write_bytes(body)
+    cached = run_load(facade.base, [READ_PATH], connections=64, seconds=d.p1, headers=headers)
+    bench.stop(facade)
+    baseline_proc = bench.start_baseline(config, body_file)
+    baseline = run_load(baseline_proc.base, [READ_PATH], connections=64, seconds=d.p1)
+    bench.stop(baseline_proc)
+    p1 = {
+        "facade": asdict(cached),
+        "baseline": asdict(baseline),
+        "ratio": cached.rps / baseline.rps,
+    }
+
+    uncached_proc = bench.start_facade(config, cache=False)
+    headers = {"Authorization": f"Bearer {bench.facade_token(uncached_proc.base)}"}
+    before = bench.emulator_calls("/fhir/r4/Patient/{id}")
+    uncached: LoadResult = run_load(
+        uncached_proc.base, _paths(), connections=256, seconds=d.p2, headers=headers
+    )
+    upstream = bench.emulator_calls("/fhir/r4/Patient/{id}") - before
+    bench.stop(uncached_proc)
+    p2 = {
+        "facade": asdict(uncached),
+        "upstream_calls_per_read": upstream / max(1, uncached.requests),
+    }
+    return p1, p2
+
+
+def _p4_and_rss(bench: Bench, config: Config, d: Durations) -> dict[str, Any]:
+    facade = bench.start_facade(config, cache=True)
+    token = bench.facade_token(facade.base)
+    path = "/fhir/r4/Patient/a-195900.E-2500"
+    asyncio.run(_identical_reads(facade.base, token, "/fhir/r4/Patient/a-195900.E-60180", 1))
+    before = bench.emulator_calls("/fhir/r4/Patient/{id}")
+    statuses = asyncio.run(_identical_reads(facade.base, token, path, 100))
+    identical_calls = bench.emulator_calls("/fhir/r4/Patient/{id}") - before
+
+    rss_before = facade.rss_mb()
+    metrics_before = bench.metrics(facade.base)
+    calls_before = bench.emulator_calls()
+    headers = {"Authorization": f"Bearer {token}"}
+    done = 0
+    generator = ""
+    while done < d.rss_requests:
+        result = run_load(
+            facade.base,
+            _paths(),
+            connections=64,
+            seconds=10 if not bench.quick else 2,
+            headers=headers,
+        )
+        done += result.requests
+        generator = result.generator
+    metrics_after = bench.metrics(facade.base)
+    hits = metrics_after["facade_cache_hits_total"] - metrics_before["facade_cache_hits_total"]
+    misses = (
+        metrics_after["facade_cache_misses_total"] - metrics_before["facade_cache_misses_total"]
+    )
+    upstream = bench.emulator_calls() - calls_before
+    rss_after = facade.rss_mb()
+    bench.stop(facade)
+    return {
+        "identical_reads": len(statuses),
+        "identical_ok": statuses.count(200),
+        "identical_upstream_calls": identical_calls,
+        "rss_requests": done,
+        "rss_before_mb": rss_before,
+        "rss_after_mb": rss_after,
+        "cache_hit_ratio": hits / max(1.0, hits + misses),
+        "upstream_calls_per_read_cached": upstream / max(1, done),
+        "generator": generator,
+    }
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def render_report(r: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`athena-facade bench{' --quick' if r['quick'] else ''}` — {r['cores']} cores, "
+        f"load generator {r['generator']}, emulated athena latency {r['latency_ms']:.0f} ms, "
+        f"run took {r['seconds']} s. Ratios compare numbers measured in this same run.",
+        "",
+        "## P1 cached Patient read vs a bare FastAPI route (same bytes, same server), 64 connections",
+        "",
+        "| server | facade req/s | baseline req/s | ratio (target >= 0.85) | facade p50 / p99 ms |",
+        "|---|---|---|---|---|",
+    ]
+    for label, p1 in r["p1"].items():
+        f, b = p1["facade"], p1["baseline"]
+        lines.append(
+            f"| {label} | {f['rps']:.0f} | {b['rps']:.0f} | {p1['ratio']:.2f} {_verdict(p1['ratio'] >= 0.85)} "
+            f"| {f['p50_ms']:.1f} / {f['p99_ms']:.1f} |"
+        )
+    e = r["p2_emulator"]
+    limit = 3 * r["latency_ms"]
+    lines += [
+        "",
+        f"## P2 uncached Patient reads, 256 connections, athena {r['latency_ms']:.0f} ms away",
+        "",
+        f"Emulator hit directly: {e['rps']:.0f} req/s, p50 {e['p50_ms']:.1f} ms, p99 {e['p99_ms']:.1f} ms, "
+        f"{e['errors']} errors.",
+        "",
+        "| server | facade req/s | vs emulator (>= 0.6) | p50 ms | p99 ms (<= "
+        f"{limit:.0f}) | errors (0) | upstream calls per read |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, p2 in r["p2"].items():
+        f = p2["facade"]
+        ratio = f["rps"] / e["rps"] if e["rps"] else 0.0
+        lines.append(
+            f"| {label} | {f['rps']:.0f} | {ratio:.2f} {_verdict(ratio >= 0.6)} | {f['p50_ms']:.1f} "
+            f"| {f['p99_ms']:.1f} {_verdict(f['p99_ms'] <= limit)} | {f['errors']} {_verdict(f['errors'] == 0)} "
+            f"| {p2['upstream_calls_per_read']:.2f} |"
+        )
+    p3, p4 = r["p3"], r["p4"]
+    lines += [
+        "",
+        "## P3 mapping cost per resource (50-entry search Bundle)",
+        "",
+        f"Facade table mapping + Bundle + orjson: {p3['facade_us']:.1f} µs per resource; "
+        f"fhir.resources R4B validate + dump of the same Patients: {p3['models_us']:.1f} µs; "
+        f"**{p3['ratio']:.0f}x cheaper** (target >= 20x: {_verdict(p3['ratio'] >= 20)}).",
+        "",
+        "## P4 single-flight, memory, cache",
+        "",
+        f"- {p4['identical_reads']} identical concurrent reads of a cold Patient: {p4['identical_ok']} x 200, "
+        f"**{p4['identical_upstream_calls']} upstream call(s)** (target 1: "
+        f"{_verdict(p4['identical_upstream_calls'] == 1)}).",
+        f"- RSS {p4['rss_before_mb']:.0f} MiB before and {p4['rss_after_mb']:.0f} MiB after "
+        f"{p4['rss_requests']:,} reads over {len(PATIENT_IDS):,} patients (cache on).",
+        f"- Cache hit ratio over that run: {p4['cache_hit_ratio']:.3f}; upstream calls per read: "
+        f"{p4['upstream_calls_per_read_cached']:.4f} (uncached P2: about 1 per read).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _plot(r: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(r["p1"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    x = range(len(labels))
+    left.bar(
+        [i - 0.2 for i in x],
+        [r["p1"][k]["facade"]["rps"] for k in labels],
+        0.4,
+        label="facade (cached)",
+    )
+    left.bar(
+        [i + 0.2 for i in x],
+        [r["p1"][k]["baseline"]["rps"] for k in labels],
+        0.4,
+        label="bare FastAPI",
+    )
+    left.set_xticks(list(x), labels)
+    left.set_ylabel("requests / s")
+    left.set_title("P1 cached Patient read")
+    left.legend()
+    right.bar(
+        list(x), [r["p2"][k]["facade"]["rps"] for k in labels], 0.5, label="facade (uncached)"
+    )
+    right.axhline(r["p2_emulator"]["rps"], color="black", linestyle="--", label="emulator direct")
+    right.set_xticks(list(x), labels)
+    right.set_title(f"P2 uncached, 256 clients, {r['latency_ms']:.0f} ms upstream")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(run(quick="--quick" in sys.argv))
