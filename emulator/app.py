@@ -12,7 +12,7 @@ from collections.abc import Callable
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from emulator import fhir_api, rest_patients, rest_practice
+from emulator import fhir_api, rest_appointments, rest_chart, rest_patients, rest_practice
 from emulator.config import EmulatorConfig
 from emulator.gateway import PUBLIC, V1, Handler, Need, endpoint, fhir
 from emulator.oauth import token_endpoint
@@ -36,7 +36,33 @@ ROUTES: list[tuple[str, str, Need, Handler]] = [
     ("GET", "/v1/{practiceid}/patients/enhancedbestmatch", V1, rest_patients.best_match),
     ("GET", "/v1/{practiceid}/patients/{patientid}", V1, rest_patients.read_patient),
     ("PUT", "/v1/{practiceid}/patients/{patientid}", V1, rest_patients.update_patient),
-]
+    ("GET", "/v1/{practiceid}/patients/{patientid}/appointments", V1, rest_appointments.patient_appointments),
+    ("GET", "/v1/{practiceid}/appointmenttypes", V1, rest_appointments.appointment_types),
+    ("GET", "/v1/{practiceid}/appointmenttypes/{appointmenttypeid}", V1, rest_appointments.appointment_type),
+    ("GET", "/v1/{practiceid}/patientappointmentreasons", V1, rest_appointments.reasons),
+    ("GET", "/v1/{practiceid}/patientappointmentreasons/newpatient", V1, rest_appointments.new_patient_reasons),
+    ("GET", "/v1/{practiceid}/patientappointmentreasons/existingpatient", V1, rest_appointments.existing_patient_reasons),
+    ("GET", "/v1/{practiceid}/appointmentcancelreasons", V1, rest_appointments.cancel_reasons),
+    ("GET", "/v1/{practiceid}/appointments/open", V1, rest_appointments.open_slots),
+    ("POST", "/v1/{practiceid}/appointments/open", V1, rest_appointments.create_slots),
+    ("GET", "/v1/{practiceid}/appointments/booked", V1, rest_appointments.booked),
+    ("GET", "/v1/{practiceid}/appointments/booked/multipledepartment", V1, rest_appointments.booked_multiple_departments),
+    ("GET", "/v1/{practiceid}/appointments/{appointmentid}", V1, rest_appointments.read_appointment),
+    ("PUT", "/v1/{practiceid}/appointments/{appointmentid}", V1, rest_appointments.book),
+    ("DELETE", "/v1/{practiceid}/appointments/{appointmentid}", V1, rest_appointments.delete_slot),
+    ("PUT", "/v1/{practiceid}/appointments/{appointmentid}/freeze", V1, rest_appointments.freeze),
+    ("PUT", "/v1/{practiceid}/appointments/{appointmentid}/cancel", V1, rest_appointments.cancel),
+    ("PUT", "/v1/{practiceid}/appointments/{appointmentid}/reschedule", V1, rest_appointments.reschedule),
+    ("POST", "/v1/{practiceid}/appointments/{appointmentid}/startcheckin", V1, rest_appointments.start_checkin),
+    ("POST", "/v1/{practiceid}/appointments/{appointmentid}/checkin", V1, rest_appointments.checkin),
+    ("POST", "/v1/{practiceid}/appointments/{appointmentid}/cancelcheckin", V1, rest_appointments.cancel_checkin),
+    ("POST", "/v1/{practiceid}/appointments/{appointmentid}/checkout", V1, rest_appointments.checkout),
+    ("GET", "/v1/{practiceid}/chart/{patientid}/encounters", V1, rest_chart.patient_encounters),
+    ("GET", "/v1/{practiceid}/chart/encounter/{encounterid}", V1, rest_chart.read_encounter),
+    ("GET", "/v1/{practiceid}/chart/encounters/{encounterid}/summary", V1, rest_chart.encounter_summary),
+    ("GET", "/v1/{practiceid}/chart/encounter/{encounterid}/diagnoses", V1, rest_chart.encounter_diagnoses),
+    ("POST", "/v1/{practiceid}/chart/encounter/{encounterid}/diagnoses", V1, rest_chart.add_diagnosis),
+]  # fmt: skip
 
 
 def create_app(

@@ -412,7 +412,10 @@ class Schedule:
     ) -> DiagnosisRecord:
         with self.lock:
             known = DIAGNOSES.get(snomed)
-            icd = [(code, known.icd10_description if known else code) for code in icd10]
+            icd = [
+                (code, known.icd10_description if known and known.icd10 == code else code)
+                for code in icd10
+            ]
             if not icd10 and known is not None:
                 icd = [(known.icd10, known.icd10_description)]
             stamp = self.local_now(encounter.practiceid, encounter.departmentid)
