@@ -12,7 +12,14 @@ from collections.abc import Callable
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from emulator import fhir_api, rest_appointments, rest_chart, rest_patients, rest_practice
+from emulator import (
+    fhir_api,
+    fhir_resources,
+    rest_appointments,
+    rest_chart,
+    rest_patients,
+    rest_practice,
+)
 from emulator.config import EmulatorConfig
 from emulator.gateway import PUBLIC, V1, Handler, Need, endpoint, fhir
 from emulator.oauth import token_endpoint
@@ -26,6 +33,22 @@ ROUTES: list[tuple[str, str, Need, Handler]] = [
     ("GET", "/fhir/r4/Patient", fhir("Patient", "search"), fhir_api.search_patients),
     ("POST", "/fhir/r4/Patient/_search", fhir("Patient", "search"), fhir_api.search_patients),
     ("GET", "/fhir/r4/Patient/{id}", fhir("Patient", "read"), fhir_api.read_patient),
+    ("GET", "/fhir/r4/Encounter", fhir("Encounter", "search"), fhir_resources.search_encounters),
+    ("POST", "/fhir/r4/Encounter/_search", fhir("Encounter", "search"), fhir_resources.search_encounters),
+    ("GET", "/fhir/r4/Encounter/{id}", fhir("Encounter", "read"), fhir_resources.read_encounter),
+    ("GET", "/fhir/r4/Condition", fhir("Condition", "search"), fhir_resources.search_conditions),
+    ("POST", "/fhir/r4/Condition/_search", fhir("Condition", "search"), fhir_resources.search_conditions),
+    ("GET", "/fhir/r4/Condition/{id}", fhir("Condition", "read"), fhir_resources.read_condition),
+    ("GET", "/fhir/r4/Provenance", fhir("Provenance", "search"), fhir_resources.search_provenance),
+    ("GET", "/fhir/r4/Provenance/{id}", fhir("Provenance", "read"), fhir_resources.read_provenance),
+    ("GET", "/fhir/r4/Practitioner", fhir("Practitioner", "search"), fhir_resources.search_practitioners),
+    ("GET", "/fhir/r4/Practitioner/{id}", fhir("Practitioner", "read"), fhir_resources.read_practitioner),
+    ("GET", "/fhir/r4/Organization", fhir("Organization", "search"), fhir_resources.search_organizations),
+    ("GET", "/fhir/r4/Organization/{id}", fhir("Organization", "read"), fhir_resources.read_organization),
+    ("GET", "/fhir/r4/Location", fhir("Location", "search"), fhir_resources.search_locations),
+    ("GET", "/fhir/r4/Location/{id}", fhir("Location", "read"), fhir_resources.read_location),
+    ("GET", "/fhir/r4/Appointment", fhir("Appointment", "search"), fhir_resources.search_appointments),
+    ("GET", "/fhir/r4/Appointment/{id}", fhir("Appointment", "read"), fhir_resources.read_appointment),
     ("GET", "/v1/{practiceid}/practiceinfo", V1, rest_practice.practiceinfo),
     ("GET", "/v1/{practiceid}/departments", V1, rest_practice.departments),
     ("GET", "/v1/{practiceid}/departments/{departmentid}", V1, rest_practice.department),
