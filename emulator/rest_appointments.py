@@ -25,7 +25,7 @@ from starlette.responses import Response
 from emulator.access import bearer_token
 from emulator.catalog import APPOINTMENT_TYPES, CANCEL_REASONS, REASONS, Reason
 from emulator.errors import AthenaError, invalid, json_response, not_found
-from emulator.form import request_pairs, request_params
+from emulator.form import request_pairs
 from emulator.paging import PageRequest, lenient_int, paged
 from emulator.records import parse_us_date, us_date
 from emulator.rest_practice import page_of, practice_of, world_of
@@ -36,6 +36,12 @@ REQUIRED = "Additional fields are required."
 TYPE_OR_REASON = "An appointment type or reason must be provided."
 PATIENT_NOT_FOUND = "The Patient ID or Department ID is invalid."
 TRUE = {"true", "1", "y", "yes"}
+
+
+async def lower_pairs(request: Request) -> list[tuple[str, str]]:
+    """Request pairs with lower-cased names: athena's ``next`` links echo names in
+    upper case and clients follow them verbatim (section 4.1)."""
+    return [(name.lower(), value) for name, value in await request_pairs(request)]
 
 
 def _truthy(params: dict[str, str], name: str) -> bool:
@@ -128,7 +134,7 @@ def _order(record: AppointmentRecord) -> tuple[date, str, int]:
 async def appointment_types(request: Request) -> Response:
     """``GET /v1/{practiceid}/appointmenttypes`` (section 3.5)."""
     practiceid = practice_of(request)
-    params = await request_params(request)
+    params = dict(await lower_pairs(request))
     rows = [kind.v1() for _, kind in sorted(APPOINTMENT_TYPES.items())]
     path = f"/v1/{practiceid}/appointmenttypes"
     return json_response(paged(rows, "appointmenttypes", path, params, page_of(request, params)))
@@ -147,7 +153,7 @@ def _reasons_handler(fixed_type: str | None) -> Callable[[Request], Awaitable[Re
     async def handler(request: Request) -> Response:
         """``GET /v1/{practiceid}/patientappointmentreasons[/newpatient|/existingpatient]``."""
         practiceid = practice_of(request)
-        params = await request_params(request)
+        params = dict(await lower_pairs(request))
         _require(params, "departmentid", "providerid")
         providerid = lenient_int("providerid", params["providerid"])
         lenient_int("departmentid", params["departmentid"])
@@ -183,7 +189,7 @@ existing_patient_reasons = _reasons_handler("existing")
 async def cancel_reasons(request: Request) -> Response:
     """``GET /v1/{practiceid}/appointmentcancelreasons`` [G shape]."""
     practiceid = practice_of(request)
-    params = await request_params(request)
+    params = dict(await lower_pairs(request))
     rows = [
         {
             "appointmentcancelreasonid": str(r.appointmentcancelreasonid),
@@ -224,7 +230,7 @@ async def open_slots(request: Request) -> Response:
     (24 h, 90 days) [G]; ``bypassscheduletimechecks`` switches both off.
     """
     world, practiceid = world_of(request), practice_of(request)
-    pairs = await request_pairs(request)
+    pairs = await lower_pairs(request)
     params = dict(pairs)
     departments = _multi(pairs, "departmentid")
     if not departments:
@@ -299,7 +305,7 @@ def _hhmm(text: str) -> str:
 async def create_slots(request: Request) -> Response:
     """``POST /v1/{practiceid}/appointments/open``: ``{"appointmentids": {id: "HH:MM"}}``."""
     world, practiceid = world_of(request), practice_of(request)
-    params = await request_params(request)
+    params = dict(await lower_pairs(request))
     _require(params, "departmentid", "providerid", "appointmentdate", "appointmenttime")
     if not params.get("appointmenttypeid", "").strip() and not params.get("reasonid", "").strip():
         raise AthenaError(400, REQUIRED, detailedmessage=TYPE_OR_REASON)
@@ -329,7 +335,7 @@ async def create_slots(request: Request) -> Response:
 async def freeze(request: Request) -> Response:
     """``PUT /v1/{practiceid}/appointments/{id}/freeze`` (``freeze=true|false``) [C1 GO]."""
     world, practiceid = world_of(request), practice_of(request)
-    params = await request_params(request)
+    params = dict(await lower_pairs(request))
     _require(params, "freeze")
     message = world.schedule.freeze(
         practiceid, _appointment_id(request), _truthy(params, "freeze"), _by(request)
@@ -351,7 +357,7 @@ async def delete_slot(request: Request) -> Response:
 async def book(request: Request) -> Response:
     """``PUT /v1/{practiceid}/appointments/{id}``: o -> f; 409 when taken (section 3.5)."""
     world, practiceid = world_of(request), practice_of(request)
-    params = await request_params(request)
+    params = dict(await lower_pairs(request))
     _require(params, "patientid")
     typetext, reasontext = params.get("appointmenttypeid", ""), params.get("reasonid", "")
     if not typetext.strip() and not reasontext.strip():
@@ -374,7 +380,7 @@ async def book(request: Request) -> Response:
 async def cancel(request: Request) -> Response:
     """``PUT /v1/{practiceid}/appointments/{id}/cancel``: ``{"status": "x"}`` (section 3.5)."""
     world, practiceid = world_of(request), practice_of(request)
-    params = await request_params(request)
+    params = dict(await lower_pairs(request))
     _require(params, "patientid")
     reason = None
     if params.get("appointmentcancelreasonid", "").strip():
@@ -395,7 +401,7 @@ async def cancel(request: Request) -> Response:
 async def reschedule(request: Request) -> Response:
     """``PUT /v1/{practiceid}/appointments/{id}/reschedule``: ``[ {new appointment} ]``."""
     world, practiceid = world_of(request), practice_of(request)
-    params = await request_params(request)
+    params = dict(await lower_pairs(request))
     _require(params, "patientid", "newappointmentid")
     reasontext = params.get("reasonid", "")
     record = world.schedule.reschedule(
@@ -441,7 +447,7 @@ checkout = _checkin_handler("checkout")
 async def read_appointment(request: Request) -> Response:
     """``GET /v1/{practiceid}/appointments/{id}``: a one-element array; open slots read "o"."""
     world, practiceid = world_of(request), practice_of(request)
-    params = await request_params(request)
+    params = dict(await lower_pairs(request))
     record = world.schedule.appointment(practiceid, _appointment_id(request))
     if record is None:
         raise not_found()
@@ -452,7 +458,7 @@ def _booked_handler(suffix: str) -> Callable[[Request], Awaitable[Response]]:
     async def handler(request: Request) -> Response:
         """``GET /v1/{practiceid}/appointments/booked[/multipledepartment]`` (section 3.5)."""
         world, practiceid = world_of(request), practice_of(request)
-        pairs = await request_pairs(request)
+        pairs = await lower_pairs(request)
         params = dict(pairs)
         departments = {str(lenient_int("departmentid", d)) for d in _multi(pairs, "departmentid")}
         missing = [] if departments else ["departmentid"]
@@ -540,7 +546,7 @@ async def patient_appointments(request: Request) -> Response:
     Cancelled appointments only with ``showcancelled`` [G]; past and future by default.
     """
     world, practiceid = world_of(request), practice_of(request)
-    params = await request_params(request)
+    params = dict(await lower_pairs(request))
     patientid = lenient_int("patientid", str(request.path_params["patientid"]))
     _patient_exists(world, practiceid, patientid)
     show_cancelled = _truthy(params, "showcancelled")

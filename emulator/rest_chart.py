@@ -20,9 +20,9 @@ from starlette.responses import Response
 
 from emulator.catalog import ENCOUNTER_CLASSES, snomed_concept_valid
 from emulator.errors import AthenaError, invalid, json_response, not_found
-from emulator.form import request_params
 from emulator.paging import lenient_int, paged
 from emulator.records import parse_us_date, us_date
+from emulator.rest_appointments import lower_pairs
 from emulator.rest_practice import page_of, practice_of, world_of
 from emulator.visits import EncounterRecord
 from emulator.world import World
@@ -42,7 +42,7 @@ def _encounter(request: Request) -> tuple[World, EncounterRecord]:
 async def patient_encounters(request: Request) -> Response:
     """``GET /v1/{practiceid}/chart/{patientid}/encounters`` (section 3.6)."""
     world, practiceid = world_of(request), practice_of(request)
-    params = await request_params(request)
+    params = dict(await lower_pairs(request))
     if not params.get("departmentid", "").strip():
         raise AthenaError(400, "Additional fields are required.", missingfields=["departmentid"])
     departmentid = str(lenient_int("departmentid", params["departmentid"]))
@@ -139,7 +139,7 @@ async def encounter_diagnoses(request: Request) -> Response:
 async def add_diagnosis(request: Request) -> Response:
     """``POST /v1/{practiceid}/chart/encounter/{id}/diagnoses`` (section 3.6)."""
     world, record = _encounter(request)
-    params = await request_params(request)
+    params = dict(await lower_pairs(request))
     snomed = params.get("snomedcode", "").strip()
     if not snomed:
         raise AthenaError(400, "Additional fields are required.", missingfields=["snomedcode"])
