@@ -100,7 +100,5 @@ def cfhir(clinic: Running) -> Iterator[httpx.Client]:
     """FHIR client (``system/*.read``) of the clinic emulator, based at /fhir/r4."""
     with httpx.Client(base_url=clinic.base_url, timeout=10) as plain:
         headers = {"Authorization": f"Bearer {fetch_token(plain, 'system/*.read')}"}
-    with httpx.Client(
-        base_url=f"{clinic.base_url}/fhir/r4", headers=headers, timeout=10
-    ) as client:
+    with httpx.Client(base_url=f"{clinic.base_url}/fhir/r4", headers=headers, timeout=10) as client:
         yield client

@@ -27,7 +27,9 @@ TAKEN = {
 }
 
 
-def _new_slot(cv1: httpx.Client, day: date, hhmm: str, dept: str = "1", provider: str = "86") -> str:
+def _new_slot(
+    cv1: httpx.Client, day: date, hhmm: str, dept: str = "1", provider: str = "86"
+) -> str:
     response = cv1.post(
         f"{P}/appointments/open",
         data={
@@ -54,7 +56,12 @@ def _find(clinic: Running, **want: Any) -> AppointmentRecord:
 def test_appointment_types(cv1: httpx.Client) -> None:
     body = cv1.get(f"{P}/appointmenttypes").json()
     names = {t["appointmenttypeid"]: t["name"] for t in body["appointmenttypes"]}
-    assert names == {"2": "Office Visit", "8": "New Patient Appointment", "42": "Established", "82": "Any 15"}
+    assert names == {
+        "2": "Office Visit",
+        "8": "New Patient Appointment",
+        "42": "Established",
+        "82": "Any 15",
+    }
     assert body["totalcount"] == 4
     one = cv1.get(f"{P}/appointmenttypes/82").json()
     assert isinstance(one, list) and one[0]["duration"] == 15 and one[0]["generic"] is True
@@ -65,17 +72,27 @@ def test_reasons_require_department_and_provider(cv1: httpx.Client) -> None:
     response = cv1.get(f"{P}/patientappointmentreasons", params={"departmentid": "1"})
     assert response.status_code == 400
     assert response.json() == {"missingfields": ["providerid"], "error": REQUIRED}
-    every = cv1.get(f"{P}/patientappointmentreasons", params={"departmentid": 1, "providerid": 23}).json()
+    every = cv1.get(
+        f"{P}/patientappointmentreasons", params={"departmentid": 1, "providerid": 23}
+    ).json()
     ids = [r["reasonid"] for r in every["patientappointmentreasons"]]
     assert ids == [541, 563, 761, 841, 962]  # 902 Well Child is provider 71's only
-    peds = cv1.get(f"{P}/patientappointmentreasons", params={"departmentid": 21, "providerid": 71}).json()
+    peds = cv1.get(
+        f"{P}/patientappointmentreasons", params={"departmentid": 21, "providerid": 71}
+    ).json()
     assert 902 in [r["reasonid"] for r in peds["patientappointmentreasons"]]
-    new = cv1.get(f"{P}/patientappointmentreasons/newpatient", params={"departmentid": 1, "providerid": 23}).json()
+    new = cv1.get(
+        f"{P}/patientappointmentreasons/newpatient", params={"departmentid": 1, "providerid": 23}
+    ).json()
     assert {r["reasontype"] for r in new["patientappointmentreasons"]} == {"new", "all"}
-    old = cv1.get(f"{P}/patientappointmentreasons/existingpatient", params={"departmentid": 1, "providerid": 23}).json()
+    old = cv1.get(
+        f"{P}/patientappointmentreasons/existingpatient",
+        params={"departmentid": 1, "providerid": 23},
+    ).json()
     assert {r["reasontype"] for r in old["patientappointmentreasons"]} == {"existing", "all"}
     by_param = cv1.get(
-        f"{P}/patientappointmentreasons", params={"departmentid": 1, "providerid": 23, "reasontype": "new"}
+        f"{P}/patientappointmentreasons",
+        params={"departmentid": 1, "providerid": 23, "reasontype": "new"},
     ).json()
     assert by_param["patientappointmentreasons"] == new["patientappointmentreasons"]
     follow_up = next(r for r in every["patientappointmentreasons"] if r["reasonid"] == 962)
@@ -96,7 +113,9 @@ def test_open_slots_required_parameters(cv1: httpx.Client) -> None:
 
 
 def test_open_slot_shape_default_window_and_lead_time(cv1: httpx.Client) -> None:
-    body = cv1.get(f"{P}/appointments/open", params={"departmentid": 1, "appointmenttypeid": 42}).json()
+    body = cv1.get(
+        f"{P}/appointments/open", params={"departmentid": 1, "appointmenttypeid": 42}
+    ).json()
     slots = body["appointments"]
     assert slots and body["totalcount"] == len(slots)
     assert set(slots[0]) == {
@@ -118,28 +137,45 @@ def test_open_slot_shape_default_window_and_lead_time(cv1: httpx.Client) -> None
     by_reason = cv1.get(
         f"{P}/appointments/open", params={"departmentid": 1, "providerid": 23, "reasonid": 962}
     ).json()
-    assert by_reason["appointments"] and all(s["reasonid"] == ["962"] for s in by_reason["appointments"])
+    assert by_reason["appointments"] and all(
+        s["reasonid"] == ["962"] for s in by_reason["appointments"]
+    )
     assert us_date(TODAY + timedelta(days=1)) not in {s["date"] for s in by_reason["appointments"]}
 
 
 def test_horizon_and_bypass(cv1: httpx.Client) -> None:
     far = TODAY + timedelta(days=120)
     slot = _new_slot(cv1, far, "10:00", dept="102", provider="71")
-    params = {"departmentid": 102, "appointmenttypeid": 82, "startdate": us_date(far), "enddate": us_date(far)}
+    params = {
+        "departmentid": 102,
+        "appointmenttypeid": 82,
+        "startdate": us_date(far),
+        "enddate": us_date(far),
+    }
     assert cv1.get(f"{P}/appointments/open", params=params).json()["totalcount"] == 0
-    shown = cv1.get(f"{P}/appointments/open", params={**params, "bypassscheduletimechecks": "true"}).json()
+    shown = cv1.get(
+        f"{P}/appointments/open", params={**params, "bypassscheduletimechecks": "true"}
+    ).json()
     assert [s["appointmentid"] for s in shown["appointments"]] == [slot]
 
 
-def test_frozen_and_unreleased_slots_are_hidden_unless_asked(cv1: httpx.Client, clinic: Running) -> None:
+def test_frozen_and_unreleased_slots_are_hidden_unless_asked(
+    cv1: httpx.Client, clinic: Running
+) -> None:
     future = TODAY + timedelta(days=10)
-    for flag, param in (("frozen", "showfrozenslots"), ("api_released", "ignoreschedulablepermission")):
+    for flag, param in (
+        ("frozen", "showfrozenslots"),
+        ("api_released", "ignoreschedulablepermission"),
+    ):
         wanted = flag == "frozen"
         record = next(
             r
             for r in clinic.world.schedule.all_appointments("195900")
-            if r.status == "o" and getattr(r, flag) is wanted and r.date >= future
-            and r.frozen is (flag == "frozen") and r.api_released is (flag == "frozen")
+            if r.status == "o"
+            and getattr(r, flag) is wanted
+            and r.date >= future
+            and r.frozen is (flag == "frozen")
+            and r.api_released is (flag == "frozen")
         )
         params = {
             "departmentid": record.departmentid,
@@ -147,10 +183,16 @@ def test_frozen_and_unreleased_slots_are_hidden_unless_asked(cv1: httpx.Client, 
             "startdate": us_date(record.date),
             "enddate": us_date(record.date),
         }
-        ids = {s["appointmentid"] for s in cv1.get(f"{P}/appointments/open", params=params).json()["appointments"]}
+        ids = {
+            s["appointmentid"]
+            for s in cv1.get(f"{P}/appointments/open", params=params).json()["appointments"]
+        }
         assert str(record.appointmentid) not in ids
         params[param] = "true"
-        ids = {s["appointmentid"] for s in cv1.get(f"{P}/appointments/open", params=params).json()["appointments"]}
+        ids = {
+            s["appointmentid"]
+            for s in cv1.get(f"{P}/appointments/open", params=params).json()["appointments"]
+        }
         assert str(record.appointmentid) in ids
 
 
@@ -158,11 +200,25 @@ def test_open_slot_paging_links(cv1: httpx.Client) -> None:
     params = {"departmentid": "1", "appointmenttypeid": "42", "limit": "3", "offset": "3"}
     body = cv1.get(f"{P}/appointments/open", params=params).json()
     assert len(body["appointments"]) == 3
-    assert body["previous"] == f"{P}/appointments/open?APPOINTMENTTYPEID=42&DEPARTMENTID=1&limit=3&offset=0"
-    assert body["next"] == f"{P}/appointments/open?APPOINTMENTTYPEID=42&DEPARTMENTID=1&limit=3&offset=6"
-    big = cv1.get(f"{P}/appointments/open", params={"departmentid": "1", "reasonid": "-1", "limit": "50000",
-                                                    "bypassscheduletimechecks": "true", "startdate": "06/01/2025",
-                                                    "enddate": "08/31/2025"}).json()
+    assert (
+        body["previous"]
+        == f"{P}/appointments/open?APPOINTMENTTYPEID=42&DEPARTMENTID=1&limit=3&offset=0"
+    )
+    assert (
+        body["next"]
+        == f"{P}/appointments/open?APPOINTMENTTYPEID=42&DEPARTMENTID=1&limit=3&offset=6"
+    )
+    big = cv1.get(
+        f"{P}/appointments/open",
+        params={
+            "departmentid": "1",
+            "reasonid": "-1",
+            "limit": "50000",
+            "bypassscheduletimechecks": "true",
+            "startdate": "06/01/2025",
+            "enddate": "08/31/2025",
+        },
+    ).json()
     assert big["totalcount"] <= 10_000 and "next" not in big
 
 
@@ -170,7 +226,12 @@ def test_create_slot_errors_freeze_and_delete(cv1: httpx.Client) -> None:
     day = us_date(TODAY + timedelta(days=20))
     response = cv1.post(
         f"{P}/appointments/open",
-        data={"departmentid": "1", "providerid": "86", "appointmentdate": day, "appointmenttime": "13:00"},
+        data={
+            "departmentid": "1",
+            "providerid": "86",
+            "appointmentdate": day,
+            "appointmenttime": "13:00",
+        },
     )
     assert response.status_code == 400
     assert response.json() == {
@@ -179,8 +240,13 @@ def test_create_slot_errors_freeze_and_delete(cv1: httpx.Client) -> None:
     }
     many = cv1.post(
         f"{P}/appointments/open",
-        data={"departmentid": "1", "providerid": "86", "appointmentdate": day,
-              "appointmenttime": "13:00,13:15", "reasonid": "563"},
+        data={
+            "departmentid": "1",
+            "providerid": "86",
+            "appointmentdate": day,
+            "appointmenttime": "13:00,13:15",
+            "reasonid": "563",
+        },
     ).json()["appointmentids"]
     assert sorted(many.values()) == ["13:00", "13:15"]
     slot = next(iter(many))
@@ -205,10 +271,14 @@ def test_book_validation_conflict_and_response(cv1: httpx.Client) -> None:
     neither = cv1.put(f"{P}/appointments/{slot}", data={"patientid": "60178"})
     assert neither.status_code == 400
     assert neither.json()["detailedmessage"] == "An appointment type or reason must be provided."
-    unknown = cv1.put(f"{P}/appointments/{slot}", data={"patientid": "9999999", "appointmenttypeid": "82"})
+    unknown = cv1.put(
+        f"{P}/appointments/{slot}", data={"patientid": "9999999", "appointmenttypeid": "82"}
+    )
     assert unknown.status_code == 404
     # athena also takes PUT parameters on the query string (section 3.0)
-    booked = cv1.put(f"{P}/appointments/{slot}", params={"patientid": "60178", "appointmenttypeid": "42"})
+    booked = cv1.put(
+        f"{P}/appointments/{slot}", params={"patientid": "60178", "appointmenttypeid": "42"}
+    )
     assert booked.status_code == 200
     body = booked.json()
     assert isinstance(body, list) and len(body) == 1
@@ -218,19 +288,31 @@ def test_book_validation_conflict_and_response(cv1: httpx.Client) -> None:
     assert row["appointmenttype"] == "Established" and row["chargeentrynotrequired"] is False
     assert row["scheduledby"] == "API-facade-dev"
     assert row["scheduleddatetime"] == "06/30/2025 09:00:00" == row["lastmodified"]
-    second = cv1.put(f"{P}/appointments/{slot}", data={"patientid": "60179", "appointmenttypeid": "82"})
+    second = cv1.put(
+        f"{P}/appointments/{slot}", data={"patientid": "60179", "appointmenttypeid": "82"}
+    )
     assert second.status_code == 409 and second.json() == TAKEN
 
 
-def test_unreleased_slot_needs_ignoreschedulablepermission(cv1: httpx.Client, clinic: Running) -> None:
+def test_unreleased_slot_needs_ignoreschedulablepermission(
+    cv1: httpx.Client, clinic: Running
+) -> None:
     record = next(
-        r for r in clinic.world.schedule.all_appointments("195900")
+        r
+        for r in clinic.world.schedule.all_appointments("195900")
         if r.status == "o" and not r.api_released and not r.frozen and r.date > TODAY
     )
     url = f"{P}/appointments/{record.appointmentid}"
     refused = cv1.put(url, data={"patientid": "60180", "appointmenttypeid": "82"})
     assert refused.status_code == 409 and refused.json() == TAKEN
-    ok = cv1.put(url, data={"patientid": "60180", "appointmenttypeid": "82", "ignoreschedulablepermission": "true"})
+    ok = cv1.put(
+        url,
+        data={
+            "patientid": "60180",
+            "appointmenttypeid": "82",
+            "ignoreschedulablepermission": "true",
+        },
+    )
     assert ok.status_code == 200
 
 
@@ -243,7 +325,9 @@ def test_concurrent_double_booking_exactly_one_wins(cv1: httpx.Client, clinic: R
     def attempt(patient: int) -> None:
         with httpx.Client(base_url=clinic.base_url, headers=headers, timeout=10) as client:
             barrier.wait()
-            response = client.put(f"{P}/appointments/{slot}", data={"patientid": str(patient), "reasonid": "563"})
+            response = client.put(
+                f"{P}/appointments/{slot}", data={"patientid": str(patient), "reasonid": "563"}
+            )
             statuses.append(response.status_code)
 
     threads = [threading.Thread(target=attempt, args=(60178 + i % 7,)) for i in range(8)]
@@ -262,20 +346,30 @@ def test_cancel_records_fields_and_returns_the_slot(cv1: httpx.Client, clinic: R
     assert missing.status_code == 400 and missing.json()["missingfields"] == ["patientid"]
     wrong = cv1.put(f"{P}/appointments/{slot}/cancel", data={"patientid": "60182"})
     assert wrong.status_code == 400
-    done = cv1.put(f"{P}/appointments/{slot}/cancel", data={"patientid": "60181", "cancellationreason": "moved"})
+    done = cv1.put(
+        f"{P}/appointments/{slot}/cancel",
+        data={"patientid": "60181", "cancellationreason": "moved"},
+    )
     assert done.status_code == 200 and done.json() == {"status": "x"}
     row = cv1.get(f"{P}/appointments/{slot}").json()[0]
     assert row["appointmentstatus"] == "x"
     assert row["cancelreasonname"] == "CANCELLED FROM API" and row["cancelreasonid"] == "0"
-    assert row["cancelledby"] == "API-facade-dev" and row["cancelleddatetime"] == "06/30/2025 09:00:00"
+    assert (
+        row["cancelledby"] == "API-facade-dev" and row["cancelleddatetime"] == "06/30/2025 09:00:00"
+    )
     assert row["cancelreasonnoshow"] is False and row["cancelreasonslotavailable"] is True
     reopened = _find(clinic, date=day, starttime="15:00", providerid=86, status="o")
     assert str(reopened.appointmentid) != slot
-    assert cv1.put(f"{P}/appointments/{slot}/cancel", data={"patientid": "60181"}).status_code == 400
+    assert (
+        cv1.put(f"{P}/appointments/{slot}/cancel", data={"patientid": "60181"}).status_code == 400
+    )
     # a no-show reason does not free the slot
     slot2 = _new_slot(cv1, day, "15:30")
     cv1.put(f"{P}/appointments/{slot2}", data={"patientid": "60181", "appointmenttypeid": "82"})
-    cv1.put(f"{P}/appointments/{slot2}/cancel", data={"patientid": "60181", "appointmentcancelreasonid": "2"})
+    cv1.put(
+        f"{P}/appointments/{slot2}/cancel",
+        data={"patientid": "60181", "appointmentcancelreasonid": "2"},
+    )
     row2 = cv1.get(f"{P}/appointments/{slot2}").json()[0]
     assert row2["cancelreasonnoshow"] is True and row2["cancelreasonslotavailable"] is False
     with pytest.raises(AssertionError):
@@ -290,14 +384,18 @@ def test_reschedule(cv1: httpx.Client) -> None:
     cv1.put(f"{P}/appointments/{old}", data={"patientid": "60183", "reasonid": "563"})
     missing = cv1.put(f"{P}/appointments/{old}/reschedule", data={"patientid": "60183"})
     assert missing.status_code == 400 and missing.json()["missingfields"] == ["newappointmentid"]
-    moved = cv1.put(f"{P}/appointments/{old}/reschedule", data={"patientid": "60183", "newappointmentid": new})
+    moved = cv1.put(
+        f"{P}/appointments/{old}/reschedule", data={"patientid": "60183", "newappointmentid": new}
+    )
     assert moved.status_code == 200
     body = moved.json()
     assert body[0]["appointmentid"] == new and body[0]["appointmentstatus"] == "f"
     assert body[0]["patientid"] == "60183" and body[0]["reasonid"] == "563"
     previous = cv1.get(f"{P}/appointments/{old}").json()[0]
     assert previous["appointmentstatus"] == "x" and previous["rescheduledappointmentid"] == new
-    taken = cv1.put(f"{P}/appointments/{new}/reschedule", data={"patientid": "60183", "newappointmentid": new})
+    taken = cv1.put(
+        f"{P}/appointments/{new}/reschedule", data={"patientid": "60183", "newappointmentid": new}
+    )
     assert taken.status_code == 409 and taken.json() == TAKEN
 
 
@@ -305,7 +403,10 @@ def test_checkin_family_creates_an_encounter(cv1: httpx.Client, cfhir: httpx.Cli
     slot = _new_slot(cv1, TODAY, "16:00")
     cv1.put(f"{P}/appointments/{slot}", data={"patientid": "60184", "reasonid": "841"})
     assert cv1.post(f"{P}/appointments/{slot}/checkout").status_code == 400
-    assert cv1.post(f"{P}/appointments/{slot}/startcheckin").json() == {"success": True, "message": ""}
+    assert cv1.post(f"{P}/appointments/{slot}/startcheckin").json() == {
+        "success": True,
+        "message": "",
+    }
     started = cv1.get(f"{P}/appointments/{slot}").json()[0]
     assert started["appointmentstatus"] == "f" and "startcheckin" in started
     assert cv1.post(f"{P}/appointments/{slot}/checkin").status_code == 200
@@ -350,30 +451,50 @@ def test_booked_list_required_and_filters(cv1: httpx.Client) -> None:
     base = {"startdate": "06/23/2025", "enddate": "07/04/2025"}
     comma = cv1.get(f"{P}/appointments/booked", params={**base, "departmentid": "1,21"}).json()
     repeated = cv1.get(
-        f"{P}/appointments/booked", params=[("departmentid", "1"), ("departmentid", "21"), *base.items()]
+        f"{P}/appointments/booked",
+        params=[("departmentid", "1"), ("departmentid", "21"), *base.items()],
     ).json()
     assert comma["totalcount"] == repeated["totalcount"] > 0
     rows = comma["appointments"]
     assert {r["departmentid"] for r in rows} == {"1", "21"}
-    assert "x" not in {r["appointmentstatus"] for r in rows} and "o" not in {r["appointmentstatus"] for r in rows}
+    assert "x" not in {r["appointmentstatus"] for r in rows} and "o" not in {
+        r["appointmentstatus"] for r in rows
+    }
     assert all(r["scheduledby"] and r["scheduleddatetime"] and r["lastmodified"] for r in rows)
     assert {"f", "2", "3", "4"} <= {r["appointmentstatus"] for r in rows}
-    cancelled = cv1.get(f"{P}/appointments/booked", params={**base, "departmentid": "1", "showcancelled": "true"}).json()
+    cancelled = cv1.get(
+        f"{P}/appointments/booked", params={**base, "departmentid": "1", "showcancelled": "true"}
+    ).json()
     assert "x" in {r["appointmentstatus"] for r in cancelled["appointments"]}
     only = cv1.get(
         f"{P}/appointments/booked",
-        params={**base, "departmentid": "1", "providerid": "23", "patientid": "60178", "showpatientdetail": "true"},
+        params={
+            **base,
+            "departmentid": "1",
+            "providerid": "23",
+            "patientid": "60178",
+            "showpatientdetail": "true",
+        },
     ).json()["appointments"]
     assert {r["providerid"] for r in only} == {"23"} and {r["patientid"] for r in only} == {"60178"}
     assert only[0]["patient"]["firstname"] == "Donna"
-    checked_in = cv1.get(f"{P}/appointments/booked", params={**base, "departmentid": "1", "appointmentstatus": "2"}).json()
+    checked_in = cv1.get(
+        f"{P}/appointments/booked", params={**base, "departmentid": "1", "appointmentstatus": "2"}
+    ).json()
     assert {r["appointmentstatus"] for r in checked_in["appointments"]} == {"2"}
     modified = cv1.get(
         f"{P}/appointments/booked",
-        params={**base, "departmentid": "1", "startlastmodified": "06/30/2025", "endlastmodified": "06/30/2025"},
+        params={
+            **base,
+            "departmentid": "1",
+            "startlastmodified": "06/30/2025",
+            "endlastmodified": "06/30/2025",
+        },
     ).json()["appointments"]
     assert modified and all(r["lastmodified"].startswith("06/30/2025") for r in modified)
-    bad = cv1.get(f"{P}/appointments/booked", params={**base, "departmentid": "1", "startdate": "2025-06-01"})
+    bad = cv1.get(
+        f"{P}/appointments/booked", params={**base, "departmentid": "1", "startdate": "2025-06-01"}
+    )
     assert bad.status_code == 400
 
 
@@ -390,7 +511,9 @@ def test_booked_paging_links_and_multipledepartment(cv1: httpx.Client) -> None:
     assert second["previous"].endswith("limit=1000&offset=0")
     ids = [r["appointmentid"] for r in first["appointments"] + second["appointments"]]
     assert len(ids) == len(set(ids))
-    multi = cv1.get(f"{P}/appointments/booked/multipledepartment", params={**params, "limit": "5"}).json()
+    multi = cv1.get(
+        f"{P}/appointments/booked/multipledepartment", params={**params, "limit": "5"}
+    ).json()
     assert multi["next"].startswith(f"{P}/appointments/booked/multipledepartment?DEPARTMENTID=")
     assert multi["totalcount"] == first["totalcount"]
 
@@ -400,6 +523,8 @@ def test_patient_appointments(cv1: httpx.Client) -> None:
     dates = [r["date"] for r in body["appointments"]]
     assert body["totalcount"] == len(dates) >= 4
     assert any(d < "06/30/2025" for d in dates) and any(d > "06/30/2025" for d in dates)
-    with_cancelled = cv1.get(f"{P}/patients/60179/appointments", params={"showcancelled": "true"}).json()
+    with_cancelled = cv1.get(
+        f"{P}/patients/60179/appointments", params={"showcancelled": "true"}
+    ).json()
     assert with_cancelled["totalcount"] > body["totalcount"]
     assert cv1.get(f"{P}/patients/9999999/appointments").status_code == 404
