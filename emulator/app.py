@@ -12,7 +12,14 @@ from collections.abc import Callable
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from emulator import fhir_api, rest_patients, rest_practice
+from emulator import (
+    fhir_api,
+    fhir_resources,
+    rest_appointments,
+    rest_chart,
+    rest_patients,
+    rest_practice,
+)
 from emulator.config import EmulatorConfig
 from emulator.faults import ADMIN_ROUTES, FaultInjector, FaultState
 from emulator.gateway import PUBLIC, V1, Handler, Need, endpoint, fhir
@@ -27,6 +34,22 @@ ROUTES: list[tuple[str, str, Need, Handler]] = [
     ("GET", "/fhir/r4/Patient", fhir("Patient", "search"), fhir_api.search_patients),
     ("POST", "/fhir/r4/Patient/_search", fhir("Patient", "search"), fhir_api.search_patients),
     ("GET", "/fhir/r4/Patient/{id}", fhir("Patient", "read"), fhir_api.read_patient),
+    ("GET", "/fhir/r4/Encounter", fhir("Encounter", "search"), fhir_resources.search_encounters),
+    ("POST", "/fhir/r4/Encounter/_search", fhir("Encounter", "search"), fhir_resources.search_encounters),
+    ("GET", "/fhir/r4/Encounter/{id}", fhir("Encounter", "read"), fhir_resources.read_encounter),
+    ("GET", "/fhir/r4/Condition", fhir("Condition", "search"), fhir_resources.search_conditions),
+    ("POST", "/fhir/r4/Condition/_search", fhir("Condition", "search"), fhir_resources.search_conditions),
+    ("GET", "/fhir/r4/Condition/{id}", fhir("Condition", "read"), fhir_resources.read_condition),
+    ("GET", "/fhir/r4/Provenance", fhir("Provenance", "search"), fhir_resources.search_provenance),
+    ("GET", "/fhir/r4/Provenance/{id}", fhir("Provenance", "read"), fhir_resources.read_provenance),
+    ("GET", "/fhir/r4/Practitioner", fhir("Practitioner", "search"), fhir_resources.search_practitioners),
+    ("GET", "/fhir/r4/Practitioner/{id}", fhir("Practitioner", "read"), fhir_resources.read_practitioner),
+    ("GET", "/fhir/r4/Organization", fhir("Organization", "search"), fhir_resources.search_organizations),
+    ("GET", "/fhir/r4/Organization/{id}", fhir("Organization", "read"), fhir_resources.read_organization),
+    ("GET", "/fhir/r4/Location", fhir("Location", "search"), fhir_resources.search_locations),
+    ("GET", "/fhir/r4/Location/{id}", fhir("Location", "read"), fhir_resources.read_location),
+    ("GET", "/fhir/r4/Appointment", fhir("Appointment", "search"), fhir_resources.search_appointments),
+    ("GET", "/fhir/r4/Appointment/{id}", fhir("Appointment", "read"), fhir_resources.read_appointment),
     ("GET", "/v1/{practiceid}/practiceinfo", V1, rest_practice.practiceinfo),
     ("GET", "/v1/{practiceid}/departments", V1, rest_practice.departments),
     ("GET", "/v1/{practiceid}/departments/{departmentid}", V1, rest_practice.department),
@@ -37,7 +60,33 @@ ROUTES: list[tuple[str, str, Need, Handler]] = [
     ("GET", "/v1/{practiceid}/patients/enhancedbestmatch", V1, rest_patients.best_match),
     ("GET", "/v1/{practiceid}/patients/{patientid}", V1, rest_patients.read_patient),
     ("PUT", "/v1/{practiceid}/patients/{patientid}", V1, rest_patients.update_patient),
-]
+    ("GET", "/v1/{practiceid}/patients/{patientid}/appointments", V1, rest_appointments.patient_appointments),
+    ("GET", "/v1/{practiceid}/appointmenttypes", V1, rest_appointments.appointment_types),
+    ("GET", "/v1/{practiceid}/appointmenttypes/{appointmenttypeid}", V1, rest_appointments.appointment_type),
+    ("GET", "/v1/{practiceid}/patientappointmentreasons", V1, rest_appointments.reasons),
+    ("GET", "/v1/{practiceid}/patientappointmentreasons/newpatient", V1, rest_appointments.new_patient_reasons),
+    ("GET", "/v1/{practiceid}/patientappointmentreasons/existingpatient", V1, rest_appointments.existing_patient_reasons),
+    ("GET", "/v1/{practiceid}/appointmentcancelreasons", V1, rest_appointments.cancel_reasons),
+    ("GET", "/v1/{practiceid}/appointments/open", V1, rest_appointments.open_slots),
+    ("POST", "/v1/{practiceid}/appointments/open", V1, rest_appointments.create_slots),
+    ("GET", "/v1/{practiceid}/appointments/booked", V1, rest_appointments.booked),
+    ("GET", "/v1/{practiceid}/appointments/booked/multipledepartment", V1, rest_appointments.booked_multiple_departments),
+    ("GET", "/v1/{practiceid}/appointments/{appointmentid}", V1, rest_appointments.read_appointment),
+    ("PUT", "/v1/{practiceid}/appointments/{appointmentid}", V1, rest_appointments.book),
+    ("DELETE", "/v1/{practiceid}/appointments/{appointmentid}", V1, rest_appointments.delete_slot),
+    ("PUT", "/v1/{practiceid}/appointments/{appointmentid}/freeze", V1, rest_appointments.freeze),
+    ("PUT", "/v1/{practiceid}/appointments/{appointmentid}/cancel", V1, rest_appointments.cancel),
+    ("PUT", "/v1/{practiceid}/appointments/{appointmentid}/reschedule", V1, rest_appointments.reschedule),
+    ("POST", "/v1/{practiceid}/appointments/{appointmentid}/startcheckin", V1, rest_appointments.start_checkin),
+    ("POST", "/v1/{practiceid}/appointments/{appointmentid}/checkin", V1, rest_appointments.checkin),
+    ("POST", "/v1/{practiceid}/appointments/{appointmentid}/cancelcheckin", V1, rest_appointments.cancel_checkin),
+    ("POST", "/v1/{practiceid}/appointments/{appointmentid}/checkout", V1, rest_appointments.checkout),
+    ("GET", "/v1/{practiceid}/chart/{patientid}/encounters", V1, rest_chart.patient_encounters),
+    ("GET", "/v1/{practiceid}/chart/encounter/{encounterid}", V1, rest_chart.read_encounter),
+    ("GET", "/v1/{practiceid}/chart/encounters/{encounterid}/summary", V1, rest_chart.encounter_summary),
+    ("GET", "/v1/{practiceid}/chart/encounter/{encounterid}/diagnoses", V1, rest_chart.encounter_diagnoses),
+    ("POST", "/v1/{practiceid}/chart/encounter/{encounterid}/diagnoses", V1, rest_chart.add_diagnosis),
+]  # fmt: skip
 
 
 def create_app(

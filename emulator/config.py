@@ -8,6 +8,8 @@ environment (prefix ``EMULATOR_``) only when the class is instantiated.
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +32,11 @@ class EmulatorConfig(BaseSettings):
     # Deterministic synthetic data (section 1.4 plus a generated population).
     seed: int = 1
     generated_patients: int = Field(default=2400, ge=0)
+    # The schedule's "today" (section 3.5): seeded slots run from 4 weeks before
+    # to 6 weeks after it. None means the real current date (US Eastern) at
+    # world creation. Given a date, the scheduling clock is the real clock
+    # shifted by whole days so that it reads ``today`` at creation.
+    today: date | None = None
 
     # OAuth (section 2.3): 1 h tokens; 50/min production, 5/min preview.
     token_ttl_seconds: int = Field(default=3600, ge=1)
@@ -49,6 +56,13 @@ class EmulatorConfig(BaseSettings):
     # Proprietary paging (section 4.1): default 1500, maximum 5000.
     default_limit: int = Field(default=1500, ge=1)
     max_limit: int = Field(default=5000, ge=1)
+    # Open slots (section 3.5): default 1000, maximum 10000. Booked lists page by 1000.
+    open_slots_default_limit: int = Field(default=1000, ge=1)
+    open_slots_max_limit: int = Field(default=10_000, ge=1)
+    booked_default_limit: int = Field(default=1000, ge=1)
+    # Scheduling checks (section 3.5) [G defaults from the notes]: 24 h lead time, 90 days horizon.
+    schedule_lead_hours: int = Field(default=24, ge=0)
+    schedule_horizon_days: int = Field(default=90, ge=1)
 
     # FHIR paging (section 5.5) [G]: athena's default page size is unknown;
     # 10 keeps pages small so clients must follow `next`. MET asks for 1000.

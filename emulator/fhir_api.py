@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from emulator.errors import FhirError, invalid_fhir_request, json_response
-from emulator.fhir_patient import PATIENT_ID, patient_resource
+from emulator.fhir_patient import PATIENT_ID, US_CORE, patient_resource
+from emulator.fhir_resources import PROFILES, SEARCHES
 from emulator.fhir_search import parse_search
 from emulator.form import request_pairs
 from emulator.rest_practice import world_of
@@ -40,6 +41,40 @@ def fhir_base(request: Request) -> str:
 
 def _fhir(body: Any, status: int = 200) -> Response:
     return json_response(body, status, FHIR_JSON)
+
+
+def _resources() -> list[dict[str, Any]]:
+    """One entry per served resource type, generated from the search table (HAPI style)."""
+    out: list[dict[str, Any]] = [
+        {
+            "type": "Patient",
+            "supportedProfile": [f"{US_CORE}/us-core-patient|6.1.0"],
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [{"name": name, "type": "string"} for name in SEARCH_PARAMS],
+        }
+    ]
+    for kind, spec in sorted(SEARCHES.items()):
+        entry: dict[str, Any] = {"type": kind}
+        if PROFILES[kind]:
+            entry["supportedProfile"] = [f"{US_CORE}/{p}|6.1.0" for p in PROFILES[kind]]
+        entry["interaction"] = [{"code": "read"}, {"code": "search-type"}]
+        entry["searchParam"] = [
+            {"name": name, "type": PARAM_TYPES.get(name, "token")} for name in spec.params
+        ]
+        out.append(entry)
+    return out
+
+
+PARAM_TYPES = {
+    "patient": "reference",
+    "encounter": "reference",
+    "target": "reference",
+    "location": "reference",
+    "practitioner": "reference",
+    "service-provider": "reference",
+    "date": "date",
+    "_lastUpdated": "date",
+}
 
 
 async def metadata(request: Request) -> Response:
@@ -74,16 +109,7 @@ async def metadata(request: Request) -> Response:
                         }
                     ]
                 },
-                "resource": [
-                    {
-                        "type": "Patient",
-                        "supportedProfile": [
-                            "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0"
-                        ],
-                        "interaction": [{"code": "read"}, {"code": "search-type"}],
-                        "searchParam": [{"name": name, "type": "string"} for name in SEARCH_PARAMS],
-                    }
-                ],
+                "resource": _resources(),
                 "searchParam": [{"name": "ah-practice", "type": "reference"}],
             }
         ],

@@ -63,12 +63,12 @@ class PatientSearch:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _fingerprint(pairs: list[tuple[str, str]]) -> str:
+def fingerprint(pairs: list[tuple[str, str]]) -> str:
     kept = sorted((k, v) for k, v in pairs if k not in {"cursor", "_count"})
     return hashlib.sha256(repr(kept).encode()).hexdigest()[:16]
 
 
-def _decode_cursor(text: str, fingerprint: str) -> int:
+def decode_cursor(text: str, fingerprint: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
         offset_text, _, print_ = raw.partition(".")
@@ -80,7 +80,7 @@ def _decode_cursor(text: str, fingerprint: str) -> int:
     return offset
 
 
-def _interval(text: str) -> tuple[str, datetime, datetime]:
+def date_interval(text: str) -> tuple[str, datetime, datetime]:
     """(prefix, start, end) of a FHIR date/dateTime search value."""
     match = _PREFIXED.match(text.strip())
     if match is None:
@@ -108,7 +108,7 @@ def _interval(text: str) -> tuple[str, datetime, datetime]:
     )
 
 
-def _compare(prefix: str, start: datetime, end: datetime, at: datetime) -> bool:
+def compare_instant(prefix: str, start: datetime, end: datetime, at: datetime) -> bool:
     return {
         "eq": start <= at < end,
         "ne": not start <= at < end,
@@ -120,11 +120,11 @@ def _compare(prefix: str, start: datetime, end: datetime, at: datetime) -> bool:
 
 
 def _date_matcher(text: str, field: Callable[[PatientRecord], datetime | None]) -> Matcher:
-    prefix, start, end = _interval(text)
+    prefix, start, end = date_interval(text)
 
     def match(record: PatientRecord) -> bool:
         at = field(record)
-        return at is not None and _compare(prefix, start, end, at)
+        return at is not None and compare_instant(prefix, start, end, at)
 
     return match
 
@@ -248,7 +248,7 @@ def parse_search(
         except ValueError:
             raise invalid_fhir_request() from None
         count = default_count if count < 1 else min(count, max_count)
-    fingerprint = _fingerprint(pairs)
-    offset = _decode_cursor(params["cursor"][-1], fingerprint) if params.get("cursor") else 0
+    query_print = fingerprint(pairs)
+    offset = decode_cursor(params["cursor"][-1], query_print) if params.get("cursor") else 0
     echo = tuple((k, v) for k, v in pairs if k != "cursor")
-    return PatientSearch(practiceid, tuple(matchers), count, offset, fingerprint, echo)
+    return PatientSearch(practiceid, tuple(matchers), count, offset, query_print, echo)

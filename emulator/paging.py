@@ -51,18 +51,19 @@ def paged(
     items: Sequence[Any],
     key: str,
     path: str,
-    params: Mapping[str, str],
+    params: Mapping[str, str] | Sequence[tuple[str, str]],
     page: PageRequest,
 ) -> dict[str, Any]:
     """``{key: [...], "totalcount": N, "next"?, "previous"?}`` for one page.
 
-    ``path`` is the full relative path, e.g. ``/v1/195900/patients``.
+    ``path`` is the full relative path, e.g. ``/v1/195900/patients``. ``params``
+    may be (name, value) pairs so repeated parameters are echoed each time.
     """
+    pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
     # athena quirk: echoed parameter names are upper-cased; limit/offset stay lower case.
     echoed = sorted(
-        (name.upper(), value)
-        for name, value in params.items()
-        if name.lower() not in {"limit", "offset"}
+        ((name.upper(), value) for name, value in pairs if name.lower() not in {"limit", "offset"}),
+        key=lambda pair: pair[0],
     )
     total = len(items)
     body: dict[str, Any] = {

@@ -12,14 +12,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from emulator.config import EmulatorConfig
 from emulator.oauth import AccessToken, MinuteLimiter, TokenStore
 from emulator.quota import ApiBudget
 from emulator.records import PatientRecord, us_date
+from emulator.schedule import Schedule
+from emulator.schedule_seed import build_schedule
 from emulator.seed import build_seed, provider_departments
+
+EASTERN = timezone(timedelta(hours=-5))
 
 
 class World:
@@ -44,9 +48,52 @@ class World:
             config.api_requests_per_second, config.api_requests_per_day, self._now
         )
         self.call_counts: Counter[tuple[str, str]] = Counter()
+        real_today = datetime.fromtimestamp(clock(), EASTERN).date()
+        self.today: date = config.today or real_today
+        self._day_shift = timedelta(days=(self.today - real_today).days)
+        self.schedule = Schedule(self.lock, self.schedule_now, self.department_tz)
+        seeded = build_schedule(
+            config.seed,
+            self.today,
+            {
+                p: {d["departmentid"]: int(d["timezone"]) for d in rows}
+                for p, rows in self.departments.items()
+            },
+            {
+                p: [(d, provider) for provider, depts in sorted(pairs.items()) for d in depts]
+                for p, pairs in self.provider_departments.items()
+            },
+            {p: [r.patientid for r in self.live_patients(p)] for p in self.practices},
+        )
+        self.schedule.load(seeded.appointments, seeded.encounters)
 
     def _now(self) -> float:
         return self.clock()
+
+    # -- scheduling time ------------------------------------------------------------
+
+    def schedule_now(self) -> datetime:
+        """The scheduling "now" (aware UTC): the clock shifted so it read ``today`` at creation."""
+        return datetime.fromtimestamp(self.clock(), UTC) + self._day_shift
+
+    def department_tz(self, practiceid: str, departmentid: str) -> tzinfo:
+        """The department's fixed UTC offset ([G] DST ignored); Eastern when unknown."""
+        for row in self.departments.get(practiceid, []):
+            if row["departmentid"] == departmentid:
+                return timezone(timedelta(hours=int(row["timezone"])))
+        return EASTERN
+
+    def department(self, practiceid: str, departmentid: str) -> dict[str, Any] | None:
+        for row in self.departments.get(practiceid, []):
+            if row["departmentid"] == departmentid:
+                return row
+        return None
+
+    def provider(self, practiceid: str, providerid: int) -> dict[str, Any] | None:
+        for row in self.providers.get(practiceid, []):
+            if row["providerid"] == providerid:
+                return row
+        return None
 
     # -- call log (for facade tests) ------------------------------------------------
 

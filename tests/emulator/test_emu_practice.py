@@ -51,7 +51,7 @@ def test_department_is_one_element_array_with_providerlist(v1: httpx.Client) -> 
     body = v1.get("/v1/195900/departments/1", params={"providerlist": "true"}).json()
     assert isinstance(body, list) and len(body) == 1
     assert body[0]["departmentid"] == "1"
-    assert body[0]["providerlist"] == ["1", "23", "86"]
+    assert body[0]["providerlist"] == ["1", "23", "71", "86"]
     assert "providerlist" not in v1.get("/v1/195900/departments/1").json()[0]
     assert v1.get("/v1/195900/departments/999").status_code == 404
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -131,3 +133,56 @@ def test_rendered_patients_are_valid_r4(resources: list[dict[str, Any]]) -> None
 
     for resource in resources[::7]:
         Patient.model_validate(resource)
+
+
+def _schedule_world(today: date, seed: int = 1) -> World:
+    from emulator.config import EmulatorConfig
+
+    return World(EmulatorConfig(today=today, seed=seed))
+
+
+def test_schedule_is_deterministic_for_a_fixed_today() -> None:
+    today = date(2025, 6, 30)
+    one, two = _schedule_world(today), _schedule_world(today)
+    for practice in ("195900", "195901"):
+        assert one.schedule.all_appointments(practice) == two.schedule.all_appointments(practice)
+        assert one.schedule.all_encounters(practice) == two.schedule.all_encounters(practice)
+    other = _schedule_world(today, seed=2)
+    assert other.schedule.all_appointments("195900") != one.schedule.all_appointments("195900")
+    shifted = _schedule_world(today + timedelta(days=7))
+    dates = sorted({r.date for r in shifted.schedule.all_appointments("195900")})
+    assert dates[0] == today + timedelta(days=7 - 28) and dates[-1] <= today + timedelta(days=49)
+
+
+def test_seeding_the_whole_world_is_fast() -> None:
+    started = time.perf_counter()
+    _schedule_world(date(2025, 6, 30))
+    assert time.perf_counter() - started < 3.0
+
+
+def test_schedule_mix_and_sandbox_patients() -> None:
+    today = date(2025, 6, 30)
+    world = _schedule_world(today)
+    rows = world.schedule.all_appointments("195900")
+    assert {"o", "f", "2", "3", "4", "x"} <= {r.status for r in rows}
+    assert any(r.frozen for r in rows) and any(not r.api_released for r in rows)
+    assert any(r.cancel is not None and r.cancel.noshow for r in rows)
+    pairs = {(r.departmentid, r.providerid) for r in rows}
+    assert {(d, p) for d in ("1", "21", "102") for p in (23, 71, 86)} <= pairs
+    assert {r.departmentid for r in world.schedule.all_appointments("195901")} >= {"1", "2"}
+    for patient in range(60178, 60185):
+        mine = [r for r in rows if r.patientid == patient]
+        assert any(r.date < today and r.status in {"3", "4"} for r in mine), patient
+        assert any(r.date > today and r.status == "f" for r in mine), patient
+    encounters = world.schedule.all_encounters("195900")
+    with_visits = {e.patientid for e in encounters}
+    generated = [p for p in world.patients["195900"] if p < 60178]
+    share = len(with_visits & set(generated)) / len(generated)
+    assert 0.2 < share < 0.4
+    assert {e.status for e in encounters} >= {"OPEN", "TEMP", "CLOSED", "REVIEW"}
+    assert any(e.encountertype == "ORDERSONLY" for e in encounters)
+    assert any(e.enc_class is None for e in encounters) and any(
+        e.type_code is None for e in encounters
+    )
+    assert {e.enc_class for e in encounters} >= {"AMB", "VR", "HH"}
+    assert all(e.diagnoses for e in encounters if e.status in {"CLOSED", "REVIEW"})
