@@ -63,7 +63,14 @@ def test_fast_path_answers_exactly_like_the_router(fhir: httpx.Client) -> None:
     routed = fhir.get(READ, params={"_format": "json"})  # a query string: through the router
     assert fast.status_code == routed.status_code == 200
     assert fast.content == routed.content
-    for header in ("etag", "cache-control", "vary", "content-type", "server-timing", "x-request-id"):
+    for header in (
+        "etag",
+        "cache-control",
+        "vary",
+        "content-type",
+        "server-timing",
+        "x-request-id",
+    ):
         assert header in fast.headers and header in routed.headers
     assert fast.headers["etag"] == routed.headers["etag"]
     assert fast.headers["content-type"] == routed.headers["content-type"]
