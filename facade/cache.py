@@ -59,13 +59,11 @@ class EntityCache:
         self.hits = 0
         self.misses = 0
 
-    def get(
-        self, rtype: str, practice: str, rid: str, compartment: str, *, count_miss: bool = True
-    ) -> Cached | None:
+    def get(self, rtype: str, practice: str, rid: str, compartment: str) -> Cached | None:
         cache = self._caches.get(rtype) if self.enabled else None
         entry = cache.get((practice, rid), {}).get(compartment) if cache is not None else None
         if entry is None:
-            self.misses += count_miss
+            self.misses += 1
         else:
             self.hits += 1
         return entry

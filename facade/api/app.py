@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from capability.statement import capability_statement, smart_configuration
 from facade.api import errors, routes_auth, routes_fhir, routes_ops
-from facade.api.fastpath import CachedReadFastPath
+from facade.api.fastpath import PlainReadFastPath
 from facade.api.services import Services
 from facade.api.timing import RequestEnvelope
 from facade.auth.tokens import TokenIssuer
@@ -142,7 +142,7 @@ def create_app(
     )
     errors.install(app)
     # added last = outermost: the envelope wraps the fast path, which wraps the router
-    app.add_middleware(CachedReadFastPath, services=lambda: getattr(app.state, "services", None))
+    app.add_middleware(PlainReadFastPath, services=lambda: getattr(app.state, "services", None))
     app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
     app.include_router(routes_fhir.router)
     app.include_router(routes_auth.router)

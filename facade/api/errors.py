@@ -23,11 +23,15 @@ def _pretty(request: Request) -> bool:
     return request.query_params.get("_pretty", "").lower() == "true"
 
 
-async def facade_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, FacadeError)
+def error_response(exc: FacadeError, *, pretty: bool = False) -> FhirResponse:
     if exc.status >= 500:
         log.warning("request failed status=%s type=%s", exc.status, type(exc).__name__)
-    return FhirResponse(outcome_for(exc), exc.status, exc.headers, pretty=_pretty(request))
+    return FhirResponse(outcome_for(exc), exc.status, exc.headers, pretty=pretty)
+
+
+async def facade_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FacadeError)
+    return error_response(exc, pretty=_pretty(request))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

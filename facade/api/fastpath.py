@@ -1,15 +1,17 @@
-"""The cached-read fast path: plain cached reads answered in front of the router.
+"""The plain-read fast path: ``GET /fhir/r4/{Type}/{id}`` answered in front of the router.
 
-Measured (bench P1, 2 cores, uvicorn, 64 connections): a cached
-``GET /fhir/r4/Patient/{id}`` through the FastAPI router served ~3,500 req/s
-against ~6,800 for a bare FastAPI route returning the same bytes; routing,
-dependency resolution and response objects were most of the difference.
-This middleware answers exactly the plain case — ``GET`` of
-``/fhir/r4/{Type}/{id}`` with no query string, a Bearer token, a JSON (or no)
-``Accept`` and no conditional headers, whose entry is in the cache — with the
-same checks the route uses (``interactions.read_cached``: token, scope, id,
-practice, compartment). Anything else, including every failure, falls through
-to the router, which renders errors; so behaviour is the route's, only faster.
+Measured (bench P1, 2 cores, uvicorn, 64 connections): a cached Patient read
+through the FastAPI router served ~3,500 req/s against ~6,800 for a bare
+FastAPI route returning the same bytes (routing, dependency resolution and
+response objects were most of the difference); answered here, ~11,000 req/s.
+Uncached reads save the same fixed cost on top of the upstream call.
+
+Only the plain case comes here: no query string, a Bearer token, a JSON (or
+no) ``Accept``, no conditional or ``Prefer`` headers. It runs the route's own
+code (``interactions.read_cached`` / ``interactions.read``: token, scope, id,
+practice, compartment, cache, upstream). When authorization fails the request
+falls through to the router, which renders the error as it always does; once
+authorized, upstream errors are rendered by the same ``error_response``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from facade.api import interactions
+from facade.api.errors import error_response
 from facade.api.services import Services
 from facade.errors import FacadeError
 
@@ -35,7 +38,11 @@ _CACHE_CONTROL = b"private, no-cache"
 _VARY = b"Authorization, Accept"
 
 
-class CachedReadFastPath:
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+class PlainReadFastPath:
     def __init__(self, app: ASGIApp, services: Callable[[], Services | None]) -> None:
         self.app = app
         self.services = services
@@ -65,15 +72,20 @@ class CachedReadFastPath:
                 return False
         if token[:7].lower() != b"bearer ":
             return False
+        resource_type, rid = match.group(1), match.group(2)
         try:
             auth = services.issuer.verify(token[7:].decode("latin-1").strip())
-            cached = interactions.read_cached(
-                services, auth, match.group(1), match.group(2), count_miss=False
-            )
+            cached = interactions.read_cached(services, auth, resource_type, rid)
         except FacadeError:
-            return False
+            return False  # the router renders authorization and id errors
         if cached is None:
-            return False
+            try:
+                cached = await interactions.read(
+                    services, auth, resource_type, rid, cache_checked=True
+                )
+            except FacadeError as exc:
+                await error_response(exc)(scope, _no_body, send)
+                return True
         await send(
             {
                 "type": "http.response.start",

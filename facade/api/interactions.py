@@ -84,24 +84,33 @@ def authorize_read(
 
 
 def read_cached(
-    services: Services, auth: AuthContext, resource_type: str, rid: str, *, count_miss: bool = True
+    services: Services, auth: AuthContext, resource_type: str, rid: str
 ) -> Cached | None:
     """The cached copy of an authorized read, or None (the read then goes to athena)."""
     _, fid = authorize_read(services, auth, resource_type, rid)
-    cached = services.cache.get(
-        resource_type, fid.practice, rid, compartment(auth), count_miss=count_miss
-    )
+    cached = services.cache.get(resource_type, fid.practice, rid, compartment(auth))
     clock = current_clock()
     if clock is not None and cached is not None:
         clock.notes.append('cache;desc="hit"')
     return cached
 
 
-async def read(services: Services, auth: AuthContext, resource_type: str, rid: str) -> Cached:
-    """read (FHIR R4 http.html#read), through the entity cache."""
-    cached = read_cached(services, auth, resource_type, rid)
-    if cached is not None:
-        return cached
+async def read(
+    services: Services,
+    auth: AuthContext,
+    resource_type: str,
+    rid: str,
+    *,
+    cache_checked: bool = False,
+) -> Cached:
+    """read (FHIR R4 http.html#read), through the entity cache.
+
+    ``cache_checked``: the caller already looked in the cache (and missed).
+    """
+    if not cache_checked:
+        cached = read_cached(services, auth, resource_type, rid)
+        if cached is not None:
+            return cached
     table, fid = authorize_read(services, auth, resource_type, rid)
     clock = current_clock()
     if clock is not None:
