@@ -12,9 +12,10 @@ from importlib.metadata import version
 import httpx
 from fastapi import FastAPI
 
-from capability.statement import capability_statement, smart_configuration
+from capability.statement import capability_statement, openid_configuration, smart_configuration
 from facade.api import errors, routes_auth, routes_fhir
 from facade.api.services import Services
+from facade.auth.factory import auth_endpoints, build_authorization_server
 from facade.auth.tokens import TokenIssuer
 from facade.mapping.loader import load_mappings
 from facade.search import CursorCodec
@@ -51,7 +52,7 @@ def create_app(
     settings = settings or Settings()
     mappings = load_mappings()
     software = version("athena-fhir-facade")
-    endpoints = {"token": f"{settings.base_url}/auth/token"}
+    endpoints = auth_endpoints(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,16 +73,18 @@ def create_app(
             refresh_margin=settings.upstream_token_refresh_margin,
         )
         key = signing_key(settings)
+        issuer = TokenIssuer(
+            _derive(key, "access-token"),
+            issuer=settings.base_url,
+            audience=settings.fhir_base,
+            ttl_seconds=settings.token_ttl_seconds,
+        )
+        authz = build_authorization_server(settings, issuer, _derive(key, "authorize-session"))
         app.state.services = Services(
             settings=settings,
             mappings=mappings,
             athena=AthenaClient(http, base, tokens),
-            issuer=TokenIssuer(
-                _derive(key, "access-token"),
-                issuer=settings.base_url,
-                audience=settings.fhir_base,
-                ttl_seconds=settings.token_ttl_seconds,
-            ),
+            issuer=issuer,
             cursors=CursorCodec(_derive(key, "cursor"), ttl_seconds=settings.cursor_ttl_seconds),
             capability=capability_statement(
                 mappings,
@@ -89,11 +92,18 @@ def create_app(
                 software_version=software,
                 endpoints=endpoints,
             ),
-            smart_configuration=smart_configuration(issuer=settings.base_url, endpoints=endpoints),
+            smart_configuration=smart_configuration(
+                mappings, issuer=settings.base_url, endpoints=endpoints
+            ),
+            authz=authz.server,
+            openid_configuration=openid_configuration(
+                mappings, issuer=settings.base_url, endpoints=endpoints
+            ),
         )
         try:
             yield
         finally:
+            await authz.aclose()
             await http.aclose()
 
     app = FastAPI(

@@ -31,7 +31,7 @@ def get_auth(request: Request) -> AuthContext:
         raise Unauthorized(
             "The Authorization header must be 'Bearer <token>'", error="invalid_request"
         )
-    auth = get_services(request).issuer.verify(token.strip())
+    auth = get_services(request).authz.authenticate_bearer(token.strip())
     request.state.client_id = auth.client_id
     return auth
 

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from facade.api.services import Services
+from facade.auth import policy
 from facade.auth.context import AuthContext
 from facade.errors import Forbidden, InvalidCursor, InvalidRequest, NotFound, UpstreamError
 from facade.fhir.bundle import searchset
@@ -67,6 +68,7 @@ def _table(services: Services, resource_type: str) -> Table:
 async def read(services: Services, auth: AuthContext, resource_type: str, rid: str) -> Json:
     table = _table(services, resource_type)
     auth.require(resource_type, "r")
+    policy.precheck_read(table, auth, rid)  # patient compartment: another id is 404
     fid = parse_id(rid, table.id.prefix, table.id.local_pattern)
     if fid.practice not in auth.practices:
         # Do not reveal whether the record exists in a practice the caller cannot reach.
@@ -86,6 +88,7 @@ async def read(services: Services, auth: AuthContext, resource_type: str, rid: s
     resource = to_fhir(record, table, route.source, fid.practice, services.mappings.codes)
     if resource.get("id") != rid:
         raise UpstreamError(f"athena returned a different {resource_type} than requested")
+    policy.check_resource(table, auth, resource, "r")  # compartment + granular scopes
     return resource
 
 
@@ -119,6 +122,7 @@ async def search(
     auth.require(resource_type, "s")
     settings = services.settings
     req = _apply_control(validate_request(table, req, strict=strict), strict=strict)
+    req = policy.restrict_search(table, auth, req)  # pins the compartment, granular scopes
     practice = search_practice(services, auth, req)
     count = min(settings.max_count, req.count if req.count is not None else settings.default_count)
     req = replace(req, count=count)
@@ -147,6 +151,7 @@ async def search(
         found, next_pos = [], None
     else:
         found, next_pos, total = await _collect(services, table, plan, req, start, count)
+    found = policy.filter_results(table, auth, found)  # safety net behind the pinned search
     base = settings.fhir_base
 
     def link(position: Position | None, prior: list[Position]) -> str:

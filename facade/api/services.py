@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from facade.auth.server import AuthorizationServer
 from facade.auth.tokens import TokenIssuer
 from facade.mapping.loader import Mappings
 from facade.search import CursorCodec
@@ -20,3 +21,5 @@ class Services:
     cursors: CursorCodec
     capability: dict[str, object]
     smart_configuration: dict[str, object]
+    authz: AuthorizationServer
+    openid_configuration: dict[str, object]
