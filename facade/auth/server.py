@@ -377,8 +377,8 @@ class AuthorizationServer:
     # ------------------------------------------------------------------ token endpoint
     async def token(self, form: dict[str, str], basic: tuple[str, str] | None) -> dict[str, Any]:
         grant = form.get("grant_type")
-        public_ok = grant in ("authorization_code", "refresh_token")
-        client = await self.authenticate_client(form, basic, allow_public=public_ok)
+        # A public client is identified by client_id; what it may do is checked per grant.
+        client = await self.authenticate_client(form, basic, allow_public=True)
         if not grant:
             raise OAuthError(400, "invalid_request", "grant_type is required")
         if grant == "authorization_code":
