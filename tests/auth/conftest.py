@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,3 @@ def http() -> Iterator[httpx.Client]:
 
 def bearer(token: str) -> dict[str, Any]:
     return {"Authorization": f"Bearer {token}"}
-
-
-

@@ -45,8 +45,12 @@ def verifier_pair() -> tuple[str, str]:
 
 @dataclass
 class Keys:
-    rsa: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, private=True, auto_kid=True))
-    ec: ECKey = field(default_factory=lambda: ECKey.generate_key("P-384", private=True, auto_kid=True))
+    rsa: RSAKey = field(
+        default_factory=lambda: RSAKey.generate_key(2048, private=True, auto_kid=True)
+    )
+    ec: ECKey = field(
+        default_factory=lambda: ECKey.generate_key("P-384", private=True, auto_kid=True)
+    )
 
 
 def write_clients(data_dir: Path, keys: Keys, jwks_url: str) -> None:

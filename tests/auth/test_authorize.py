@@ -115,7 +115,11 @@ def test_tampered_session_is_refused(smart_url: str, http: httpx.Client) -> None
     session = session_of(page.text)
     response = http.post(
         f"{smart_url}/auth/login",
-        data={"session": session[:-4] + "AAAA", "username": "patient.demo", "password": "demo-password"},
+        data={
+            "session": session[:-4] + "AAAA",
+            "username": "patient.demo",
+            "password": "demo-password",
+        },
     )
     assert response.status_code == 400
 
@@ -150,7 +154,9 @@ def test_clinician_standalone_launch_uses_the_patient_picker(
 def test_consent_lists_scopes_in_plain_words_and_optional_ones_can_be_unticked(
     smart_url: str, http: httpx.Client
 ) -> None:
-    scope = "launch/patient openid fhirUser offline_access patient/Patient.rs patient/Observation.rs"
+    scope = (
+        "launch/patient openid fhirUser offline_access patient/Patient.rs patient/Observation.rs"
+    )
     flow = run_flow(
         http,
         smart_url,
@@ -244,6 +250,8 @@ def test_patient_user_cannot_open_another_patients_launch(
     smart_url: str, http: httpx.Client
 ) -> None:
     launch = _launch(http, smart_url, patient=ELEANA)
-    flow = run_flow(http, smart_url, user="patient.demo", scope="launch openid patient/*.rs", launch=launch)
+    flow = run_flow(
+        http, smart_url, user="patient.demo", scope="launch openid patient/*.rs", launch=launch
+    )
     assert flow.response.status_code == 400
     assert "location" not in flow.response.headers

@@ -68,9 +68,7 @@ def test_patient_token_searches_are_pinned_to_the_patient(
     response = http.get(f"{smart_url}/fhir/r4/Patient", params=query, headers=bearer(token))
     assert response.status_code == 200, response.text
     assert set(_ids(response.json())) <= {DONNA}
-    post = http.post(
-        f"{smart_url}/fhir/r4/Patient/_search", data=query, headers=bearer(token)
-    )
+    post = http.post(f"{smart_url}/fhir/r4/Patient/_search", data=query, headers=bearer(token))
     assert set(_ids(post.json())) <= {DONNA}
 
 
@@ -143,8 +141,10 @@ def test_reference_compartments_match_subject_references() -> None:
     """The generic hook: a table whose compartment is a reference (e.g. Encounter.subject)."""
     from facade.mapping.table import Compartment
 
-    table = load_mappings().tables["Patient"].model_copy(
-        update={"compartment": Compartment(param="_id", path="link.other")}
+    table = (
+        load_mappings()
+        .tables["Patient"]
+        .model_copy(update={"compartment": Compartment(param="_id", path="link.other")})
     )
     mine = {"id": "x", "link": [{"other": {"reference": f"Patient/{DONNA}"}}]}
     theirs = {"id": "y", "link": [{"other": {"reference": f"Patient/{ELEANA}"}}]}

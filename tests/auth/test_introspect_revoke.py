@@ -7,7 +7,14 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.auth.conftest import bearer
-from tests.auth.smart_support import CONFIDENTIAL, CONFIDENTIAL_SECRET, DONNA, PUBLIC, exchange, run_flow
+from tests.auth.smart_support import (
+    CONFIDENTIAL,
+    CONFIDENTIAL_SECRET,
+    DONNA,
+    PUBLIC,
+    exchange,
+    run_flow,
+)
 
 
 def _login(http: httpx.Client, base: str) -> dict[str, str]:
@@ -85,19 +92,29 @@ def test_revoking_the_access_token_takes_effect_at_once(smart_url: str, http: ht
     # the grant is gone: its refresh token cannot be used either
     refresh = http.post(
         f"{smart_url}/auth/token",
-        data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "client_id": PUBLIC},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "client_id": PUBLIC,
+        },
     )
     assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
 
 
 def test_revoking_the_refresh_token_ends_the_grant(smart_url: str, http: httpx.Client) -> None:
     body = _login(http, smart_url)
-    http.post(f"{smart_url}/auth/revoke", data={"token": body["refresh_token"], "client_id": PUBLIC})
+    http.post(
+        f"{smart_url}/auth/revoke", data={"token": body["refresh_token"], "client_id": PUBLIC}
+    )
     url = f"{smart_url}/fhir/r4/Patient/{DONNA}"
     assert http.get(url, headers=bearer(body["access_token"])).status_code == 401
     refresh = http.post(
         f"{smart_url}/auth/token",
-        data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "client_id": PUBLIC},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "client_id": PUBLIC,
+        },
     )
     assert refresh.status_code == 400
 

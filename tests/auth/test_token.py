@@ -116,14 +116,18 @@ def test_code_exchange_errors(
     _no_store(response)
 
 
-def test_code_is_single_use_and_replay_revokes_the_grant(smart_url: str, http: httpx.Client) -> None:
+def test_code_is_single_use_and_replay_revokes_the_grant(
+    smart_url: str, http: httpx.Client
+) -> None:
     flow = run_flow(http, smart_url)
     first = exchange(http, smart_url, flow)
     assert first.status_code == 200
     second = exchange(http, smart_url, flow)
     assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
     token = first.json()["access_token"]
-    assert http.get(f"{smart_url}/fhir/r4/Patient/{DONNA}", headers=bearer(token)).status_code == 401
+    assert (
+        http.get(f"{smart_url}/fhir/r4/Patient/{DONNA}", headers=bearer(token)).status_code == 401
+    )
 
 
 def test_code_of_another_client_is_refused(smart_url: str, http: httpx.Client) -> None:
@@ -174,7 +178,9 @@ def test_refresh_rotates_and_keeps_context(smart_url: str, http: httpx.Client) -
     assert new["refresh_token"] != body["refresh_token"]
     assert set(new["scope"].split()) <= set(body["scope"].split())
     assert new["patient"] == body["patient"]
-    read = http.get(f"{smart_url}/fhir/r4/Patient/{new['patient']}", headers=bearer(new["access_token"]))
+    read = http.get(
+        f"{smart_url}/fhir/r4/Patient/{new['patient']}", headers=bearer(new["access_token"])
+    )
     assert read.status_code == 200
     # the rotated-out token is dead, and presenting it again revokes the whole grant
     replay = _refresh(http, smart_url, body["refresh_token"])
@@ -220,14 +226,18 @@ def _backend(http: httpx.Client, base: str, client_assertion: str, **extra: str)
 def test_backend_services_token(
     smart_url: str, http: httpx.Client, client_keys: Keys, which: str
 ) -> None:
-    client, key = (BACKEND_RS, client_keys.rsa) if which.startswith("rs") else (BACKEND_ES, client_keys.ec)
+    client, key = (
+        (BACKEND_RS, client_keys.rsa) if which.startswith("rs") else (BACKEND_ES, client_keys.ec)
+    )
     response = _backend(http, smart_url, assertion(client, key, f"{smart_url}/auth/token"))
     assert response.status_code == 200, response.text
     _no_store(response)
     body = response.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 300
     assert body["scope"] == "system/*.rs"
-    search = http.get(f"{smart_url}/fhir/r4/Patient?name=sandbox", headers=bearer(body["access_token"]))
+    search = http.get(
+        f"{smart_url}/fhir/r4/Patient?name=sandbox", headers=bearer(body["access_token"])
+    )
     assert search.status_code == 200
 
 
