@@ -34,6 +34,7 @@ def capability_statement(
     software_version: str,
     endpoints: dict[str, str],
     release_date: str = "2026-11-29",
+    cors: bool = False,
 ) -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
     for rtype, table in sorted(mappings.tables.items()):
@@ -106,7 +107,7 @@ def capability_statement(
             {
                 "mode": "server",
                 "security": {
-                    "cors": False,
+                    "cors": cors,
                     "service": [
                         {
                             "coding": [

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         description="URL prefixes a client's JWKS URL may start with (https or loopback only)",
     )
     dynamic_registration: bool = True  # RFC 7591 for public and asymmetric clients
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Origins allowed to call the FHIR API and token endpoints from a browser "
+        "(SMART browser apps); [] turns CORS off",
+    )
 
     @model_validator(mode="after")
     def _check_environment(self) -> Settings:

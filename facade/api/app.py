@@ -11,6 +11,7 @@ from importlib.metadata import version
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from capability.statement import capability_statement, openid_configuration, smart_configuration
 from facade.api import errors, routes_auth, routes_fhir
@@ -91,6 +92,7 @@ def create_app(
                 fhir_base=settings.fhir_base,
                 software_version=software,
                 endpoints=endpoints,
+                cors=bool(settings.cors_origins),
             ),
             smart_configuration=smart_configuration(
                 mappings, issuer=settings.base_url, endpoints=endpoints
@@ -115,6 +117,15 @@ def create_app(
         openapi_url=None,
     )
     errors.install(app)
+    if settings.cors_origins:  # SMART browser apps call discovery, token and FHIR cross-origin
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "Prefer"],
+            expose_headers=["Location", "ETag", "Retry-After", "WWW-Authenticate"],
+            max_age=600,
+        )
     app.include_router(routes_fhir.router)
     app.include_router(routes_auth.router)
     return app
