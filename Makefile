@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit emulator bench clean
+BROWSER := tests/browser
+BROWSER_STAMP := $(BROWSER)/node_modules/.installed
+
+.PHONY: run test lint typecheck unit browser-deps emulator bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +30,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) browser-deps
 	$(BIN)/pytest -q
+
+# The headless-Chromium SMART test (tests/auth/test_browser.py) needs fhirclient and
+# playwright-core from npm (never a browser download; Chromium comes from Debian, see .ci/run).
+browser-deps:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(BROWSER_STAMP); \
+	else echo "npm not found: the browser test will be skipped (CI installs it)"; fi
+
+$(BROWSER_STAMP): $(BROWSER)/package.json $(BROWSER)/package-lock.json
+	cd $(BROWSER) && npm ci --no-audit --no-fund
+	touch $@
 
 emulator: $(STAMP)
 	$(BIN)/athena-facade emulator --port 9090
@@ -37,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/athena-facade bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache $(BROWSER)/node_modules test-artifacts

@@ -34,6 +34,7 @@ def capability_statement(
     software_version: str,
     endpoints: dict[str, str],
     release_date: str = "2026-11-29",
+    cors: bool = False,
 ) -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
     for rtype, table in sorted(mappings.tables.items()):
@@ -80,7 +81,7 @@ def capability_statement(
         if combos:
             resource["extension"] = combos
         resources.append(resource)
-    oauth = [{"url": key, "valueUri": url} for key, url in endpoints.items()]
+    oauth = [{"url": key, "valueUri": url} for key, url in oauth_uris(endpoints).items()]
     return {
         "resourceType": "CapabilityStatement",
         "id": "athena-fhir-facade",
@@ -106,7 +107,7 @@ def capability_statement(
             {
                 "mode": "server",
                 "security": {
-                    "cors": False,
+                    "cors": cors,
                     "service": [
                         {
                             "coding": [
@@ -127,25 +128,105 @@ def capability_statement(
     }
 
 
-def smart_configuration(*, issuer: str, endpoints: dict[str, str]) -> dict[str, Any]:
-    """``/.well-known/smart-configuration`` for this slice: client credentials only.
+SMART_CAPABILITIES = [
+    "launch-ehr",
+    "launch-standalone",
+    "client-public",
+    "client-confidential-symmetric",
+    "client-confidential-asymmetric",
+    "context-ehr-patient",
+    "context-ehr-encounter",
+    "context-standalone-patient",
+    "context-banner",
+    "context-style",
+    "permission-offline",
+    "permission-patient",
+    "permission-user",
+    "permission-v1",
+    "permission-v2",
+    "sso-openid-connect",
+]
+OAUTH_URI_KEYS = ("authorize", "token", "introspect", "revoke", "register")
 
-    The authorization endpoint (user launches) arrives with the SMART server;
-    nothing is advertised before it works.
 
-    Same endpoint URLs as the CapabilityStatement's oauth-uris extension.
+def oauth_uris(endpoints: dict[str, str]) -> dict[str, str]:
+    """The oauth-uris sub-extensions, same URLs as discovery (SMART App Launch 2.0 §conformance)."""
+    return {key: endpoints[key] for key in OAUTH_URI_KEYS if key in endpoints}
+
+
+def _scopes_supported(mappings: Mappings) -> list[str]:
+    scopes = [
+        "openid",
+        "fhirUser",
+        "launch",
+        "launch/patient",
+        "launch/encounter",
+        "offline_access",
+    ]
+    for context in ("patient", "user", "system"):
+        scopes += [f"{context}/*.read", f"{context}/*.rs"]
+        for rtype in sorted(mappings.tables):
+            scopes += [f"{context}/{rtype}.read", f"{context}/{rtype}.rs"]
+    return scopes
+
+
+def smart_configuration(
+    mappings: Mappings, *, issuer: str, endpoints: dict[str, str]
+) -> dict[str, Any]:
+    """``/.well-known/smart-configuration`` (SMART App Launch 2.0 "Conformance", STU2 fields).
+
+    Every URL here is also in the CapabilityStatement's oauth-uris extension
+    (:func:`oauth_uris`), and every capability listed is implemented and tested.
     """
-    return {
+    body: dict[str, Any] = {
         "issuer": issuer,
+        "jwks_uri": endpoints["jwks"],
+        "authorization_endpoint": endpoints["authorize"],
         "token_endpoint": endpoints["token"],
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
-        "scopes_supported": [
-            "system/*.read",
-            "system/*.rs",
-            "system/Patient.read",
-            "system/Patient.rs",
+        "introspection_endpoint": endpoints["introspect"],
+        "revocation_endpoint": endpoints["revoke"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "private_key_jwt",
+            "none",
         ],
-        "capabilities": ["client-confidential-symmetric", "permission-v1", "permission-v2"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+        "scopes_supported": _scopes_supported(mappings),
+        "capabilities": SMART_CAPABILITIES,
         "code_challenge_methods_supported": ["S256"],
     }
+    if "register" in endpoints:
+        body["registration_endpoint"] = endpoints["register"]
+    return body
+
+
+def openid_configuration(
+    mappings: Mappings, *, issuer: str, endpoints: dict[str, str]
+) -> dict[str, Any]:
+    """``{issuer}/.well-known/openid-configuration`` (OpenID Connect Discovery 1.0 §3)."""
+    body: dict[str, Any] = {
+        "issuer": issuer,
+        "authorization_endpoint": endpoints["authorize"],
+        "token_endpoint": endpoints["token"],
+        "jwks_uri": endpoints["jwks"],
+        "introspection_endpoint": endpoints["introspect"],
+        "revocation_endpoint": endpoints["revoke"],
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": _scopes_supported(mappings),
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "private_key_jwt",
+            "none",
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+        "code_challenge_methods_supported": ["S256"],
+    }
+    if "register" in endpoints:
+        body["registration_endpoint"] = endpoints["register"]
+    return body

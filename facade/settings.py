@@ -24,6 +24,7 @@ DEV_CLIENT_ID = "local-dev"
 DEV_CLIENT_SECRET_DEFAULT = "local-dev-secret"  # documented local-dev default (DESIGN.md)
 EMULATOR_CLIENT_ID = "facade-dev"
 EMULATOR_CLIENT_SECRET = "facade-dev-secret"  # the emulator's documented local-dev default
+DEMO_PASSWORD_DEFAULT = "demo-password"  # documented password of the embedded demo users
 
 
 class Settings(BaseSettings):
@@ -84,12 +85,36 @@ class Settings(BaseSettings):
         description="HMAC key for access tokens and paging cursors (default: generated in data_dir)",
     )
 
+    # SMART on FHIR authorization server (README "SMART on FHIR")
+    backend_token_ttl_seconds: int = 300  # client_credentials (Backend Services recommends 300)
+    auth_code_ttl_seconds: int = 60
+    refresh_token_ttl_seconds: int = 90 * 24 * 3600
+    launch_ttl_seconds: int = 3600  # EHR launch values
+    authorize_session_ttl_seconds: int = 900  # login -> picker -> consent
+    demo_users: bool = True  # dr.demo and patient.demo (embedded mode)
+    demo_password: SecretStr = SecretStr(DEMO_PASSWORD_DEFAULT)
+    jwks_url_allow: list[str] = Field(
+        default_factory=lambda: ["https://", "http://127.0.0.1:", "http://localhost:"],
+        description="URL prefixes a client's JWKS URL may start with (https or loopback only)",
+    )
+    dynamic_registration: bool = True  # RFC 7591 for public and asymmetric clients
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Origins allowed to call the FHIR API and token endpoints from a browser "
+        "(SMART browser apps); [] turns CORS off",
+    )
+
     @model_validator(mode="after")
     def _check_environment(self) -> Settings:
         if self.environment != "embedded":
             if self.dev_client_secret.get_secret_value() == DEV_CLIENT_SECRET_DEFAULT:
                 raise ValueError(
                     "FACADE_DEV_CLIENT_SECRET must be changed from the local-dev default outside embedded mode"
+                )
+            if self.demo_users and self.demo_password.get_secret_value() == DEMO_PASSWORD_DEFAULT:
+                raise ValueError(
+                    "The demo users' default password is refused outside embedded mode: "
+                    "set FACADE_DEMO_USERS=false (or FACADE_DEMO_PASSWORD)"
                 )
             if not self.athena_client_id or not self.athena_client_secret:
                 raise ValueError(

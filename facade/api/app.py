@@ -11,12 +11,14 @@ from importlib.metadata import version
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
-from capability.statement import capability_statement, smart_configuration
+from capability.statement import capability_statement, openid_configuration, smart_configuration
 from facade.api import errors, routes_auth, routes_fhir, routes_ops
 from facade.api.fastpath import PlainReadFastPath
 from facade.api.services import Services
 from facade.api.timing import RequestEnvelope
+from facade.auth.factory import auth_endpoints, build_authorization_server
 from facade.auth.tokens import TokenIssuer
 from facade.cache import EntityCache
 from facade.mapping.loader import load_mappings
@@ -56,7 +58,7 @@ def create_app(
     settings = settings or Settings()
     mappings = load_mappings()
     software = version("athena-fhir-facade")
-    endpoints = {"token": f"{settings.base_url}/auth/token"}
+    endpoints = auth_endpoints(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,6 +79,13 @@ def create_app(
             refresh_margin=settings.upstream_token_refresh_margin,
         )
         key = signing_key(settings)
+        issuer = TokenIssuer(
+            _derive(key, "access-token"),
+            issuer=settings.base_url,
+            audience=settings.fhir_base,
+            ttl_seconds=settings.token_ttl_seconds,
+        )
+        authz = build_authorization_server(settings, issuer, _derive(key, "authorize-session"))
         app.state.services = Services(
             settings=settings,
             mappings=mappings,
@@ -107,12 +116,7 @@ def create_app(
                 connect_timeout=settings.upstream_connect_timeout,
                 read_timeout=settings.upstream_read_timeout,
             ),
-            issuer=TokenIssuer(
-                _derive(key, "access-token"),
-                issuer=settings.base_url,
-                audience=settings.fhir_base,
-                ttl_seconds=settings.token_ttl_seconds,
-            ),
+            issuer=issuer,
             cache=EntityCache(
                 {rtype: table.ttl_seconds for rtype, table in mappings.tables.items()},
                 max_entries=settings.cache_max_entries,
@@ -124,12 +128,20 @@ def create_app(
                 fhir_base=settings.fhir_base,
                 software_version=software,
                 endpoints=endpoints,
+                cors=bool(settings.cors_origins),
             ),
-            smart_configuration=smart_configuration(issuer=settings.base_url, endpoints=endpoints),
+            smart_configuration=smart_configuration(
+                mappings, issuer=settings.base_url, endpoints=endpoints
+            ),
+            authz=authz.server,
+            openid_configuration=openid_configuration(
+                mappings, issuer=settings.base_url, endpoints=endpoints
+            ),
         )
         try:
             yield
         finally:
+            await authz.aclose()
             await http.aclose()
 
     app = FastAPI(
@@ -144,6 +156,15 @@ def create_app(
     # added last = outermost: the envelope wraps the fast path, which wraps the router
     app.add_middleware(PlainReadFastPath, services=lambda: getattr(app.state, "services", None))
     app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
+    if settings.cors_origins:  # SMART browser apps call discovery, token and FHIR cross-origin
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "Prefer"],
+            expose_headers=["Location", "ETag", "Retry-After", "WWW-Authenticate"],
+            max_age=600,
+        )
     app.include_router(routes_fhir.router)
     app.include_router(routes_auth.router)
     app.include_router(routes_ops.router)

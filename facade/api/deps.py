@@ -37,7 +37,7 @@ async def get_auth(request: Request) -> AuthContext:
         raise Unauthorized(
             "The Authorization header must be 'Bearer <token>'", error="invalid_request"
         )
-    auth = services_of(request).issuer.verify(token.strip())
+    auth = services_of(request).authz.authenticate_bearer(token.strip())
     request.state.client_id = auth.client_id
     return auth
 

@@ -74,7 +74,7 @@ class PlainReadFastPath:
             return False
         resource_type, rid = match.group(1), match.group(2)
         try:
-            auth = services.issuer.verify(token[7:].decode("latin-1").strip())
+            auth = services.authz.authenticate_bearer(token[7:].decode("latin-1").strip())
             cached = interactions.read_cached(services, auth, resource_type, rid)
         except FacadeError:
             return False  # the router renders authorization and id errors

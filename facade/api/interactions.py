@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from facade.api.services import Services
+from facade.auth import policy
 from facade.auth.context import AuthContext
 from facade.cache import SYSTEM_COMPARTMENT, Cached, render
 from facade.errors import Forbidden, InvalidCursor, InvalidRequest, NotFound, UpstreamError
@@ -76,6 +77,7 @@ def authorize_read(
     """Everything a read checks before data: type, scope, id syntax, practice."""
     table = _table(services, resource_type)
     auth.require(resource_type, "r")
+    policy.precheck_read(table, auth, rid)  # patient compartment: another id is 404
     fid = parse_id(rid, table.id.prefix, table.id.local_pattern)
     if fid.practice not in auth.practices:
         # Do not reveal whether the record exists in a practice the caller cannot reach.
@@ -87,10 +89,13 @@ def read_cached(
     services: Services, auth: AuthContext, resource_type: str, rid: str
 ) -> Cached | None:
     """The cached copy of an authorized read, or None (the read then goes to athena)."""
-    _, fid = authorize_read(services, auth, resource_type, rid)
+    table, fid = authorize_read(services, auth, resource_type, rid)
     cached = services.cache.get(resource_type, fid.practice, rid, compartment(auth))
+    if cached is None:
+        return None
+    policy.check_resource(table, auth, cached.resource, "r")  # compartment + granular scopes
     clock = current_clock()
-    if clock is not None and cached is not None:
+    if clock is not None:
         clock.notes.append('cache;desc="hit"')
     return cached
 
@@ -117,6 +122,7 @@ async def read(
         clock.notes.append('cache;desc="miss"')
     entry = render(await _fetch_one(services, table, fid.practice, fid.local, rid))
     services.cache.put(resource_type, fid.practice, rid, compartment(auth), entry)
+    policy.check_resource(table, auth, entry.resource, "r")  # compartment + granular scopes
     return entry
 
 
@@ -170,6 +176,7 @@ async def search(
     auth.require(resource_type, "s")
     settings = services.settings
     req = _apply_control(validate_request(table, req, strict=strict), strict=strict)
+    req = policy.restrict_search(table, auth, req)  # pins the compartment, granular scopes
     practice = search_practice(services, auth, req)
     count = min(settings.max_count, req.count if req.count is not None else settings.default_count)
     req = replace(req, count=count)
@@ -200,6 +207,7 @@ async def search(
         found, next_pos, total = await _collect(
             services, table, plan, req, start, count, compartment(auth)
         )
+    found = policy.filter_results(table, auth, found)  # safety net behind the pinned search
     base = settings.fhir_base
 
     def link(position: Position | None, prior: list[Position]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from facade.auth.server import AuthorizationServer
 from facade.auth.tokens import TokenIssuer
 from facade.cache import EntityCache
 from facade.mapping.loader import Mappings
@@ -22,3 +23,5 @@ class Services:
     cache: EntityCache
     capability: dict[str, object]
     smart_configuration: dict[str, object]
+    authz: AuthorizationServer
+    openid_configuration: dict[str, object]

@@ -9,12 +9,18 @@ Each scope becomes (context, resource type, permission letters); ``read`` means
 frozenset({'r', 's'})
 >>> ScopeSet.parse("system/*.rs").allows("Patient", "s")
 True
+>>> Scope.parse("patient/Appointment.rs?status=booked").query
+(('status', 'booked'),)
+
+A v2 granular scope (``?param=value&...``) only covers resources that match
+that search; :mod:`facade.auth.policy` enforces it on each interaction.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 _SCOPE = re.compile(
     r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|c?r?u?d?s?)(\?.*)?$"
@@ -28,15 +34,19 @@ class Scope:
     resource_type: str
     permissions: frozenset[str]
     text: str
+    query: tuple[tuple[str, str], ...] = ()  # v2 granular constraint, e.g. (("status", "booked"),)
 
     @classmethod
     def parse(cls, text: str) -> Scope | None:
         m = _SCOPE.match(text)
         if not m or not m.group(3):
             return None
-        context, rtype, perms, _query = m.groups()
+        context, rtype, perms, query = m.groups()
         letters = _V1.get(perms, frozenset(perms))
-        return cls(context, rtype, letters, text)
+        pairs = tuple(parse_qsl(query[1:], keep_blank_values=True)) if query else ()
+        if query and (not pairs or any(not k or not v for k, v in pairs)):
+            return None
+        return cls(context, rtype, letters, text, pairs)
 
 
 @dataclass(frozen=True)
@@ -62,19 +72,31 @@ class ScopeSet:
             for s in self.scopes
         )
 
-    def narrow_to(self, allowed: ScopeSet) -> ScopeSet:
-        """Keep the requested scopes that some allowed scope covers (context, type, letters)."""
-        kept = tuple(
+    def allowing(self, resource_type: str, permission: str) -> tuple[Scope, ...]:
+        """The scopes that grant ``permission`` on ``resource_type`` (maybe with a query)."""
+        return tuple(
             s
             for s in self.scopes
-            if any(
-                a.context == s.context
-                and a.resource_type in ("*", s.resource_type)
-                and s.permissions <= a.permissions
-                for a in allowed.scopes
-            )
+            if s.resource_type in ("*", resource_type) and permission in s.permissions
         )
-        return ScopeSet(kept, ())
+
+    def covers(self, scope: Scope) -> bool:
+        """Some scope here grants at least what ``scope`` grants (context, type, letters, query)."""
+        return any(
+            a.context == scope.context
+            and a.resource_type in ("*", scope.resource_type)
+            and scope.permissions <= a.permissions
+            and a.query in ((), scope.query)
+            for a in self.scopes
+        )
+
+    def narrow_to(self, allowed: ScopeSet) -> ScopeSet:
+        """Keep the requested scopes that some allowed scope covers (context, type, letters)."""
+        return ScopeSet(tuple(s for s in self.scopes if allowed.covers(s)), ())
+
+    def within(self, granted: ScopeSet) -> bool:
+        """Every scope here is covered by ``granted`` (refresh may only narrow, RFC 6749 §6)."""
+        return all(granted.covers(s) for s in self.scopes) and set(self.other) <= set(granted.other)
 
     def __str__(self) -> str:
         return " ".join([*(s.text for s in self.scopes), *self.other])

@@ -1,9 +1,12 @@
 """Access tokens issued by the facade's own token endpoint.
 
 Tokens are JWTs signed with HS256 (joserfc) by a key only the facade holds, so
-any worker can verify them without shared state. Claims: ``iss`` (facade base
-URL), ``aud`` (FHIR base), ``sub``/``client_id``, ``scope``, ``practices``,
-``iat``, ``exp``, ``jti``.
+any worker can verify them without shared state; revocation is checked
+against the store by :class:`facade.auth.server.AuthorizationServer`. Claims:
+``iss`` (facade base URL), ``aud`` (FHIR base), ``sub`` (the end user, or the
+client for backend tokens), ``client_id``, ``scope``, ``practices``, ``iat``,
+``exp``, ``jti`` and, as applicable, ``patient``, ``encounter``, ``fhirUser``
+(relative reference) and ``gid`` (the grant, for revocation).
 """
 
 from __future__ import annotations
@@ -31,20 +34,48 @@ class TokenIssuer:
         self.ttl = ttl_seconds
         self._verified: dict[str, tuple[AuthContext, int]] = {}
 
-    def issue(self, client_id: str, scopes: ScopeSet, practices: tuple[str, ...]) -> str:
+    def issue(
+        self,
+        client_id: str,
+        scopes: ScopeSet,
+        practices: tuple[str, ...],
+        *,
+        subject: str | None = None,
+        patient: str | None = None,
+        encounter: str | None = None,
+        fhir_user: str | None = None,
+        grant_id: str | None = None,
+        ttl: int | None = None,
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
-            "sub": client_id,
+            "sub": subject or client_id,
             "client_id": client_id,
             "scope": str(scopes),
             "practices": list(practices),
             "iat": now,
-            "exp": now + self.ttl,
+            "exp": now + (ttl or self.ttl),
             "jti": secrets.token_urlsafe(12),
         }
+        optional = {"patient": patient, "encounter": encounter, "fhirUser": fhir_user}
+        claims.update({k: v for k, v in optional.items() if v})
+        if grant_id:
+            claims["gid"] = grant_id
         return jwt.encode({"alg": "HS256", "typ": "at+jwt"}, claims, self._key)
+
+    def claims(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token this server signed for its own audience, expired or not."""
+        try:
+            claims = jwt.decode(token, self._key, algorithms=["HS256"]).claims
+        except (JoseError, ValueError):
+            return None
+        if claims.get("iss") != self.issuer or claims.get("aud") != self.audience:
+            return None
+        if not isinstance(claims.get("exp"), int) or not isinstance(claims.get("jti"), str):
+            return None
+        return claims
 
     def verify(self, token: str) -> AuthContext:
         """Check signature, issuer, audience and expiry; verified tokens are remembered.
@@ -72,9 +103,23 @@ class TokenIssuer:
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp <= time.time():
             raise Unauthorized("The access token has expired")
-        context = AuthContext(
-            client_id=str(claims.get("client_id", "")),
-            scopes=ScopeSet.parse(str(claims.get("scope", ""))),
-            practices=tuple(str(p) for p in claims.get("practices", [])),
-        )
-        return context, exp
+        return context_from_claims(claims), exp
+
+
+def context_from_claims(claims: dict[str, Any]) -> AuthContext:
+    def text(name: str) -> str | None:
+        value = claims.get(name)
+        return str(value) if value else None
+
+    return AuthContext(
+        client_id=str(claims.get("client_id", "")),
+        scopes=ScopeSet.parse(str(claims.get("scope", ""))),
+        practices=tuple(str(p) for p in claims.get("practices", [])),
+        patient=text("patient"),
+        encounter=text("encounter"),
+        fhir_user=text("fhirUser"),
+        subject=text("sub"),
+        jti=text("jti"),
+        grant_id=text("gid"),
+        expires_at=int(claims.get("exp", 0)),
+    )

@@ -100,6 +100,20 @@ class Route(_Strict):
     scan: bool = False  # reads a whole list and filters locally
 
 
+class Compartment(_Strict):
+    """Where a resource names its patient (the SMART patient compartment).
+
+    ``param``: the search parameter that selects one patient's resources (pinned
+    on every search of a patient-limited token); ``path``: the element holding
+    the patient (an id for Patient itself, a reference elsewhere), checked on
+    every resource returned. Patient: ``{param: _id, path: id}``; Encounter:
+    ``{param: patient, path: subject}``.
+    """
+
+    param: str
+    path: str
+
+
 class Routes(_Strict):
     read: Route
     search: list[Route]
@@ -116,6 +130,7 @@ class Table(_Strict):
     search_params: dict[str, SearchParamDef]
     combinations: list[list[str]] = Field(default_factory=list)  # advertised (US Core) combinations
     documentation: str | None = None
+    compartment: Compartment | None = None  # None: closed to patient-limited tokens
 
     @model_validator(mode="after")
     def _check_references(self) -> Table:
@@ -126,6 +141,8 @@ class Table(_Strict):
             for name in [*route.push, *(p for alt in route.requires for p in alt)]:
                 if name not in self.search_params:
                     raise ValueError(f"route {route.name} names unknown parameter {name}")
+        if self.compartment and self.compartment.param not in self.search_params:
+            raise ValueError(f"compartment names unknown parameter {self.compartment.param}")
         return self
 
 

@@ -1,0 +1,79 @@
+"""Builds the authorization server from settings (called once from the app's lifespan)."""
+
+from __future__ import annotations
+
+import httpx
+
+from facade.auth.assertion import AssertionVerifier
+from facade.auth.clients import ClientRegistry, dev_client
+from facade.auth.keys import KeyRing
+from facade.auth.server import AuthorizationServer
+from facade.auth.tokens import TokenIssuer
+from facade.auth.users import UserDirectory, demo_users
+from facade.settings import Settings
+from facade.store import SqliteAuthStore
+
+
+def auth_endpoints(settings: Settings) -> dict[str, str]:
+    """Every URL the authorization server publishes (discovery and oauth-uris share these)."""
+    base = settings.base_url
+    urls = {
+        "authorize": f"{base}/auth/authorize",
+        "token": f"{base}/auth/token",
+        "introspect": f"{base}/auth/introspect",
+        "revoke": f"{base}/auth/revoke",
+        "jwks": f"{base}/auth/jwks",
+        "style": f"{base}/auth/smart-style.json",
+    }
+    if settings.dynamic_registration:
+        urls["register"] = f"{base}/auth/register"
+    return urls
+
+
+def clients_file(settings: Settings) -> ClientRegistry:
+    dev_secret = settings.dev_client_secret.get_secret_value()
+    return ClientRegistry(settings.data_dir / "clients.json", [dev_client()], dev_secret=dev_secret)
+
+
+class AuthorizationResources:
+    """The server plus what it owns and must close (store file, JWKS-fetching client)."""
+
+    def __init__(self, server: AuthorizationServer, http: httpx.AsyncClient) -> None:
+        self.server = server
+        self._http = http
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        self.server.store.close()
+
+
+def build_authorization_server(
+    settings: Settings, issuer: TokenIssuer, session_key: bytes
+) -> AuthorizationResources:
+    endpoints = auth_endpoints(settings)
+    store = SqliteAuthStore(settings.data_dir / "auth.sqlite3")
+    clients = clients_file(settings)
+    users = UserDirectory(
+        demo_users(settings.demo_password.get_secret_value()) if settings.demo_users else []
+    )
+    # JWKS URLs of registered clients only (allow-listed); never athena.
+    http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
+    assertions = AssertionVerifier(
+        clients,
+        store,
+        http,
+        token_url=endpoints["token"],
+        jwks_url_allow=settings.jwks_url_allow,
+    )
+    server = AuthorizationServer(
+        settings,
+        clients=clients,
+        users=users,
+        store=store,
+        keys=KeyRing.load_or_create(settings.data_dir / "jwks.json"),
+        issuer=issuer,
+        assertions=assertions,
+        session_key=session_key,
+        endpoints=endpoints,
+    )
+    return AuthorizationResources(server, http)

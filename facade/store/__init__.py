@@ -1,0 +1,12 @@
+"""Durable state behind small interfaces (DESIGN.md "State").
+
+base.py     AuthStore: the interface the authorization server needs
+sqlite.py   SqliteAuthStore: the embedded default, a file under the data directory
+"""
+
+from __future__ import annotations
+
+from facade.store.base import AuthStore, CodeRecord, RefreshRecord
+from facade.store.sqlite import SqliteAuthStore
+
+__all__ = ["AuthStore", "CodeRecord", "RefreshRecord", "SqliteAuthStore"]
