@@ -21,12 +21,14 @@ from facade.search import (
     SearchRequest,
     date_matches,
     parse_date_param,
-    parse_date_value,
     parse_reference,
     parse_token,
+    period_range,
+    reference_matches,
     string_matches,
     token_matches,
     unescape,
+    value_range,
 )
 
 Json = dict[str, Any]
@@ -66,6 +68,8 @@ def _check_modifier(param: SearchParam, definition: SearchParamDef) -> None:
         return
     if param.modifier == "missing" and definition.local:
         return
+    if definition.type == "reference" and param.modifier in definition.target:
+        return  # a :[type] modifier
     # An unsupported modifier changes the meaning of the search; ignoring it
     # would return wrong results, so it is refused even in lenient mode.
     raise InvalidRequest(
@@ -88,7 +92,9 @@ def _check_value(param: SearchParam, definition: SearchParamDef, value: str) -> 
     elif definition.type == "token":
         parse_token(value)
     elif definition.type == "reference":
-        parse_reference(value, allowed_types=tuple(definition.target))
+        parse_reference(
+            value, allowed_types=tuple(definition.target), type_hint=_type_hint(param, definition)
+        )
     elif definition.type == "string" and not unescape(value).strip():
         raise InvalidRequest(f"Empty value for {param.name}", expression=(param.name,))
 
@@ -118,23 +124,56 @@ def _match_value(
         return any(isinstance(v, str) and string_matches(text, v, param.modifier) for v in found)
     if kind == "token":
         token = parse_token(value)
-        for v in found:
-            if isinstance(v, dict):  # Identifier / Coding
-                if token_matches(token, v.get("system"), v.get("value", v.get("code"))):
-                    return True
-            elif isinstance(v, (str, bool)):
-                code = str(v).lower() if isinstance(v, bool) else v
-                if token_matches(token, definition.system, code):
-                    return True
-        return False
+        return any(
+            token_matches(token, system, code) for system, code in _codes(found, definition.system)
+        )
     if kind == "date":
         date_param: DateParam = parse_date_param(value)
-        targets: list[DateRange] = []
-        for v in found:
-            if isinstance(v, str):
-                try:
-                    targets.append(parse_date_value(v))
-                except InvalidRequest:
-                    continue
-        return any(date_matches(date_param, t) for t in targets)
+        return any(date_matches(date_param, t) for t in _ranges(found))
+    if kind == "reference":
+        ref = parse_reference(
+            value, allowed_types=tuple(definition.target), type_hint=_type_hint(param, definition)
+        )
+        return any(
+            isinstance(v, dict) and reference_matches(ref, v.get("reference")) for v in found
+        )
     return False
+
+
+def _type_hint(param: SearchParam, definition: SearchParamDef) -> str | None:
+    """A ``:[type]`` modifier on a reference parameter (search §reference)."""
+    if param.modifier and param.modifier in definition.target:
+        return param.modifier
+    return None
+
+
+def _codes(found: list[Any], implicit_system: str | None) -> list[tuple[str | None, str | None]]:
+    """(system, code) pairs from codes, Codings, CodeableConcepts, Identifiers and booleans."""
+    pairs: list[tuple[str | None, str | None]] = []
+    for v in found:
+        if isinstance(v, dict):
+            if isinstance(v.get("coding"), list):  # CodeableConcept
+                pairs.extend(
+                    (c.get("system"), c.get("code")) for c in v["coding"] if isinstance(c, dict)
+                )
+            else:  # Identifier or Coding
+                pairs.append((v.get("system"), v.get("value", v.get("code"))))
+        elif isinstance(v, bool):
+            pairs.append((implicit_system, str(v).lower()))
+        elif isinstance(v, str):
+            pairs.append((implicit_system, v))
+    return pairs
+
+
+def _ranges(found: list[Any]) -> list[DateRange]:
+    """Implicit ranges of date/dateTime/instant values and of Periods; bad data matches nothing."""
+    ranges: list[DateRange] = []
+    for v in found:
+        try:
+            if isinstance(v, str):
+                ranges.append(value_range(v))
+            elif isinstance(v, dict) and ("start" in v or "end" in v):
+                ranges.append(period_range(v.get("start"), v.get("end")))
+        except ValueError:
+            continue
+    return ranges

@@ -75,12 +75,13 @@ def _translate(
         if fid.practice != practice:
             return NO_MATCH
         text = unescape(value)
-    else:  # reference-id: athena-scheme reference to a proprietary id
+    else:  # reference / reference-id: an athena-scheme reference (a-{practice}.{Prefix}-{id})
         ref = parse_reference_param(value)
         parts = ref.id.split(".", 1)
         if len(parts) != 2 or parts[0] != f"a-{practice}" or "-" not in parts[1]:
             return NO_MATCH
-        text = parts[1].split("-", 1)[1]
+        # "reference" passes the FHIR id (athena's FHIR API); "reference-id" the proprietary id
+        text = ref.id if push.kind == "reference" else parts[1].split("-", 1)[1]
     if push.transform:  # the FHIR -> athena (write) direction of a named transform
         write = TRANSFORMS[push.transform].write
         converted = write(text) if write else None

@@ -74,7 +74,9 @@ class Push(_Strict):
     """How one FHIR search parameter translates into an upstream parameter."""
 
     param: str
-    kind: Literal["value", "token-code", "token-value", "date", "fhir-id", "reference-id"] = "value"
+    kind: Literal[
+        "value", "token-code", "token-value", "date", "fhir-id", "reference", "reference-id"
+    ] = "value"
     prefixes: list[str] = Field(default_factory=lambda: ["eq"])
     precision: Literal["day", "any"] = "any"
     transform: str | None = None  # named transform; its write direction converts the value
