@@ -65,13 +65,13 @@ def _rss_kb(pid: int) -> int:
 
 def start(name: str, args: list[str], env: dict[str, str], ready_url: str, log_dir: Path) -> Proc:
     log = log_dir / f"{name}.log"
-    handle = log.open("wb")
-    popen = subprocess.Popen(
-        [sys.executable, *args],
-        env={**os.environ, **env},
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as handle:  # the child keeps its own copy of the descriptor
+        popen = subprocess.Popen(
+            [sys.executable, *args],
+            env={**os.environ, **env},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
     base = ready_url.split("/", 3)[:3]
     proc = Proc(name, popen, "/".join(base), log)
     deadline = time.monotonic() + 90

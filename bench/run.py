@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import sys
@@ -234,6 +235,7 @@ async def _identical_reads(base: str, token: str, path: str, n: int) -> list[int
 
 
 def run(*, quick: bool = False, latency_ms: float = 50.0, out_dir: str = "bench") -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the harness's own calls are noise
     started = time.monotonic()
     durations = Durations(p1=2, p2=3, rss_requests=5_000) if quick else Durations(7, 8, 100_000)
     configs = [Config("uvicorn", 1)]

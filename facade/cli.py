@@ -24,6 +24,8 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["FACADE_HOST"] = args.host
     if args.port:
         os.environ["FACADE_PORT"] = str(args.port)
+    if args.workers:
+        os.environ["FACADE_WORKERS"] = str(args.workers)
     settings = Settings()
     emulator = None
     if settings.environment == "embedded" and not settings.athena_base_url:
@@ -46,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
                 address=settings.host,
                 port=settings.port,
                 interface=Interfaces.ASGI,
-                workers=args.workers,
+                workers=settings.workers,
                 factory=True,
                 log_access=False,
             ).serve()
@@ -58,7 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
                 factory=True,
                 host=settings.host,
                 port=settings.port,
-                workers=args.workers,
+                workers=settings.workers,
                 log_level=args.log_level,
                 access_log=False,
             )
@@ -166,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the FHIR facade (with the embedded emulator)")
     serve.add_argument("--host", default=None, help="bind address (FACADE_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (FACADE_PORT, default 8080)")
-    serve.add_argument("--workers", type=int, default=1, help="server worker processes")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="worker processes (FACADE_WORKERS, default 2)"
+    )
     serve.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=_serve)

@@ -62,6 +62,7 @@ def facade_settings(upstream: str, data_dir: Path, **overrides: Any) -> Settings
     port = free_port()
     values: dict[str, Any] = {
         "environment": "embedded",
+        "workers": 1,  # in-process server: one worker owns the whole upstream budget
         "port": port,
         "athena_base_url": upstream,
         "data_dir": data_dir,

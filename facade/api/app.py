@@ -93,10 +93,11 @@ def create_app(
                 http,
                 base,
                 tokens,
+                # each worker process keeps its own bucket: split the deployment's budget
                 budget=RateBudget(
                     BudgetConfig(
-                        rate=settings.upstream_rate_per_second,
-                        burst=settings.upstream_burst,
+                        rate=settings.upstream_rate_per_second / settings.workers,
+                        burst=max(1, settings.upstream_burst // settings.workers),
                         max_wait=settings.upstream_queue_max_wait,
                         max_waiters=settings.upstream_queue_max_waiters,
                     )

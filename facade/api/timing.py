@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,6 +30,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Request ids: a random per-process prefix and a counter (uuid4 per request measured ~3%
+# of a cached read); unique across workers and restarts without a syscall per request.
+_PREFIX = os.urandom(6).hex()
+_COUNTER = itertools.count(1)
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 _FHIR_INSTANCE = re.compile(r"^(/fhir/r4/[A-Z][A-Za-z]+)/[^/]+")
@@ -54,7 +60,7 @@ class RequestEnvelope:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 request_id = candidate if _SANE_ID.match(candidate) else ""
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or f"{_PREFIX}-{next(_COUNTER):x}"
         status = 500
         with deadline(self.deadline_seconds) as clock:
 

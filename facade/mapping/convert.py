@@ -61,7 +61,7 @@ def _template(text: str, practice: str) -> str:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
+    return value is None or (not value and isinstance(value, (str, list, dict, tuple)))
 
 
 def _read_field(record: Json, field: Field_) -> Any:

@@ -22,7 +22,7 @@ Examples::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -35,10 +35,11 @@ class Segment:
     index: int | None = None  # [n]
     append: bool = False  # [+]
     keys: tuple[tuple[str, str], ...] = ()  # [k=v,...]
+    is_list: bool = field(init=False)
 
-    @property
-    def is_list(self) -> bool:
-        return self.index is not None or self.append or bool(self.keys)
+    def __post_init__(self) -> None:
+        is_list = self.index is not None or self.append or bool(self.keys)
+        object.__setattr__(self, "is_list", is_list)
 
 
 def _split_segments(path: str) -> list[str]:
@@ -89,7 +90,13 @@ def parse_path(path: str) -> tuple[Segment, ...]:
 
 
 def _matches(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
-    return isinstance(item, dict) and all(str(item.get(k)) == v for k, v in keys)
+    if not isinstance(item, dict):
+        return False
+    for key, value in keys:
+        found = item.get(key)
+        if found != value and str(found) != value:
+            return False
+    return True
 
 
 def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
@@ -118,7 +125,11 @@ def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
                 return
             node = items[seg.index]
         else:
-            found = next((i for i in items if _matches(i, seg.keys)), None)
+            found = None
+            for item in items:
+                if _matches(item, seg.keys):
+                    found = item
+                    break
             if found is None:
                 found = dict(seg.keys)
                 items.append(found)

@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 from typing import Any
 
 import httpx
@@ -245,18 +246,23 @@ class AthenaClient:
     ) -> httpx.Response:
         self.calls += 1
         started = time.monotonic()
-        left = max(0.05, remaining(self._default_deadline))
-        timeout = httpx.Timeout(
-            min(self._read_timeout, left), connect=min(self._connect_timeout, left)
-        )
+        left = remaining(self._default_deadline)
+        # Only a deadline shorter than the configured timeouts needs a per-request
+        # Timeout object; the common case uses the client's own (cheaper per call).
+        timeout: httpx.Timeout | None = None
+        if left < self._read_timeout:
+            left = max(0.05, left)
+            timeout = httpx.Timeout(left, connect=min(self._connect_timeout, left))
+        url = self._base + url_path
+        if params:
+            url += "?" + urlencode(params)
         try:
             response = await self._http.request(
                 method,
-                self._base + url_path,
-                params=tuple(params or ()),
+                url,
                 data=form,
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                timeout=timeout,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
             await response.aread()
         except httpx.TimeoutException as exc:
