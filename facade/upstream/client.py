@@ -15,8 +15,8 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import orjson
