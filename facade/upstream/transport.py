@@ -12,6 +12,27 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 
+class _NoCookies(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class UpstreamHttpClient(httpx.AsyncClient):
+    """httpx without a cookie jar: athena's API sets no cookies the facade may keep,
+    and parsing them per response measured ~7% of an uncached read (bench P2 profile).
+    """
+
+    _jar = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._jar
+
+    @cookies.setter
+    def cookies(self, value: object) -> None:
+        return None
+
+
 def make_http_client(
     *,
     max_connections: int,
@@ -23,7 +44,7 @@ def make_http_client(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
     timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-    return httpx.AsyncClient(
+    return UpstreamHttpClient(
         transport=transport or AiohttpTransport(limits=limits),
         timeout=timeout,
         limits=limits,
