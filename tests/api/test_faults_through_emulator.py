@@ -215,7 +215,14 @@ async def test_identical_concurrent_reads_make_one_upstream_call(
 
 
 async def _concurrent_reads(emu: httpx.AsyncClient, upstream: str, tmp_path: Path) -> None:
-    server, base = make_facade(upstream, tmp_path, cache_enabled=True)
+    # a generous read timeout: a slow (shared, loaded) machine must not turn into retries here
+    server, base = make_facade(
+        upstream,
+        tmp_path,
+        cache_enabled=True,
+        upstream_read_timeout=10.0,
+        request_deadline_seconds=20.0,
+    )
     try:
         token = dev_token(base)
         async with httpx.AsyncClient(
