@@ -48,7 +48,9 @@ def search(
         bundle = response.json()
         assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
         for entry in bundle.get("entry", []):
-            assert entry["fullUrl"].endswith(f"/{entry['resource']['resourceType']}/{entry['resource']['id']}")
+            assert entry["fullUrl"].endswith(
+                f"/{entry['resource']['resourceType']}/{entry['resource']['id']}"
+            )
             target = matches if entry["search"]["mode"] == "match" else included
             target.append(entry["resource"])
         url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
@@ -96,8 +98,22 @@ def implicit_range(text: str) -> tuple[datetime, datetime]:
         low = datetime(int(year), int(month), 1, tzinfo=tz)
         nxt = datetime(int(year) + int(month) // 12, int(month) % 12 + 1, 1, tzinfo=tz)
         return low, nxt
-    low = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=tz)
-    step = timedelta(days=1) if hour is None else timedelta(minutes=1) if second is None else timedelta(seconds=1)
+    low = datetime(
+        int(year),
+        int(month),
+        int(day),
+        int(hour or 0),
+        int(minute or 0),
+        int(second or 0),
+        tzinfo=tz,
+    )
+    step = (
+        timedelta(days=1)
+        if hour is None
+        else timedelta(minutes=1)
+        if second is None
+        else timedelta(seconds=1)
+    )
     return low, low + step
 
 

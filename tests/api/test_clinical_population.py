@@ -126,7 +126,9 @@ def test_every_emitted_reference_resolves_to_a_valid_resource(
     # the references of what was resolved resolve too (Organization.partOf, managingOrganization)
     for ref in sorted({r for t in resolved.values() for r in references(t)} - set(resolved)):
         assert fhir.get(ref).status_code == 200, ref
-    failures = {ref: validator.validate(t, PROFILES[t["resourceType"]]) for ref, t in resolved.items()}
+    failures = {
+        ref: validator.validate(t, PROFILES[t["resourceType"]]) for ref, t in resolved.items()
+    }
     assert {k: v for k, v in failures.items() if v} == {}
     practice = "Organization/a-1.Practice-195900"
     assert practice in wanted  # Patient's ah-practice extension and Encounter.serviceProvider

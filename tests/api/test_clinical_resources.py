@@ -84,7 +84,9 @@ def test_practitioner_searches(fhir: httpx.Client, validator: ProfileValidator) 
 
 
 def test_practitioner_roles(fhir: httpx.Client, validator: ProfileValidator) -> None:
-    roles = search(fhir, "PractitionerRole", {"practitioner": "Practitioner/a-195900.Provider-23"})[0]
+    roles = search(fhir, "PractitionerRole", {"practitioner": "Practitioner/a-195900.Provider-23"})[
+        0
+    ]
     assert len(roles) == 5
     for role in roles:
         validator.assert_valid(role, PROFILES["PractitionerRole"])
@@ -133,7 +135,11 @@ def test_locations_and_organizations(fhir: httpx.Client, validator: ProfileValid
 
 @pytest.mark.parametrize(
     "path",
-    ["Location/a-195900.Department-1", "Organization/a-1.Practice-195900", "Practitioner/a-195900.Provider-23"],
+    [
+        "Location/a-195900.Department-1",
+        "Organization/a-1.Practice-195900",
+        "Practitioner/a-195900.Provider-23",
+    ],
 )
 def test_reference_data_is_readable_by_patient_limited_tokens_only_with_scope(
     fhir: httpx.Client, path: str

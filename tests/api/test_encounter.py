@@ -123,9 +123,7 @@ def test_status_takes_several_values(
         for status in statuses:
             hits = search(fhir, "Encounter", {"patient": patient, "status": status})[0]
             assert {e["status"] for e in hits} == {status}
-        both = search(
-            fhir, "Encounter", {"patient": patient, "status": "finished,in-progress"}
-        )[0]
+        both = search(fhir, "Encounter", {"patient": patient, "status": "finished,in-progress"})[0]
         assert {e["id"] for e in both} == {
             e["id"] for e in found if e["status"] in {"finished", "in-progress"}
         }
@@ -163,7 +161,9 @@ def test_date_comparators_with_seconds_and_offset(
             start = encounter["period"]["start"]
             for prefix in ("gt", "ge", "lt", "le", "eq", "ne", "sa", "eb"):
                 value = start if "T" in start else f"{start}T00:00:00+00:00"
-                hits = search(fhir, "Encounter", {"patient": patient, "date": f"{prefix}{value}"})[0]
+                hits = search(fhir, "Encounter", {"patient": patient, "date": f"{prefix}{value}"})[
+                    0
+                ]
                 expected = [e["id"] for e in found if satisfies(prefix, value, e["period"])]
                 assert [e["id"] for e in hits] == expected, (prefix, value)
 
@@ -177,7 +177,9 @@ def test_repeated_date_is_a_range_and_ap_is_accepted(
         fhir, "Encounter", [("patient", DONNA), ("date", f"ge{day}"), ("date", f"le{day}")]
     )[0]
     expected = [
-        e["id"] for e in found if satisfies("ge", day, e["period"]) and satisfies("le", day, e["period"])
+        e["id"]
+        for e in found
+        if satisfies("ge", day, e["period"]) and satisfies("le", day, e["period"])
     ]
     assert [e["id"] for e in hits] == expected and expected
     near = search(fhir, "Encounter", {"patient": DONNA, "date": f"ap{day}"})[0]
@@ -240,9 +242,7 @@ def test_unsupported_include_is_dropped_or_refused_when_strict(fhir: httpx.Clien
 
 
 def test_patient_revinclude_provenance(fhir: httpx.Client, validator: ProfileValidator) -> None:
-    bundle = fhir.get(
-        "Patient", params={"_id": DONNA, "_revinclude": "Provenance:target"}
-    ).json()
+    bundle = fhir.get("Patient", params={"_id": DONNA, "_revinclude": "Provenance:target"}).json()
     assert ids(bundle) == [DONNA]
     (provenance,) = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
     assert provenance["target"] == [{"reference": f"Patient/{DONNA}"}]

@@ -56,7 +56,9 @@ def _value(encounter: Json, spec: tuple[str, str, timedelta, int, str]) -> str:
     return prefix + _render(moment, precision, offset)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     patient=st.integers(min_value=0, max_value=len(SANDBOX) - 1),
     pick=st.integers(min_value=0, max_value=20),
@@ -79,8 +81,6 @@ def test_date_search_equals_the_oracle(
     params = [("patient", pid), *(("date", d) for d in dates)]
     got = [e["id"] for e in search(fhir, "Encounter", params)[0]]
     expected = [
-        e["id"]
-        for e in encounters
-        if all(satisfies(d[:2], d[2:], e["period"]) for d in dates)
+        e["id"] for e in encounters if all(satisfies(d[:2], d[2:], e["period"]) for d in dates)
     ]
     assert got == expected, dates
