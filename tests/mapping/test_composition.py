@@ -124,7 +124,7 @@ def test_includes_are_the_declared_ones() -> None:
             ("_include", "Encounter:patient"),
             ("_include", "Encounter:bogus"),
             ("_revinclude", "Provenance:target"),
-        ],  # fmt: skip
+        ],
     )
     rest, (include, revinclude) = supported(table, req, strict=False)
     assert include == ("Encounter:patient",) and revinclude == ("Provenance:target",)
