@@ -20,6 +20,7 @@ COMBINATION = (
 EXPECTATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-expectation"
 CORE_PARAMS = {
     "_id": "http://hl7.org/fhir/SearchParameter/Resource-id",
+    "_lastUpdated": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
 }
 
 
@@ -76,6 +77,10 @@ def capability_statement(
             "referencePolicy": ["resolves"],
             "searchParam": [p for p in params if p["definition"]],
         }
+        if table.includes:
+            resource["searchInclude"] = sorted(table.includes)
+        if table.revincludes:
+            resource["searchRevInclude"] = sorted(table.revincludes)
         if table.documentation:
             resource["documentation"] = table.documentation
         if combos:

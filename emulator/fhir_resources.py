@@ -564,7 +564,9 @@ def _by_id_handlers(
             for item in value.split(","):
                 ident = item.strip().removeprefix(f"{kind}/")
                 resource = lookup(world, ident)
-                practice = _practice_from_id(ident)
+                # The practice Organization a-1.Practice-{pid} belongs to practice {pid}.
+                own = PRACTICE_ID.match(ident)
+                practice = own["practice"] if own else _practice_from_id(ident)
                 if (
                     resource is not None
                     and practice == query.practiceid

@@ -72,21 +72,22 @@ _DEPARTMENTS: dict[str, list[tuple[str, str, str, str, str, str, str, int, str]]
 # fmt: on
 
 # (id, first, last, credential, specialty, ansi code, sex, npi, departments)
+# NPIs carry a valid Luhn check digit (prefix 80840), as US Core's us-core-17 requires.
 # Providers 23, 71 and 86 work in departments 1, 21 and 102: the recordings show
 # provider 71 with open slots in department 1 and 86 booked there (RB).
 # fmt: off
 _PROVIDERS: dict[str, list[tuple[int, str, str, str, str, str, str, int, tuple[str, ...]]]] = {
     SANDBOX_PRACTICE: [
-        (1, "Adam", "Bricker", "MD", "Family Medicine", "207Q00000X", "M", 1023456789, ("1", "21", "102")),
+        (1, "Adam", "Bricker", "MD", "Family Medicine", "207Q00000X", "M", 1023456787, ("1", "21", "102")),
         (23, "Jane", "Doe", "MD", "Internal Medicine", "207R00000X", "F", 1234567893, ("1", "21", "102", "144", "145")),
-        (71, "Terry", "Ahmad", "DO", "Pediatrics", "208000000X", "M", 1386718265, ("21", "1", "102", "172")),
-        (86, "Marisol", "Vega", "NP", "Family Medicine", "363LF0000X", "F", 1457392001, ("1", "21", "102", "148", "150", "157")),
-        (87, "Kenji", "Watanabe", "MD", "Orthopaedic Surgery", "207X00000X", "M", 1598765432, ("162", "157")),
+        (71, "Terry", "Ahmad", "DO", "Pediatrics", "208000000X", "M", 1386718260, ("21", "1", "102", "172")),
+        (86, "Marisol", "Vega", "NP", "Family Medicine", "363LF0000X", "F", 1457392003, ("1", "21", "102", "148", "150", "157")),
+        (87, "Kenji", "Watanabe", "MD", "Orthopaedic Surgery", "207X00000X", "M", 1598765430, ("162", "157")),
     ],
     SECOND_PRACTICE: [
-        (1, "Claire", "Lindqvist", "MD", "Family Medicine", "207Q00000X", "F", 1669473821, ("1", "2")),
+        (1, "Claire", "Lindqvist", "MD", "Family Medicine", "207Q00000X", "F", 1669473823, ("1", "2")),
         (2, "Samuel", "Okafor", "PA", "Family Medicine", "363AM0700X", "M", 1740283746, ("1", "3")),
-        (3, "Priya", "Raman", "MD", "Pediatrics", "208000000X", "F", 1821093475, ("2", "3")),
+        (3, "Priya", "Raman", "MD", "Pediatrics", "208000000X", "F", 1821093477, ("2", "3")),
     ],
 }
 # fmt: on

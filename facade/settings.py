@@ -50,7 +50,12 @@ class Settings(BaseSettings):
     )
     athena_client_id: str | None = None
     athena_client_secret: SecretStr | None = None
-    athena_scope: str = "athena/service/Athenanet.MDP.* system/Patient.read"
+    # athena's FHIR API grants per type (API-NOTES §2.2): every type a table reads there.
+    athena_scope: str = (
+        "athena/service/Athenanet.MDP.* system/Patient.read system/Encounter.read"
+        " system/Condition.read system/Provenance.read system/Practitioner.read"
+        " system/Location.read system/Organization.read"
+    )
     default_practice: str = "195900"
     practices: list[str] = Field(default_factory=lambda: ["195900", "195901"])
     upstream_connect_timeout: float = 3.0

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from facade.api import composition, includes
 from facade.api.services import Services
 from facade.auth import policy
 from facade.auth.context import AuthContext
@@ -27,7 +28,7 @@ from facade.errors import Forbidden, InvalidCursor, InvalidRequest, NotFound, Up
 from facade.fhir.bundle import searchset
 from facade.mapping.convert import to_fhir
 from facade.mapping.filter import matches, validate_request
-from facade.mapping.ids import FhirId, parse_id, parse_practice_reference
+from facade.mapping.ids import FhirId, parse_practice_reference, parse_table_id
 from facade.mapping.planner import UpstreamPlan, plan_search
 from facade.mapping.table import Table
 from facade.search import SearchRequest, format_query, query_fingerprint, to_query_string
@@ -78,7 +79,7 @@ def authorize_read(
     table = _table(services, resource_type)
     auth.require(resource_type, "r")
     policy.precheck_read(table, auth, rid)  # patient compartment: another id is 404
-    fid = parse_id(rid, table.id.prefix, table.id.local_pattern)
+    fid = parse_table_id(rid, table.id)
     if fid.practice not in auth.practices:
         # Do not reveal whether the record exists in a practice the caller cannot reach.
         raise NotFound(f"{resource_type}/{rid} is not known")
@@ -130,6 +131,8 @@ async def _fetch_one(services: Services, table: Table, practice: str, local: str
     resource_type = table.resource
     route = table.routes.read
     path = route.path.replace("{id}", rid).replace("{local}", local)
+    if route.list_key is not None:  # records only athena lists hold (provider x department)
+        return await composition.read_listed(services, table, practice, local, rid)
     if route.surface == "fhir":
         response = await services.athena.fhir(route.method, path, practice=practice)
     else:
@@ -141,6 +144,7 @@ async def _fetch_one(services: Services, table: Table, practice: str, local: str
     record = body[0] if isinstance(body, list) and len(body) == 1 else body
     (record,) = _records([record], table.sources[route.source].record_id or "id")
     resource = to_fhir(record, table, route.source, practice, services.mappings.codes)
+    resource = await composition.merge(services, table, route, practice, local, rid, resource)
     if resource.get("id") != rid:
         raise UpstreamError(f"athena returned a different {resource_type} than requested")
     return resource
@@ -175,7 +179,8 @@ async def search(
     table = _table(services, resource_type)
     auth.require(resource_type, "s")
     settings = services.settings
-    req = _apply_control(validate_request(table, req, strict=strict), strict=strict)
+    req, wanted = includes.supported(table, validate_request(table, req, strict=strict), strict)
+    req = replace(_apply_control(req, strict=strict), include=wanted[0], revinclude=wanted[1])
     req = policy.restrict_search(table, auth, req)  # pins the compartment, granular scopes
     practice = search_practice(services, auth, req)
     count = min(settings.max_count, req.count if req.count is not None else settings.default_count)
@@ -240,6 +245,7 @@ async def search(
         next_url=next_url,
         previous_url=previous_url,
         total=total,
+        includes=await includes.collect(services, auth, table, req, practice, found),
     )
 
 
@@ -275,7 +281,8 @@ async def _collect(
         return [], None, 0
     route = plan.route
     exact = plan.exact_total
-    offset_paging = route.surface == "rest"
+    # Exploded lists page by athena offset plus a skip into the exploded records.
+    offset_paging = route.surface == "rest" and route.explode is None
     page_size = max(count, 1) if exact else route.page_size
     found: list[Json] = []
     position = start
@@ -290,9 +297,10 @@ async def _collect(
             if not matches(resource, table, req):
                 continue
             found.append(resource)
-            services.cache.put(
-                table.resource, plan.practice, resource["id"], compartment, render(resource)
-            )
+            if not table.routes.read.merge:  # a read adds merged sources a search lacks
+                services.cache.put(
+                    table.resource, plan.practice, resource["id"], compartment, render(resource)
+                )
             if len(found) >= count:
                 nxt = _after(position, index + 1, page, offset_paging)
                 return found, nxt, (upstream_total if exact else None)
@@ -344,10 +352,13 @@ async def _fetch(
             return UpstreamPage(_records(body, key), None, len(body))
         if not isinstance(body, dict):
             raise UpstreamError("athena returned an unexpected list shape")
-        records = _records(body.get(route.list_key or "", []), key)
+        raw = body.get(route.list_key or "", [])
+        records = _records(await composition.shape(services, route, plan.practice, raw), key)
         total = body.get("totalcount")
         total = int(total) if isinstance(total, (int, str)) and str(total).isdigit() else None
-        nxt = offset + len(records) if body.get("next") and records else None
+        if route.explode is not None:
+            total = None  # athena counts the unexploded rows
+        nxt = offset + len(raw) if body.get("next") and raw else None
         return UpstreamPage(list(records), nxt, total)
     params.append(("_count", str(size)))
     if isinstance(position.upstream, str):
@@ -373,3 +384,15 @@ async def _fetch(
             next_cursor = query.get("cursor")
     total = body.get("total") if isinstance(body.get("total"), int) else None
     return UpstreamPage(records, next_cursor, total)
+
+
+async def collect_all(
+    services: Services, table: Table, req: SearchRequest, practice: str, limit: int
+) -> list[Json]:
+    """Up to ``limit`` matches of a search planned in ``practice`` (for _revinclude).
+
+    No authorization here: the caller decides what the token may see.
+    """
+    plan = plan_search(table, req, practice, allow_scan=services.settings.allow_scan)
+    found, _, _ = await _collect(services, table, plan, req, Position(None), limit, "includes")
+    return found

@@ -15,7 +15,9 @@ check (type + permission letter), for every resource type alike:
   that parameter in front of the search, so the planner pushes it to athena and
   the local filter enforces it; reads and results are checked against ``path``
   as a safety net (another patient's resource: 404, no existence leak). A table
-  without a ``compartment`` entry is closed to compartment-limited tokens (403).
+  without a ``compartment`` entry is closed to compartment-limited tokens (403),
+  unless it is ``shared`` reference data (Practitioner, Location, Organization,
+  PractitionerRole), which every token with the scope may read.
 
 Writes, includes and operations, when they arrive, call :func:`check_resource`
 on every resource they touch or return.
@@ -89,7 +91,7 @@ def restrict_search(table: Table, auth: AuthContext, req: SearchRequest) -> Sear
                     )
                 )
             pinned.extend(constraints[0].params)
-    patient = compartment_patient(auth, table.resource, "s")
+    patient = None if table.shared else compartment_patient(auth, table.resource, "s")
     if patient is not None:
         if table.compartment is None:
             raise Forbidden(f"{table.resource} is outside the patient compartment")
@@ -115,7 +117,7 @@ def in_compartment(table: Table, resource: Json, patient: str) -> bool:
 
 def precheck_read(table: Table, auth: AuthContext, rid: str) -> None:
     """Before asking athena: a compartment keyed by ``id`` answers another id with 404."""
-    patient = compartment_patient(auth, table.resource, "r")
+    patient = None if table.shared else compartment_patient(auth, table.resource, "r")
     if patient is None:
         return
     if table.compartment is None:
@@ -125,7 +127,7 @@ def precheck_read(table: Table, auth: AuthContext, rid: str) -> None:
 
 
 def visible(table: Table, auth: AuthContext, resource: Json, permission: str) -> bool:
-    patient = compartment_patient(auth, table.resource, permission)
+    patient = None if table.shared else compartment_patient(auth, table.resource, permission)
     if patient is not None and not in_compartment(table, resource, patient):
         return False
     constraints = _constraints(auth, table, permission)

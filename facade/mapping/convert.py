@@ -124,6 +124,8 @@ def _apply_fields(
                 if segments[-1].name == "coding"
                 else codes.bare(code)
             )
+        if field.template:
+            value = _template(field.template, practice).replace("{value}", str(value))
         set_value(resource, segments, value)
 
 
@@ -155,3 +157,20 @@ def to_athena(resource: Json, table: Table, source_name: str, practice: str, cod
         target = field.athena[0] if isinstance(field.athena, list) else field.athena
         record[target] = value
     return record
+
+
+def merge_fhir(
+    resource: Json, record: Json, table: Table, source_name: str, practice: str, codes: Codes
+) -> Json:
+    """``resource`` plus the elements a second source maps that it lacks (a new dict).
+
+    The second source (e.g. the /v1 chart summary behind ``Encounter.text``)
+    only fills gaps: what the primary rendering already has wins.
+    """
+    extra: Json = {}
+    _apply_fields(record, table.sources[source_name], extra, practice, codes)
+    merged = dict(resource)
+    for element, value in extra.items():
+        if _is_empty(merged.get(element)):
+            merged[element] = value
+    return merged

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from facade.errors import InvalidRequest
+from facade.mapping.table import IdScheme
 
 PRACTICE_ORG_PREFIX = "Practice"
 _PRACTICE = r"[0-9]{1,10}"
@@ -64,3 +65,17 @@ def parse_practice_reference(value: str) -> str:
             expression=("ah-practice",),
         )
     return m.group(1)
+
+
+def parse_table_id(value: str, scheme: IdScheme) -> FhirId:
+    """A table's id: ``a-{practice}.{prefix}-{local}``, or ``a-1.{practice_prefix}-{practice}``.
+
+    >>> from facade.mapping.table import IdScheme
+    >>> parse_table_id("a-1.Practice-195900", IdScheme(prefix="Department", practice_prefix="Practice"))
+    FhirId(practice='195900', local='195900')
+    """
+    if scheme.practice_prefix is not None:
+        m = re.match(rf"^a-1\.{re.escape(scheme.practice_prefix)}-({_PRACTICE})$", value)
+        if m:
+            return FhirId(practice=m.group(1), local=m.group(1))
+    return parse_id(value, scheme.prefix, scheme.local_pattern)

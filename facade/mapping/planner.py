@@ -13,10 +13,11 @@ system), the plan is empty and no upstream call is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from facade.errors import InvalidRequest
-from facade.mapping.ids import FhirId, parse_id
+from facade.mapping.ids import FhirId, format_id, parse_table_id
 from facade.mapping.table import Push, Route, Table
 from facade.mapping.transforms import TRANSFORMS
 from facade.search import SearchParam, SearchRequest, parse_date_param, parse_token, unescape
@@ -48,6 +49,14 @@ def _translate(
     push: Push, param: SearchParam, table: Table, practice: str
 ) -> str | _NoMatch | None:
     """The upstream value for one parameter, ``None`` when this route cannot push it."""
+    if len(param.values) > 1 and push.multiple and param.modifier in push.modifiers:
+        items = [
+            _translate(push, replace(param, values=(v,)), table, practice) for v in param.values
+        ]
+        if any(item is None for item in items):
+            return None
+        kept = [item for item in items if isinstance(item, str)]
+        return ",".join(kept) if kept else NO_MATCH
     if len(param.values) != 1 or param.modifier not in push.modifiers:
         return None
     value = param.values[0]
@@ -61,6 +70,14 @@ def _translate(
         if not token.code:
             return None
         text = token.code
+    elif push.kind == "token-fhir-id":  # an identifier holding athena's id -> the FHIR id
+        token = parse_token(value)
+        expected = _template(push.system, practice) if push.system else None
+        if token.has_system and expected is not None and token.system != expected:
+            return NO_MATCH
+        if not token.code or not re.fullmatch(table.id.local_pattern, token.code):
+            return NO_MATCH
+        text = format_id(practice, table.id.prefix, token.code)
     elif push.kind == "date":
         date = parse_date_param(value)
         raw = value[2:] if value[:2].isalpha() else value
@@ -69,7 +86,7 @@ def _translate(
         text = raw
     elif push.kind == "fhir-id":
         try:
-            fid: FhirId = parse_id(unescape(value), table.id.prefix, table.id.local_pattern)
+            fid: FhirId = parse_table_id(unescape(value), table.id)
         except InvalidRequest:
             return NO_MATCH
         if fid.practice != practice:
@@ -80,8 +97,14 @@ def _translate(
         parts = ref.id.split(".", 1)
         if len(parts) != 2 or parts[0] != f"a-{practice}" or "-" not in parts[1]:
             return NO_MATCH
-        # "reference" passes the FHIR id (athena's FHIR API); "reference-id" the proprietary id
-        text = ref.id if push.kind == "reference" else parts[1].split("-", 1)[1]
+        # "reference" passes the FHIR id (athena's FHIR API), "reference-typed" Type/id,
+        # "reference-id" the proprietary id
+        if push.kind == "reference-typed":
+            if ref.type is None:
+                return None
+            text = f"{ref.type}/{ref.id}"
+        else:
+            text = ref.id if push.kind == "reference" else parts[1].split("-", 1)[1]
     if push.transform:  # the FHIR -> athena (write) direction of a named transform
         write = TRANSFORMS[push.transform].write
         converted = write(text) if write else None

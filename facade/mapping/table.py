@@ -17,7 +17,7 @@ ParamType = Literal["token", "string", "date", "reference", "special"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class IdScheme(_Strict):
@@ -26,6 +26,8 @@ class IdScheme(_Strict):
     prefix: str
     local_pattern: str = r"[0-9]{1,12}"
     identifier_system: str | None = None  # e.g. urn:athenahealth:athenanet:patient:{practice}
+    # Also own ``a-1.{practice_prefix}-{practiceid}`` (the practice Organization, API-NOTES §5.3).
+    practice_prefix: str | None = None
 
 
 class Field_(_Strict):
@@ -36,6 +38,8 @@ class Field_(_Strict):
     transform: str = "identity"
     codes: str | None = None
     direction: Direction = "both"
+    # Builds a string from the (transformed) value: "Location/a-{practice}.Department-{value}".
+    template: str | None = None
 
 
 class Source(_Strict):
@@ -75,13 +79,73 @@ class Push(_Strict):
 
     param: str
     kind: Literal[
-        "value", "token-code", "token-value", "date", "fhir-id", "reference", "reference-id"
+        "value",
+        "token-code",
+        "token-value",
+        "token-fhir-id",
+        "date",
+        "fhir-id",
+        "reference",
+        "reference-id",
+        "reference-typed",
     ] = "value"
     prefixes: list[str] = Field(default_factory=lambda: ["eq"])
     precision: Literal["day", "any"] = "any"
     transform: str | None = None  # named transform; its write direction converts the value
     modifiers: list[str | None] = Field(default_factory=_no_modifier)
     system: str | None = None  # a token's system must equal this (templated) when given
+    multiple: bool = False  # an OR-list goes upstream as one comma-separated value
+
+
+class Merge(_Strict):
+    """A second source for the same resource (e.g. the /v1 chart summary for Encounter.text).
+
+    ``path`` may use ``{id}`` (FHIR id) and ``{local}`` (athena id). Elements the
+    merged source maps are added only where the primary rendering lacks them.
+    ``optional``: an athena 404 on this call leaves the resource as it is.
+    """
+
+    surface: Surface
+    path: str
+    source: str
+    method: Literal["GET"] = "GET"
+    optional: bool = True
+
+
+class Explode(_Strict):
+    """``list`` names a list field; each item becomes a record with the item under ``as``.
+
+    ``id`` is a template over the exploded record giving its local id (field ``_id``).
+    """
+
+    list_field: str = Field(alias="list")
+    as_field: str = Field(alias="as")
+    id: str
+
+
+class Join(_Strict):
+    """Rows of ``path`` (``list_key``) whose ``key`` equals the record's ``on`` field are
+    copied onto the record with each field name prefixed by ``prefix``."""
+
+    path: str
+    list_key: str
+    key: str
+    on: str
+    prefix: str
+
+
+class Include(_Strict):
+    """``_include`` (search §include): the references at ``path`` of each match."""
+
+    path: str
+    target: list[str]
+
+
+class RevInclude(_Strict):
+    """``_revinclude``: resources of ``resource`` whose ``param`` references a match."""
+
+    resource: str
+    param: str
 
 
 class Route(_Strict):
@@ -100,6 +164,12 @@ class Route(_Strict):
         default_factory=list
     )  # pushed params whose upstream semantics equal FHIR's
     scan: bool = False  # reads a whole list and filters locally
+    # Read routes: second sources fetched after the primary and merged into it.
+    merge: list[Merge] = Field(default_factory=list)
+    # List routes: one record per item of a list field (provider x department).
+    explode: Explode | None = None
+    # List routes: rows of a second athena list joined onto each record.
+    join: Join | None = None
 
 
 class Compartment(_Strict):
@@ -133,6 +203,11 @@ class Table(_Strict):
     combinations: list[list[str]] = Field(default_factory=list)  # advertised (US Core) combinations
     documentation: str | None = None
     compartment: Compartment | None = None  # None: closed to patient-limited tokens
+    # Reference data outside every patient compartment (Practitioner, Location,
+    # Organization): readable by patient-limited tokens.
+    shared: bool = False
+    includes: dict[str, Include] = Field(default_factory=dict)  # "Encounter:patient": ...
+    revincludes: dict[str, RevInclude] = Field(default_factory=dict)  # "Provenance:target": ...
 
     @model_validator(mode="after")
     def _check_references(self) -> Table:
@@ -140,6 +215,9 @@ class Table(_Strict):
         for route in routes:
             if route.source not in self.sources:
                 raise ValueError(f"route {route.name} uses unknown source {route.source}")
+            for merge in route.merge:
+                if merge.source not in self.sources:
+                    raise ValueError(f"route {route.name} merges unknown source {merge.source}")
             for name in [*route.push, *(p for alt in route.requires for p in alt)]:
                 if name not in self.search_params:
                     raise ValueError(f"route {route.name} names unknown parameter {name}")

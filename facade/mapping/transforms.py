@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from facade.mapping import renderings
+
 Fn = Callable[[Any], Any]
 
 OMB_RACE = "urn:oid:2.16.840.1.113883.6.238"
@@ -227,4 +229,7 @@ TRANSFORMS: dict[str, Transform] = {
     "phone_digits": Transform(phone_digits, phone_digits),
     "us_core_race": Transform(us_core_race, race_codes_from_extension),
     "us_core_ethnicity": Transform(us_core_ethnicity, ethnicity_code_from_extension),
+    "summary_narrative": Transform(renderings.summary_narrative, None),
+    "text": Transform(renderings.text, None),
+    "nucc_specialty": Transform(renderings.nucc_specialty, None),
 }

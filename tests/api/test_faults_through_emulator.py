@@ -256,3 +256,26 @@ def test_faults_are_deterministic_under_a_seed(
 
     first, second = run(), run()
     assert first == second and 503 in first and 200 in first
+
+
+def test_failed_revinclude_or_merge_is_an_error_never_a_silent_omission(
+    admin: httpx.Client, fhir_client: httpx.Client
+) -> None:
+    """Issue 5: _revinclude and the Encounter summary merge are real athena calls; when
+    they fail the whole answer is an OperationOutcome, not a Bundle missing entries."""
+    rule = {"kind": "status", "status": 500, "path": "^/fhir/r4/Provenance"}
+    assert admin.post("faults/rules", json=rule).status_code == 201
+    plain = fhir_client.get("Encounter", params={"patient": "a-195900.E-60178"})
+    assert plain.status_code == 200 and plain.json()["entry"]
+    response = fhir_client.get(
+        "Encounter", params={"patient": "a-195900.E-60178", "_revinclude": "Provenance:target"}
+    )
+    assert response.status_code == 502
+    assert response.json()["resourceType"] == "OperationOutcome"
+    admin.delete("faults")
+    encounter = plain.json()["entry"][0]["resource"]["id"]
+    rule = {"kind": "status", "status": 500, "path": "/chart/encounters/.*/summary"}
+    assert admin.post("faults/rules", json=rule).status_code == 201
+    read = fhir_client.get(f"Encounter/{encounter}")
+    assert read.status_code in (502, 503)  # 503 once the breaker has opened
+    assert read.json()["resourceType"] == "OperationOutcome"

@@ -1,6 +1,8 @@
 """Golden mapping cases: mappings/cases/<name>.athena.json -> <name>.fhir.json.
 
-Each input names its table, source (``rest`` or ``fhir`` surface) and practice.
+Each input names its table, source (``rest`` or ``fhir`` surface) and practice;
+``merge`` (optional) maps a second source's record into the result, as a read
+route's ``merge`` does (e.g. the /v1 chart summary into ``Encounter.text``).
 Expected files change only through ``pytest --update-golden``. Every expected
 file is valid FHIR R4 (fhir.resources R4B) and conforms to its US Core profile
 (6.1.0 and 3.1.1).
@@ -14,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from facade.mapping.convert import to_athena, to_fhir
+from facade.mapping.convert import merge_fhir, to_athena, to_fhir
 from facade.mapping.loader import Mappings, load_mappings
 from tests.support.profiles import ProfileValidator
 
@@ -34,7 +36,10 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _convert(mappings: Mappings, case: dict[str, Any]) -> dict[str, Any]:
     table = mappings.tables[case["table"]]
-    return to_fhir(case["record"], table, case["source"], case["practice"], mappings.codes)
+    resource = to_fhir(case["record"], table, case["source"], case["practice"], mappings.codes)
+    for source, record in case.get("merge", {}).items():
+        resource = merge_fhir(resource, record, table, source, case["practice"], mappings.codes)
+    return resource
 
 
 def test_there_are_cases_for_both_surfaces() -> None:
@@ -83,3 +88,11 @@ def test_write_direction_round_trips(path: Path, mappings: Mappings) -> None:
         if record.get(name) not in (None, "", []):
             assert name in written, name
             assert written[name] == record[name], name
+
+
+def test_every_source_of_every_table_has_a_case(mappings: Mappings) -> None:
+    covered = {(c["table"], c["source"]) for c in map(_load, INPUTS)}
+    covered |= {(c["table"], s) for c in map(_load, INPUTS) for s in c.get("merge", {})}
+    for name, table in mappings.tables.items():
+        for source in table.sources:
+            assert (name, source) in covered, (name, source)
