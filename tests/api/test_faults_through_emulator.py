@@ -239,7 +239,10 @@ async def _concurrent_reads(emu: httpx.AsyncClient, upstream: str, tmp_path: Pat
         assert {r.status_code for r in responses} == {200}
         assert len({r.headers["etag"] for r in responses}) == 1
         counts = (await emu.get("calls")).json()["calls"]
-        assert sum(c["count"] for c in counts if c["path"] == "/fhir/r4/Patient/{id}") == 1
+        reads = sum(c["count"] for c in counts if c["path"] == "/fhir/r4/Patient/{id}")
+        timings = sorted({r.headers["server-timing"].split(",")[0] for r in responses})
+        metrics = httpx.get(f"{base}/metrics").text
+        assert reads == 1, f"{counts}\n{timings}\n{metrics}"
     finally:
         server.stop()
 
