@@ -241,7 +241,8 @@ async def _concurrent_reads(emu: httpx.AsyncClient, upstream: str, tmp_path: Pat
         counts = (await emu.get("calls")).json()["calls"]
         reads = sum(c["count"] for c in counts if c["path"] == "/fhir/r4/Patient/{id}")
         timings = sorted({r.headers["server-timing"].split(",")[0] for r in responses})
-        metrics = httpx.get(f"{base}/metrics").text
+        async with httpx.AsyncClient() as plain:
+            metrics = (await plain.get(f"{base}/metrics")).text
         assert reads == 1, f"{counts}\n{timings}\n{metrics}"
     finally:
         server.stop()
