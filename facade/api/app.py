@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from capability.statement import capability_statement, openid_configuration, smart_configuration
 from facade.api import errors, routes_auth, routes_fhir, routes_ops
+from facade.api.directory import DepartmentDirectory
 from facade.api.fastpath import PlainReadFastPath
 from facade.api.services import Services
 from facade.api.timing import RequestEnvelope
@@ -86,36 +87,37 @@ def create_app(
             ttl_seconds=settings.token_ttl_seconds,
         )
         authz = build_authorization_server(settings, issuer, _derive(key, "authorize-session"))
+        athena = AthenaClient(
+            http,
+            base,
+            tokens,
+            budget=RateBudget(
+                BudgetConfig(
+                    rate=settings.upstream_rate_per_second,
+                    burst=settings.upstream_burst,
+                    max_wait=settings.upstream_queue_max_wait,
+                    max_waiters=settings.upstream_queue_max_waiters,
+                )
+            ),
+            breakers=Breakers(
+                BreakerConfig(
+                    threshold=settings.breaker_failure_threshold,
+                    open_seconds=settings.breaker_open_seconds,
+                )
+            ),
+            retry=RetryPolicy(
+                attempts=settings.upstream_retry_attempts,
+                base=settings.upstream_retry_base_seconds,
+                cap=settings.upstream_retry_cap_seconds,
+            ),
+            default_deadline=settings.request_deadline_seconds,
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout,
+        )
         app.state.services = Services(
             settings=settings,
             mappings=mappings,
-            athena=AthenaClient(
-                http,
-                base,
-                tokens,
-                budget=RateBudget(
-                    BudgetConfig(
-                        rate=settings.upstream_rate_per_second,
-                        burst=settings.upstream_burst,
-                        max_wait=settings.upstream_queue_max_wait,
-                        max_waiters=settings.upstream_queue_max_waiters,
-                    )
-                ),
-                breakers=Breakers(
-                    BreakerConfig(
-                        threshold=settings.breaker_failure_threshold,
-                        open_seconds=settings.breaker_open_seconds,
-                    )
-                ),
-                retry=RetryPolicy(
-                    attempts=settings.upstream_retry_attempts,
-                    base=settings.upstream_retry_base_seconds,
-                    cap=settings.upstream_retry_cap_seconds,
-                ),
-                default_deadline=settings.request_deadline_seconds,
-                connect_timeout=settings.upstream_connect_timeout,
-                read_timeout=settings.upstream_read_timeout,
-            ),
+            athena=athena,
             issuer=issuer,
             cache=EntityCache(
                 {rtype: table.ttl_seconds for rtype, table in mappings.tables.items()},
@@ -137,6 +139,7 @@ def create_app(
             openid_configuration=openid_configuration(
                 mappings, issuer=settings.base_url, endpoints=endpoints
             ),
+            directory=DepartmentDirectory(athena),
         )
         try:
             yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from facade.api.directory import DepartmentDirectory
 from facade.auth.server import AuthorizationServer
 from facade.auth.tokens import TokenIssuer
 from facade.cache import EntityCache
@@ -25,3 +26,4 @@ class Services:
     smart_configuration: dict[str, object]
     authz: AuthorizationServer
     openid_configuration: dict[str, object]
+    directory: DepartmentDirectory

@@ -36,6 +36,10 @@ class Field_(_Strict):
     transform: str = "identity"
     codes: str | None = None
     direction: Direction = "both"
+    # A reference or templated value: ``{value}`` (or ``{0}``, ``{1}`` for several athena
+    # fields) and ``{practice}``. On write, only values matching the template are taken.
+    template: str | None = None
+    each: bool = False  # a list value: set each item through the path (use ``[+]``)
 
 
 class Source(_Strict):
@@ -50,6 +54,10 @@ class Source(_Strict):
     record_id: str | None = None  # athena field holding the local id (rest)
     copy_elements: list[str] = Field(default_factory=list, alias="copy")
     fields: list[Field_] = Field(default_factory=list)
+    # Facts the facade adds to each record before mapping: ``department`` adds
+    # ``departmenttimezone`` (hours from UTC) from the practice's department list,
+    # because athena's appointment records carry department-local times only.
+    context: list[Literal["department"]] = Field(default_factory=list)
 
 
 class SearchParamDef(_Strict):
@@ -75,13 +83,28 @@ class Push(_Strict):
 
     param: str
     kind: Literal[
-        "value", "token-code", "token-value", "date", "fhir-id", "reference", "reference-id"
+        "value",
+        "token-code",
+        "token-value",
+        "date",
+        "date-range",
+        "fhir-id",
+        "reference",
+        "reference-id",
+        "reference-parts",
     ] = "value"
     prefixes: list[str] = Field(default_factory=lambda: ["eq"])
     precision: Literal["day", "any"] = "any"
     transform: str | None = None  # named transform; its write direction converts the value
     modifiers: list[str | None] = Field(default_factory=_no_modifier)
     system: str | None = None  # a token's system must equal this (templated) when given
+    # date-range: every ``date`` parameter narrows one window, pushed as ``param`` (first
+    # day) and ``end_param`` (last day, inclusive), widened by ``widen_days`` on each side
+    # (athena days are department-local; the local filter decides exactly).
+    end_param: str | None = None
+    widen_days: int = 0
+    # reference-parts: the local id split on "-" into these upstream parameters
+    parts: list[str] = Field(default_factory=list)
 
 
 class Route(_Strict):
@@ -100,6 +123,11 @@ class Route(_Strict):
         default_factory=list
     )  # pushed params whose upstream semantics equal FHIR's
     scan: bool = False  # reads a whole list and filters locally
+    # Upstream parameters sent only when no pushed parameter supplies them. The value
+    # ``{departments}`` is every department of the practice (comma list).
+    defaults: dict[str, str] = Field(default_factory=dict)
+    # Records with these field values are not this resource (an open slot is no Appointment).
+    skip_when: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class Compartment(_Strict):
@@ -121,9 +149,49 @@ class Routes(_Strict):
     search: list[Route]
 
 
+class WriteStep(_Strict):
+    """One upstream write, declared by a table (FHIR create, update or an operation).
+
+    ``form`` names the athena fields (from ``to_athena`` over ``source``, plus the
+    facade-resolved ones) sent as the form body; ``path`` may use ``{field}``
+    placeholders. ``resolve`` names a resolver that completes the athena fields
+    before the call (e.g. ``open-slot``: the slot from ``slot`` or start/end + actors).
+    ``readback`` names how an ambiguous outcome (timeout) is checked before deciding.
+    ``when``: FHIR element values that select this step (updates).
+    """
+
+    name: str
+    method: Literal["POST", "PUT", "DELETE"] = "PUT"
+    path: str
+    source: str
+    form: list[str] = Field(default_factory=list)
+    required: list[str] = Field(default_factory=list)  # athena fields that must be present
+    resolve: str | None = None
+    readback: str | None = None
+    when: dict[str, str] = Field(default_factory=dict)
+    result: Literal["record", "reread"] = "record"  # athena answers the record, or re-read it
+
+
+class OperationDef(_Strict):
+    """A FHIR operation a table serves (advertised with its OperationDefinition)."""
+
+    name: str  # without "$"
+    definition: str  # canonical URL of the OperationDefinition
+    methods: list[str] = Field(default_factory=lambda: ["POST"])  # GET and/or POST
+    writes: bool = False  # writes upstream: idempotency applies
+    documentation: str | None = None
+
+
+class Writes(_Strict):
+    create: WriteStep | None = None
+    update: list[WriteStep] = Field(default_factory=list)
+    patch_paths: list[str] = Field(default_factory=list)  # elements JSON Patch may change
+    operations: list[OperationDef] = Field(default_factory=list)
+
+
 class Table(_Strict):
     resource: str
-    profile: str
+    profile: str | None = None  # None: a base resource (no US Core profile)
     profile_versions: list[str] = Field(default_factory=list)
     ttl_seconds: int = 60
     id: IdScheme
@@ -133,6 +201,7 @@ class Table(_Strict):
     combinations: list[list[str]] = Field(default_factory=list)  # advertised (US Core) combinations
     documentation: str | None = None
     compartment: Compartment | None = None  # None: closed to patient-limited tokens
+    writes: Writes | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> Table:
@@ -143,6 +212,11 @@ class Table(_Strict):
             for name in [*route.push, *(p for alt in route.requires for p in alt)]:
                 if name not in self.search_params:
                     raise ValueError(f"route {route.name} names unknown parameter {name}")
+        if self.writes is not None:
+            steps = [self.writes.create, *self.writes.update]
+            for step in steps:
+                if step is not None and step.source not in self.sources:
+                    raise ValueError(f"write {step.name} uses unknown source {step.source}")
         if self.compartment and self.compartment.param not in self.search_params:
             raise ValueError(f"compartment names unknown parameter {self.compartment.param}")
         return self
