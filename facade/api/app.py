@@ -13,8 +13,9 @@ import httpx
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from capability.operations import operation_definitions
 from capability.statement import capability_statement, openid_configuration, smart_configuration
-from facade.api import errors, routes_auth, routes_fhir, routes_ops
+from facade.api import errors, routes_auth, routes_fhir, routes_ops, routes_write
 from facade.api.directory import DepartmentDirectory
 from facade.api.fastpath import PlainReadFastPath
 from facade.api.services import Services
@@ -25,6 +26,7 @@ from facade.cache import EntityCache
 from facade.mapping.loader import load_mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
+from facade.store.ledger import SqliteLedger
 from facade.upstream.breaker import BreakerConfig, Breakers
 from facade.upstream.budget import BudgetConfig, RateBudget
 from facade.upstream.client import AthenaClient, RetryPolicy
@@ -140,6 +142,8 @@ def create_app(
                 mappings, issuer=settings.base_url, endpoints=endpoints
             ),
             directory=DepartmentDirectory(athena),
+            ledger=SqliteLedger(settings.data_dir / "idempotency.sqlite3"),
+            operation_definitions=operation_definitions(mappings, fhir_base=settings.fhir_base),
         )
         try:
             yield
@@ -163,11 +167,19 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Accept", "Prefer"],
+            allow_methods=["GET", "POST", "PUT", "PATCH"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Accept",
+                "Prefer",
+                "Idempotency-Key",
+                "If-None-Exist",
+            ],
             expose_headers=["Location", "ETag", "Retry-After", "WWW-Authenticate"],
             max_age=600,
         )
+    app.include_router(routes_write.router)  # first: Type/$op before the read route
     app.include_router(routes_fhir.router)
     app.include_router(routes_auth.router)
     app.include_router(routes_ops.router)

@@ -11,6 +11,7 @@ from facade.cache import EntityCache
 from facade.mapping.loader import Mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
+from facade.store.ledger import IdempotencyLedger
 from facade.upstream.client import AthenaClient
 
 
@@ -27,3 +28,5 @@ class Services:
     authz: AuthorizationServer
     openid_configuration: dict[str, object]
     directory: DepartmentDirectory
+    ledger: IdempotencyLedger
+    operation_definitions: dict[str, dict[str, object]]

@@ -172,11 +172,25 @@ class WriteStep(_Strict):
     result: Literal["record", "reread"] = "record"  # athena answers the record, or re-read it
 
 
+class OperationParam(_Strict):
+    name: str
+    use: Literal["in", "out"] = "in"
+    min: int = 0
+    max: str = "1"
+    type: str | None = None
+    documentation: str | None = None
+
+
 class OperationDef(_Strict):
-    """A FHIR operation a table serves (advertised with its OperationDefinition)."""
+    """A FHIR operation a table serves (advertised with its OperationDefinition).
+
+    The OperationDefinition is generated from this entry and served at
+    ``{base}/OperationDefinition/{resource}-{name}`` (its canonical URL).
+    """
 
     name: str  # without "$"
-    definition: str  # canonical URL of the OperationDefinition
+    based_on: str | None = None  # the specification it follows (IHE ITI Scheduling)
+    parameters: list[OperationParam] = Field(default_factory=list)
     methods: list[str] = Field(default_factory=lambda: ["POST"])  # GET and/or POST
     writes: bool = False  # writes upstream: idempotency applies
     documentation: str | None = None
@@ -186,6 +200,7 @@ class Writes(_Strict):
     create: WriteStep | None = None
     update: list[WriteStep] = Field(default_factory=list)
     patch_paths: list[str] = Field(default_factory=list)  # elements JSON Patch may change
+    steps: list[WriteStep] = Field(default_factory=list)  # further steps operations use, by name
     operations: list[OperationDef] = Field(default_factory=list)
 
 
