@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from capability.operations import operation_id
 from facade.mapping.loader import Mappings
 
 US_CORE_SERVER = "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
@@ -42,6 +43,13 @@ def capability_statement(
         interactions = [{"code": "read"}]
         if table.routes.search:
             interactions.append({"code": "search-type"})
+        writes = table.writes
+        if writes and writes.create:
+            interactions.append({"code": "create"})
+        if writes and writes.update:
+            interactions.append({"code": "update"})
+        if writes and writes.patch_paths:
+            interactions.append({"code": "patch"})
         params = [
             {
                 "name": name,
@@ -64,13 +72,11 @@ def capability_statement(
         resource: dict[str, Any] = {
             "type": rtype,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
-            "supportedProfile": [f"{table.profile}|{v}" for v in table.profile_versions]
-            or [table.profile],
             "interaction": interactions,
             "versioning": "no-version",
             "readHistory": False,
             "updateCreate": False,
-            "conditionalCreate": False,
+            "conditionalCreate": bool(writes and writes.create),
             "conditionalRead": "not-supported",
             "conditionalUpdate": False,
             "conditionalDelete": "not-supported",
@@ -81,8 +87,22 @@ def capability_statement(
             resource["searchInclude"] = sorted(table.includes)
         if table.revincludes:
             resource["searchRevInclude"] = sorted(table.revincludes)
+        if table.profile:
+            resource["supportedProfile"] = [
+                f"{table.profile}|{v}" for v in table.profile_versions
+            ] or [table.profile]
         if table.documentation:
             resource["documentation"] = table.documentation
+        operations = [
+            {
+                "name": op.name,
+                "definition": f"{fhir_base}/OperationDefinition/{operation_id(rtype, op.name)}",
+                **({"documentation": op.documentation} if op.documentation else {}),
+            }
+            for op in (writes.operations if writes else [])
+        ]
+        if operations:
+            resource["operation"] = operations
         if combos:
             resource["extension"] = combos
         resources.append(resource)
@@ -107,7 +127,11 @@ def capability_statement(
         },
         "fhirVersion": "4.0.1",
         "format": ["json", "application/fhir+json", "application/json"],
-        "patchFormat": [],
+        "patchFormat": (
+            ["application/json-patch+json"]
+            if any(t.writes and t.writes.patch_paths for t in mappings.tables.values())
+            else []
+        ),
         "rest": [
             {
                 "mode": "server",
@@ -172,6 +196,8 @@ def _scopes_supported(mappings: Mappings) -> list[str]:
         scopes += [f"{context}/*.read", f"{context}/*.rs"]
         for rtype in sorted(mappings.tables):
             scopes += [f"{context}/{rtype}.read", f"{context}/{rtype}.rs"]
+            if mappings.tables[rtype].writes:
+                scopes += [f"{context}/{rtype}.write", f"{context}/{rtype}.cu"]
     return scopes
 
 

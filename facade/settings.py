@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     default_practice: str = "195900"
     practices: list[str] = Field(default_factory=lambda: ["195900", "195901"])
     upstream_connect_timeout: float = 3.0
+    # after an ambiguous write (timeout), read athena back this many times, this far apart
+    write_readback_attempts: int = 3
+    write_readback_interval: float = 0.5
     upstream_read_timeout: float = 10.0
     upstream_max_connections: int = 256
     upstream_token_refresh_margin: int = 60

@@ -13,8 +13,10 @@ import httpx
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from capability.operations import operation_definitions
 from capability.statement import capability_statement, openid_configuration, smart_configuration
-from facade.api import errors, routes_auth, routes_fhir, routes_ops
+from facade.api import errors, routes_auth, routes_fhir, routes_ops, routes_write
+from facade.api.directory import DepartmentDirectory
 from facade.api.fastpath import PlainReadFastPath
 from facade.api.services import Services
 from facade.api.timing import RequestEnvelope
@@ -24,6 +26,7 @@ from facade.cache import EntityCache
 from facade.mapping.loader import load_mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
+from facade.store.ledger import SqliteLedger
 from facade.upstream.breaker import BreakerConfig, Breakers
 from facade.upstream.budget import BudgetConfig, RateBudget
 from facade.upstream.client import AthenaClient, RetryPolicy
@@ -86,37 +89,38 @@ def create_app(
             ttl_seconds=settings.token_ttl_seconds,
         )
         authz = build_authorization_server(settings, issuer, _derive(key, "authorize-session"))
+        athena = AthenaClient(
+            http,
+            base,
+            tokens,
+            # each worker process keeps its own bucket: split the deployment's budget
+            budget=RateBudget(
+                BudgetConfig(
+                    rate=settings.upstream_rate_per_second / settings.workers,
+                    burst=max(1, settings.upstream_burst // settings.workers),
+                    max_wait=settings.upstream_queue_max_wait,
+                    max_waiters=settings.upstream_queue_max_waiters,
+                )
+            ),
+            breakers=Breakers(
+                BreakerConfig(
+                    threshold=settings.breaker_failure_threshold,
+                    open_seconds=settings.breaker_open_seconds,
+                )
+            ),
+            retry=RetryPolicy(
+                attempts=settings.upstream_retry_attempts,
+                base=settings.upstream_retry_base_seconds,
+                cap=settings.upstream_retry_cap_seconds,
+            ),
+            default_deadline=settings.request_deadline_seconds,
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout,
+        )
         app.state.services = Services(
             settings=settings,
             mappings=mappings,
-            athena=AthenaClient(
-                http,
-                base,
-                tokens,
-                # each worker process keeps its own bucket: split the deployment's budget
-                budget=RateBudget(
-                    BudgetConfig(
-                        rate=settings.upstream_rate_per_second / settings.workers,
-                        burst=max(1, settings.upstream_burst // settings.workers),
-                        max_wait=settings.upstream_queue_max_wait,
-                        max_waiters=settings.upstream_queue_max_waiters,
-                    )
-                ),
-                breakers=Breakers(
-                    BreakerConfig(
-                        threshold=settings.breaker_failure_threshold,
-                        open_seconds=settings.breaker_open_seconds,
-                    )
-                ),
-                retry=RetryPolicy(
-                    attempts=settings.upstream_retry_attempts,
-                    base=settings.upstream_retry_base_seconds,
-                    cap=settings.upstream_retry_cap_seconds,
-                ),
-                default_deadline=settings.request_deadline_seconds,
-                connect_timeout=settings.upstream_connect_timeout,
-                read_timeout=settings.upstream_read_timeout,
-            ),
+            athena=athena,
             issuer=issuer,
             cache=EntityCache(
                 {rtype: table.ttl_seconds for rtype, table in mappings.tables.items()},
@@ -138,6 +142,9 @@ def create_app(
             openid_configuration=openid_configuration(
                 mappings, issuer=settings.base_url, endpoints=endpoints
             ),
+            directory=DepartmentDirectory(athena),
+            ledger=SqliteLedger(settings.data_dir / "idempotency.sqlite3"),
+            operation_definitions=operation_definitions(mappings, fhir_base=settings.fhir_base),
         )
         try:
             yield
@@ -164,11 +171,19 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Accept", "Prefer"],
+            allow_methods=["GET", "POST", "PUT", "PATCH"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Accept",
+                "Prefer",
+                "Idempotency-Key",
+                "If-None-Exist",
+            ],
             expose_headers=["Location", "ETag", "Retry-After", "WWW-Authenticate"],
             max_age=600,
         )
+    app.include_router(routes_write.router)  # first: Type/$op before the read route
     app.include_router(routes_fhir.router)
     app.include_router(routes_auth.router)
     app.include_router(routes_ops.router)

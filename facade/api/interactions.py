@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from facade.api import composition, includes
+from facade.api.records import add_context, expand_defaults, fill_path, skipped
 from facade.api.services import Services
 from facade.auth import policy
 from facade.auth.context import AuthContext
@@ -143,6 +144,9 @@ async def _fetch_one(services: Services, table: Table, practice: str, local: str
     body = response.body
     record = body[0] if isinstance(body, list) and len(body) == 1 else body
     (record,) = _records([record], table.sources[route.source].record_id or "id")
+    if skipped(route, record):
+        raise NotFound(f"{resource_type}/{rid} is not known")
+    (record,) = await add_context(services, table, route.source, practice, [record])
     resource = to_fhir(record, table, route.source, practice, services.mappings.codes)
     resource = await composition.merge(services, table, route, practice, local, rid, resource)
     if resource.get("id") != rid:
@@ -291,8 +295,11 @@ async def _collect(
     for _ in range(services.settings.max_upstream_pages_per_request):
         page = await _fetch(services, table, plan, position, page_size)
         upstream_total = page.total
-        for index in range(position.skip, len(page.records)):
-            record = page.records[index]
+        records = await add_context(services, table, route.source, plan.practice, page.records)
+        for index in range(position.skip, len(records)):
+            record = records[index]
+            if skipped(route, record):
+                continue
             resource = to_fhir(record, table, route.source, plan.practice, services.mappings.codes)
             if not matches(resource, table, req):
                 continue
@@ -337,15 +344,16 @@ async def _fetch(
     services: Services, table: Table, plan: UpstreamPlan, position: Position, size: int
 ) -> UpstreamPage:
     route = plan.route
-    params = list(plan.params)
+    params = await expand_defaults(services, plan.practice, plan.params)
     key = table.sources[route.source].record_id or "id"
     if route.surface == "rest":
         offset = int(position.upstream or 0)
         if route.paging == "offset":
             params += [("limit", str(size)), ("offset", str(offset))]
-        response = await services.athena.rest(
-            route.method, plan.practice, route.path, params=params
-        )
+        path, params = fill_path(route.path, params)
+        response = await services.athena.rest(route.method, plan.practice, path, params=params)
+        if response.status == 404 and path != route.path:
+            return UpstreamPage([], None, 0)  # the record named in the path does not exist
         raise_for_bad_request(response)
         body = response.body
         if isinstance(body, list):  # athena quirk: some searches answer a bare array

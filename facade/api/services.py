@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from facade.api.directory import DepartmentDirectory
 from facade.auth.server import AuthorizationServer
 from facade.auth.tokens import TokenIssuer
 from facade.cache import EntityCache
 from facade.mapping.loader import Mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
+from facade.store.ledger import IdempotencyLedger
 from facade.upstream.client import AthenaClient
 
 
@@ -25,3 +27,6 @@ class Services:
     smart_configuration: dict[str, object]
     authz: AuthorizationServer
     openid_configuration: dict[str, object]
+    directory: DepartmentDirectory
+    ledger: IdempotencyLedger
+    operation_definitions: dict[str, dict[str, object]]

@@ -6,6 +6,7 @@ are deterministic (no clock, no randomness), so golden files are stable.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from facade.mapping.ids import format_id
@@ -92,11 +93,13 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
         and upstream_meta.get("lastUpdated")
     ):
         meta["lastUpdated"] = upstream_meta["lastUpdated"]
-    meta["profile"] = [table.profile]
+    if table.profile:
+        meta["profile"] = [table.profile]
+    head: Json = {"resourceType": resource.pop("resourceType"), "id": resource.pop("id")}
+    if meta:
+        head["meta"] = meta
     resource = {
-        "resourceType": resource.pop("resourceType"),
-        "id": resource.pop("id"),
-        "meta": meta,
+        **head,
         **resource,
     }
     return resource
@@ -115,18 +118,46 @@ def _apply_fields(
         if _is_empty(value):
             continue
         segments = parse_path(_template(field.fhir, practice))
-        if field.codes:
-            code = codes.to_fhir(field.codes, value)
-            if code is None:
-                continue
-            value = (
-                codes.coding(field.codes, code)
-                if segments[-1].name == "coding"
-                else codes.bare(code)
-            )
-        if field.template:
-            value = _template(field.template, practice).replace("{value}", str(value))
-        set_value(resource, segments, value)
+        items = value if field.each and isinstance(value, list) else [value]
+        for item in items:
+            item = _read_value(field, item, segments[-1].name == "coding", practice, codes)
+            if not _is_empty(item):
+                set_value(resource, segments, item)
+
+
+def _read_value(field: Field_, value: Any, coding: bool, practice: str, codes: Codes) -> Any:
+    if field.codes:
+        code = codes.to_fhir(field.codes, value)
+        if code is None:
+            return None
+        return codes.coding(field.codes, code) if coding else codes.bare(code)
+    if field.template:
+        parts = value if isinstance(value, tuple) else (value,)
+        return fill_template(field.template, practice, parts)
+    return value
+
+
+def fill_template(template: str, practice: str, parts: tuple[Any, ...]) -> str:
+    """``Patient/a-{practice}.E-{value}`` -> ``Patient/a-195900.E-60178``.
+
+    >>> fill_template("Schedule/a-{practice}.Schedule-{0}-{1}", "1", ("23", "2"))
+    'Schedule/a-1.Schedule-23-2'
+    """
+    text = _template(template, practice).replace("{value}", "{0}")
+    return text.format(*("" if p is None else str(p) for p in parts))
+
+
+def match_template(template: str, practice: str, value: Any) -> str | None:
+    """The ``{value}`` inside ``value`` when it has the template's shape, else None.
+
+    >>> match_template("Patient/a-{practice}.E-{value}", "1", "Patient/a-1.E-7")
+    '7'
+    """
+    if not isinstance(value, str):
+        return None
+    pattern = re.escape(_template(template, practice)).replace(r"\{value\}", "([^/]+)")
+    m = re.fullmatch(pattern, value)
+    return m.group(1) if m else None
 
 
 def to_athena(resource: Json, table: Table, source_name: str, practice: str, codes: Codes) -> Json:
@@ -140,6 +171,12 @@ def to_athena(resource: Json, table: Table, source_name: str, practice: str, cod
         if field.direction == "read":
             continue
         found = get_values(resource, parse_path(_template(field.fhir, practice)))
+        if field.template:  # a reference: only values of this shape, unwrapped
+            found = [
+                v
+                for v in (match_template(field.template, practice, f) for f in found)
+                if v is not None
+            ]
         position = occurrence if "[+]" in field.fhir else 0
         if len(found) <= position:
             continue

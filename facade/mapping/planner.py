@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from facade.errors import InvalidRequest
 from facade.mapping.ids import FhirId, format_id, parse_table_id
@@ -92,19 +93,24 @@ def _translate(
         if fid.practice != practice:
             return NO_MATCH
         text = unescape(value)
+    elif push.kind == "date-range":
+        return None  # folded over every value by _date_window
     else:  # reference / reference-id: an athena-scheme reference (a-{practice}.{Prefix}-{id})
         ref = parse_reference_param(value)
         parts = ref.id.split(".", 1)
         if len(parts) != 2 or parts[0] != f"a-{practice}" or "-" not in parts[1]:
             return NO_MATCH
         # "reference" passes the FHIR id (athena's FHIR API), "reference-typed" Type/id,
-        # "reference-id" the proprietary id
+        # "reference-id" the proprietary id, "reference-parts" the proprietary id's
+        # "-"-separated parts (one per upstream parameter)
         if push.kind == "reference-typed":
             if ref.type is None:
                 return None
             text = f"{ref.type}/{ref.id}"
         else:
             text = ref.id if push.kind == "reference" else parts[1].split("-", 1)[1]
+        if push.kind == "reference-parts" and len(text.split("-")) != len(push.parts):
+            return NO_MATCH
     if push.transform:  # the FHIR -> athena (write) direction of a named transform
         write = TRANSFORMS[push.transform].write
         converted = write(text) if write else None
@@ -112,6 +118,34 @@ def _translate(
             return None
         text = str(converted)
     return text
+
+
+def _date_window(push: Push, params: list[SearchParam]) -> tuple[str, str] | None:
+    """Every ``date`` parameter of the request (AND) narrowed to one inclusive day window.
+
+    ``date=ge2025-07-01&date=lt2025-07-08`` -> ("07/01/2025", "07/07/2025") before
+    widening. None when a bound is missing or a parameter has several (OR) values
+    or a prefix that does not bound (ne): the route then cannot take the search.
+    """
+    low, high = None, None
+    for param in params:
+        if len(param.values) != 1 or param.modifier is not None:
+            return None
+        parsed = parse_date_param(param.values[0])
+        if parsed.prefix not in push.prefixes:
+            return None
+        first, last = parsed.range.start, parsed.range.end
+        lower = {"eq": first, "ge": first, "gt": last, "sa": last}.get(parsed.prefix)
+        upper = {"eq": last, "le": last, "lt": first, "eb": first}.get(parsed.prefix)
+        if lower is not None:
+            low = lower if low is None else max(low, lower)
+        if upper is not None:
+            high = upper if high is None else min(high, upper)
+    if low is None or high is None:
+        return None
+    widen = timedelta(days=push.widen_days)
+    start, end = (low - widen).date(), (high + widen).date()
+    return start.strftime("%m/%d/%Y"), end.strftime("%m/%d/%Y")
 
 
 def _plan_route(
@@ -131,6 +165,15 @@ def _plan_route(
         push = route.push.get(param.name)
         if push is not None and any(name == push.param for name, _ in upstream):
             push = None  # that upstream parameter already carries another FHIR parameter
+        if push is not None and push.kind == "date-range":
+            window = None
+            if param.name not in pushed:
+                window = _date_window(push, [p for p in req.params if p.name == param.name])
+            if window is not None and push.end_param:
+                upstream += [(push.param, window[0]), (push.end_param, window[1])]
+                pushed.add(param.name)
+            exact = False  # a day window, widened: always filtered locally
+            continue
         translated = _translate(push, param, table, practice) if push else None
         if translated is None or param.name in pushed:
             definition = table.search_params[param.name]
@@ -143,12 +186,21 @@ def _plan_route(
             pushed.add(param.name)
             continue
         assert push is not None
-        upstream.append((push.param, translated))
+        if push.kind == "reference-parts":
+            upstream.extend(zip(push.parts, translated.split("-"), strict=True))
+        else:
+            upstream.append((push.param, translated))
         pushed.add(param.name)
         if param.name not in route.exact:
             exact = False
     if route.requires and not any(set(alt) <= pushed for alt in route.requires):
         return None
+    supplied = {name for name, _ in upstream}
+    upstream += [
+        (name, _template(value, practice))
+        for name, value in route.defaults.items()
+        if name not in supplied
+    ]
     return UpstreamPlan(
         route=route,
         practice=practice,

@@ -38,8 +38,10 @@ class Field_(_Strict):
     transform: str = "identity"
     codes: str | None = None
     direction: Direction = "both"
-    # Builds a string from the (transformed) value: "Location/a-{practice}.Department-{value}".
+    # A reference or templated value: ``{value}`` (or ``{0}``, ``{1}`` for several athena
+    # fields) and ``{practice}``. On write, only values matching the template are taken.
     template: str | None = None
+    each: bool = False  # a list value: set each item through the path (use ``[+]``)
 
 
 class Source(_Strict):
@@ -54,6 +56,10 @@ class Source(_Strict):
     record_id: str | None = None  # athena field holding the local id (rest)
     copy_elements: list[str] = Field(default_factory=list, alias="copy")
     fields: list[Field_] = Field(default_factory=list)
+    # Facts the facade adds to each record before mapping: ``department`` adds
+    # ``departmenttimezone`` (hours from UTC) from the practice's department list,
+    # because athena's appointment records carry department-local times only.
+    context: list[Literal["department"]] = Field(default_factory=list)
 
 
 class SearchParamDef(_Strict):
@@ -84,10 +90,12 @@ class Push(_Strict):
         "token-value",
         "token-fhir-id",
         "date",
+        "date-range",
         "fhir-id",
         "reference",
         "reference-id",
         "reference-typed",
+        "reference-parts",
     ] = "value"
     prefixes: list[str] = Field(default_factory=lambda: ["eq"])
     precision: Literal["day", "any"] = "any"
@@ -95,6 +103,13 @@ class Push(_Strict):
     modifiers: list[str | None] = Field(default_factory=_no_modifier)
     system: str | None = None  # a token's system must equal this (templated) when given
     multiple: bool = False  # an OR-list goes upstream as one comma-separated value
+    # date-range: every ``date`` parameter narrows one window, pushed as ``param`` (first
+    # day) and ``end_param`` (last day, inclusive), widened by ``widen_days`` on each side
+    # (athena days are department-local; the local filter decides exactly).
+    end_param: str | None = None
+    widen_days: int = 0
+    # reference-parts: the local id split on "-" into these upstream parameters
+    parts: list[str] = Field(default_factory=list)
 
 
 class Merge(_Strict):
@@ -170,6 +185,11 @@ class Route(_Strict):
     explode: Explode | None = None
     # List routes: rows of a second athena list joined onto each record.
     join: Join | None = None
+    # Upstream parameters sent only when no pushed parameter supplies them. The value
+    # ``{departments}`` is every department of the practice (comma list).
+    defaults: dict[str, str] = Field(default_factory=dict)
+    # Records with these field values are not this resource (an open slot is no Appointment).
+    skip_when: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class Compartment(_Strict):
@@ -191,9 +211,64 @@ class Routes(_Strict):
     search: list[Route]
 
 
+class WriteStep(_Strict):
+    """One upstream write, declared by a table (FHIR create, update or an operation).
+
+    ``form`` names the athena fields (from ``to_athena`` over ``source``, plus the
+    facade-resolved ones) sent as the form body; ``path`` may use ``{field}``
+    placeholders. ``resolve`` names a resolver that completes the athena fields
+    before the call (e.g. ``open-slot``: the slot from ``slot`` or start/end + actors).
+    ``readback`` names how an ambiguous outcome (timeout) is checked before deciding.
+    ``when``: FHIR element values that select this step (updates).
+    """
+
+    name: str
+    method: Literal["POST", "PUT", "DELETE"] = "PUT"
+    path: str
+    source: str
+    form: list[str] = Field(default_factory=list)
+    required: list[str] = Field(default_factory=list)  # athena fields that must be present
+    resolve: str | None = None
+    readback: str | None = None
+    when: dict[str, str] = Field(default_factory=dict)
+    result: Literal["record", "reread"] = "record"  # athena answers the record, or re-read it
+
+
+class OperationParam(_Strict):
+    name: str
+    use: Literal["in", "out"] = "in"
+    min: int = 0
+    max: str = "1"
+    type: str | None = None
+    documentation: str | None = None
+
+
+class OperationDef(_Strict):
+    """A FHIR operation a table serves (advertised with its OperationDefinition).
+
+    The OperationDefinition is generated from this entry and served at
+    ``{base}/OperationDefinition/{resource}-{name}`` (its canonical URL).
+    """
+
+    name: str  # without "$"
+    based_on: str | None = None  # the specification it follows (IHE ITI Scheduling)
+    parameters: list[OperationParam] = Field(default_factory=list)
+    methods: list[str] = Field(default_factory=lambda: ["POST"])  # GET and/or POST
+    writes: bool = False  # writes upstream: idempotency applies
+    documentation: str | None = None
+
+
+class Writes(_Strict):
+    create: WriteStep | None = None
+    update: list[WriteStep] = Field(default_factory=list)
+    patch_paths: list[str] = Field(default_factory=list)  # elements JSON Patch may change
+    steps: list[WriteStep] = Field(default_factory=list)  # further steps operations use, by name
+    operations: list[OperationDef] = Field(default_factory=list)
+
+
 class Table(_Strict):
     resource: str
-    profile: str
+    profile: str | None = None  # None: a base resource (no US Core profile)
     profile_versions: list[str] = Field(default_factory=list)
     ttl_seconds: int = 60
     id: IdScheme
@@ -208,6 +283,7 @@ class Table(_Strict):
     shared: bool = False
     includes: dict[str, Include] = Field(default_factory=dict)  # "Encounter:patient": ...
     revincludes: dict[str, RevInclude] = Field(default_factory=dict)  # "Provenance:target": ...
+    writes: Writes | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> Table:
@@ -221,6 +297,11 @@ class Table(_Strict):
             for name in [*route.push, *(p for alt in route.requires for p in alt)]:
                 if name not in self.search_params:
                     raise ValueError(f"route {route.name} names unknown parameter {name}")
+        if self.writes is not None:
+            steps = [self.writes.create, *self.writes.update]
+            for step in steps:
+                if step is not None and step.source not in self.sources:
+                    raise ValueError(f"write {step.name} uses unknown source {step.source}")
         if self.compartment and self.compartment.param not in self.search_params:
             raise ValueError(f"compartment names unknown parameter {self.compartment.param}")
         return self

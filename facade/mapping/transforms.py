@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from facade.mapping import renderings
@@ -220,6 +220,88 @@ def active_to_patient_status(value: Any) -> str | None:
     return None
 
 
+def _offset(hours: Any) -> timezone | None:
+    try:
+        return timezone(timedelta(hours=int(hours)))
+    except (TypeError, ValueError):
+        return None
+
+
+def local_start(value: Any) -> str | None:
+    """athena ``(date, starttime, departmenttimezone)`` -> FHIR instant with the offset.
+
+    athena quirk: appointment times are department-local with no zone; the facade
+    adds the department's offset (``departmenttimezone``, hours) before mapping.
+
+    >>> local_start(("07/01/2025", "09:15", -5))
+    '2025-07-01T09:15:00-05:00'
+    """
+    day, hhmm, tz = value
+    iso, zone = date_us_to_iso(day), _offset(tz)
+    if iso is None or zone is None or not re.fullmatch(r"\d{2}:\d{2}", str(hhmm)):
+        return None
+    moment = datetime.fromisoformat(f"{iso}T{hhmm}:00").replace(tzinfo=zone)
+    return moment.isoformat()
+
+
+def local_end(value: Any) -> str | None:
+    """``(date, starttime, duration, departmenttimezone)`` -> the end instant.
+
+    >>> local_end(("07/01/2025", "09:15", "15", -5))
+    '2025-07-01T09:30:00-05:00'
+    """
+    day, hhmm, duration, tz = value
+    start = local_start((day, hhmm, tz))
+    minutes = to_int(duration)
+    if start is None or minutes is None:
+        return None
+    return (datetime.fromisoformat(start) + timedelta(minutes=minutes)).isoformat()
+
+
+def local_stamp(value: Any) -> str | None:
+    """``(MM/DD/YYYY HH:MM:SS, departmenttimezone)`` -> dateTime with the department offset.
+
+    >>> local_stamp(("06/30/2025 09:00:00", -5))
+    '2025-06-30T09:00:00-05:00'
+    """
+    stamp, tz = value
+    zone = _offset(tz)
+    try:
+        moment = datetime.strptime(str(stamp).strip(), "%m/%d/%Y %H:%M:%S")
+    except ValueError:
+        return None
+    return None if zone is None else moment.replace(tzinfo=zone).isoformat()
+
+
+def to_int(value: Any) -> int | None:
+    """athena quirk: numbers arrive as strings or integers. ``"15"`` -> ``15``."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def appointment_status_key(value: Any) -> str | None:
+    """``(appointmentstatus, cancelreasonnoshow)`` -> the key of the ``appointment-status`` codes.
+
+    A cancelled appointment whose cancel reason is a no-show reads ``x-noshow``.
+
+    >>> appointment_status_key(("x", True))
+    'x-noshow'
+    """
+    status, noshow = value
+    if status == "x" and str(noshow).lower() == "true":
+        return "x-noshow"
+    return None if status is None else str(status)
+
+
+def _constant(text: str) -> Fn:
+    def read(value: Any) -> str:
+        return text
+
+    return read
+
+
 TRANSFORMS: dict[str, Transform] = {
     "patient_status_active": Transform(patient_status_active, active_to_patient_status),
     "identity": Transform(_identity, _identity),
@@ -232,4 +314,13 @@ TRANSFORMS: dict[str, Transform] = {
     "summary_narrative": Transform(renderings.summary_narrative, None),
     "text": Transform(renderings.text, None),
     "nucc_specialty": Transform(renderings.nucc_specialty, None),
+    "local_start": Transform(local_start, None),
+    "local_end": Transform(local_end, None),
+    "local_stamp": Transform(local_stamp, None),
+    "integer": Transform(to_int, to_int),
+    "appointment_status_key": Transform(appointment_status_key, None),
+    # participant.status of athena's actors, Slot.status of an open slot (constants)
+    "accepted": Transform(_constant("accepted"), None),
+    "required": Transform(_constant("required"), None),
+    "free": Transform(_constant("free"), None),
 }

@@ -2,11 +2,21 @@
 
 base.py     AuthStore: the interface the authorization server needs
 sqlite.py   SqliteAuthStore: the embedded default, a file under the data directory
+ledger.py   IdempotencyLedger (interface) and SqliteLedger: idempotent writes
 """
 
 from __future__ import annotations
 
 from facade.store.base import AuthStore, CodeRecord, RefreshRecord
+from facade.store.ledger import IdempotencyLedger, LedgerRecord, SqliteLedger
 from facade.store.sqlite import SqliteAuthStore
 
-__all__ = ["AuthStore", "CodeRecord", "RefreshRecord", "SqliteAuthStore"]
+__all__ = [
+    "AuthStore",
+    "CodeRecord",
+    "IdempotencyLedger",
+    "LedgerRecord",
+    "RefreshRecord",
+    "SqliteAuthStore",
+    "SqliteLedger",
+]

@@ -38,7 +38,9 @@ def test_capability_statement(fhir: httpx.Client) -> None:
     assert statement["fhirVersion"].startswith("4.0")
     assert "json" in statement["format"]
     profiles = {
-        p.split("|")[0] for r in statement["rest"][0]["resource"] for p in r["supportedProfile"]
+        p.split("|")[0]
+        for r in statement["rest"][0]["resource"]
+        for p in r.get("supportedProfile", [])
     }
     assert {PROFILES["Patient"].split("|")[0], PROFILES["Encounter"].split("|")[0]} <= profiles
     assert any(i.startswith("http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server")

@@ -110,6 +110,11 @@ def test_js_fhirclient_standalone_and_ehr_launch_in_chromium(
     assert standalone["resourceType"] == "Patient" and standalone["family"] == "Sandboxtest"
     assert standalone["fhirUser"] == "Patient/a-195900.E-60178"
     assert standalone["hasRefreshToken"] is True
+    # the app reads the patient's appointments; every one is the context patient's
+    assert standalone["appointments"] > 0
+    assert standalone["appointmentTypes"] == ["Appointment"]
+    assert standalone["appointmentPatients"] == ["Patient/a-195900.E-60178"]
+    assert ehr["appointmentPatients"] in ([], ["Patient/a-195900.E-60179"])
     assert ehr["patient"] == "a-195900.E-60179"
     assert ehr["encounter"] == "a-195900.Encounter-7"
     assert ehr["fhirUser"] == "Practitioner/a-195900.Provider-23"

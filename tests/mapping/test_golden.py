@@ -18,7 +18,7 @@ import pytest
 
 from facade.mapping.convert import merge_fhir, to_athena, to_fhir
 from facade.mapping.loader import Mappings, load_mappings
-from tests.support.profiles import ProfileValidator
+from tests.support.profiles import ProfileValidator, _base_errors
 
 CASES = Path(__file__).resolve().parents[2] / "mappings" / "cases"
 INPUTS = sorted(CASES.glob("*.athena.json"))
@@ -65,6 +65,21 @@ def test_golden(
     profile = mappings.tables[case["table"]].profile
     for version in mappings.tables[case["table"]].profile_versions:
         validator.assert_valid(expected, f"{profile}|{version}")
+    if profile is None:  # a base resource (Appointment, Slot): valid R4
+        assert _base_errors(expected) == []
+    _check_scheduling(expected)
+
+
+def _check_scheduling(resource: dict[str, Any]) -> None:
+    """What Argonaut / IHE ITI Scheduling clients rely on (US-CORE-NOTES §4.1)."""
+    if resource["resourceType"] == "Appointment":
+        assert resource["status"] and resource["start"] and resource["end"]
+        assert all(p["status"] and p["actor"]["reference"] for p in resource["participant"])
+        kinds = [p["actor"]["reference"].split("/")[0] for p in resource["participant"]]
+        assert kinds == ["Patient", "Practitioner", "Location"]
+    if resource["resourceType"] == "Slot":
+        assert resource["status"] == "free" and resource["start"] < resource["end"]
+        assert resource["schedule"]["reference"].startswith("Schedule/a-")
 
 
 @pytest.mark.parametrize(

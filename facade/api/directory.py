@@ -1,0 +1,67 @@
+"""The practice's departments, as the scheduling tables need them (API-NOTES §3.1).
+
+athena's appointment records carry department-local dates and times with no zone,
+and its booked and open-slot lists require ``departmentid``. Both needs are met
+from ``GET /v1/{practiceid}/departments?providerlist=true``, read once per practice
+and kept for ``ttl_seconds`` (departments change rarely). Reference data only:
+no PHI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from facade.errors import UpstreamError
+from facade.upstream.client import AthenaClient, raise_for_bad_request
+
+Json = dict[str, Any]
+
+
+class DepartmentDirectory:
+    def __init__(self, athena: AthenaClient, *, ttl_seconds: float = 3600.0) -> None:
+        self._athena = athena
+        self._ttl = ttl_seconds
+        self._entries: dict[str, tuple[float, dict[str, Json]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def departments(self, practice: str) -> dict[str, Json]:
+        """departmentid -> the department record (with ``providerlist``)."""
+        entry = self._entries.get(practice)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        lock = self._locks.setdefault(practice, asyncio.Lock())
+        async with lock:
+            entry = self._entries.get(practice)
+            if entry is not None and entry[0] > time.monotonic():
+                return entry[1]
+            found = await self._fetch(practice)
+            self._entries[practice] = (time.monotonic() + self._ttl, found)
+            return found
+
+    async def _fetch(self, practice: str) -> dict[str, Json]:
+        response = await self._athena.rest(
+            "GET", practice, "/departments", params=[("providerlist", "true"), ("limit", "1000")]
+        )
+        raise_for_bad_request(response)
+        body = response.body
+        rows = body.get("departments") if isinstance(body, dict) else None
+        if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and r.get("departmentid") for r in rows
+        ):
+            raise UpstreamError("athena returned departments of an unexpected shape")
+        return {str(r["departmentid"]): r for r in rows}
+
+    async def ids(self, practice: str) -> list[str]:
+        return sorted(await self.departments(practice), key=lambda d: (len(d), d))
+
+    async def timezone(self, practice: str, departmentid: Any) -> int | None:
+        """The department's offset from UTC in hours (athena ``timezone``), when known."""
+        row = (await self.departments(practice)).get(str(departmentid))
+        if row is None:
+            return None
+        try:
+            return int(str(row.get("timezone", row.get("timezoneoffset"))))
+        except ValueError:
+            return None

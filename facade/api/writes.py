@@ -1,0 +1,342 @@
+"""FHIR writes on top of the mapping tables: create, update, patch (FHIR R4 http.html).
+
+A table declares its writes (``writes:`` in the YAML, :class:`facade.mapping.table.Writes`):
+each upstream write is a :class:`WriteStep` (method, path with ``{field}``
+placeholders, the athena form fields). The engine here is the same for every
+resource type:
+
+1. check the body (resource type, id) and the scope letter (``c`` create, ``u`` update);
+2. ``to_athena`` over the step's source turns the FHIR body into athena fields;
+3. the step's named *resolver* completes them (e.g. ``open-slot`` finds the slot
+   a booking takes) and may refuse with a typed error pointing at the element;
+4. the patient compartment is checked on the resource as it will be written;
+5. the upstream call goes out once (never retried blindly; see
+   :mod:`facade.api.idempotency` for keys, ledger and read-back);
+6. athena's answer is mapped back with ``to_fhir``; the entity cache is invalidated.
+
+Resolvers and read-backs are registered by name by the modules that own the
+resource's workflow (:mod:`facade.api.scheduling` for Appointment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from facade.api import interactions
+from facade.api.records import add_context
+from facade.api.services import Services
+from facade.auth import policy
+from facade.auth.context import AuthContext
+from facade.cache import render
+from facade.errors import (
+    Conflict,
+    FacadeError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    Unprocessable,
+    UpstreamError,
+)
+from facade.mapping.convert import to_athena, to_fhir
+from facade.mapping.ids import format_id
+from facade.mapping.table import Table, WriteStep
+from facade.upstream.client import UpstreamResponse, athena_error_message
+
+Json = dict[str, Any]
+
+
+@dataclass
+class WriteContext:
+    """One write in progress: what the client sent and the athena fields built from it."""
+
+    services: Services
+    auth: AuthContext
+    table: Table
+    step: WriteStep
+    practice: str
+    resource: Json
+    fields: dict[str, Any]
+    current: Json | None = None  # the resource before an update
+    facts: dict[str, Any] = field(default_factory=dict)  # resolver results (e.g. the slot)
+
+
+Resolver = Callable[[WriteContext], Awaitable[None]]
+# (services, practice, intent) -> athena's record when the write took effect, else None
+ReadBack = Callable[[Services, str, dict[str, Any]], Awaitable[Json | None]]
+RESOLVERS: dict[str, Resolver] = {}
+READBACKS: dict[str, ReadBack] = {}
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    status: int
+    body: Json
+    headers: dict[str, str]
+
+
+def writable_table(services: Services, resource_type: str) -> Table:
+    table = services.mappings.table(resource_type)
+    if table is None:
+        raise NotFound(f"Resource type {resource_type} is not supported by this server")
+    if table.writes is None:
+        raise InvalidRequest(f"{resource_type} does not support writes")
+    return table
+
+
+def expression(table: Table, source: str, athena_field: str) -> str:
+    """The FHIR element an athena field is written from, for OperationOutcome.expression."""
+    for f in table.sources[source].fields:
+        names = [f.athena] if isinstance(f.athena, str) else f.athena
+        if athena_field in names and f.direction != "read":
+            path = ".".join(part.split("[", 1)[0] for part in f.fhir.split("."))
+            return f"{table.resource}.{path}"
+    return table.resource
+
+
+def check_body(table: Table, body: Any, rid: str | None = None) -> Json:
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
+    if body.get("resourceType") != table.resource:
+        raise InvalidRequest(
+            f"The body must be a {table.resource} resource", expression=("resourceType",)
+        )
+    if rid is not None and body.get("id") != rid:
+        raise InvalidRequest(
+            "The resource id must equal the id in the URL", expression=(f"{table.resource}.id",)
+        )
+    return body
+
+
+def body_practice(auth: AuthContext, resource: Json, fallback: str) -> str:
+    """The practice the references of a body name (``a-{practice}.``); one, and reachable."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str) and "/a-" in ref and "." in ref:
+                practice = ref.split("/a-", 1)[1].split(".", 1)[0]
+                if practice.isdigit() and practice != "1":
+                    found.add(practice)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(resource)
+    if len(found) > 1:
+        raise InvalidRequest("The references of one write must all be in one practice")
+    practice = found.pop() if found else fallback
+    if practice not in auth.practices:
+        raise Forbidden(f"The access token does not grant practice {practice}")
+    return practice
+
+
+def check_compartment(ctx: WriteContext, resource: Json) -> None:
+    """A patient-limited token writes only its own patient's resources."""
+    permission = "c" if ctx.current is None else "u"
+    patient = policy.compartment_patient(ctx.auth, ctx.table.resource, permission)
+    if patient is None:
+        return
+    if ctx.table.compartment is None or not policy.in_compartment(ctx.table, resource, patient):
+        raise Forbidden(f"This {ctx.table.resource} is outside the patient compartment")
+
+
+def build_fields(ctx: WriteContext) -> None:
+    codes = ctx.services.mappings.codes
+    if ctx.current is not None:
+        ctx.fields.update(to_athena(ctx.current, ctx.table, ctx.step.source, ctx.practice, codes))
+    ctx.fields.update(to_athena(ctx.resource, ctx.table, ctx.step.source, ctx.practice, codes))
+
+
+async def resolve(ctx: WriteContext) -> None:
+    if ctx.step.resolve:
+        await RESOLVERS[ctx.step.resolve](ctx)
+    missing = [name for name in ctx.step.required if ctx.fields.get(name) in (None, "")]
+    if missing:
+        raise Unprocessable(
+            f"Missing required element(s) for {ctx.table.resource} {ctx.step.name}",
+            expression=tuple(expression(ctx.table, ctx.step.source, m) for m in missing),
+        )
+
+
+def upstream_path(step: WriteStep, fields: dict[str, Any]) -> str:
+    path = step.path
+    for name, value in fields.items():
+        path = path.replace("{" + name + "}", str(value))
+    if "{" in path:
+        raise Unprocessable(f"Missing element for {step.name}: {path}")
+    return path
+
+
+def form_of(step: WriteStep, fields: dict[str, Any]) -> dict[str, str]:
+    return {n: str(fields[n]) for n in step.form if fields.get(n) not in (None, "")}
+
+
+def raise_for_write(ctx: WriteContext, response: UpstreamResponse) -> None:
+    """athena's answer to a write as a typed error (404 unknown, 409 taken, 400/422 refused)."""
+    status = response.status
+    if status < 400:
+        return
+    message = (
+        str(response.body.get("error"))
+        if isinstance(response.body, dict) and response.body.get("soft")
+        else athena_error_message(response.body)
+    )
+    if status == 404:
+        raise NotFound(f"athena does not know the record: {message}")
+    if status == 409:
+        raise Conflict(f"athena refused the {ctx.step.name}: {message}")
+    raise Unprocessable(f"athena refused the {ctx.step.name}: {message}")
+
+
+async def send(ctx: WriteContext) -> Json | None:
+    """The one upstream call of a step; athena's record when it answers one."""
+    response = await ctx.services.athena.rest(
+        ctx.step.method,
+        ctx.practice,
+        upstream_path(ctx.step, ctx.fields),
+        form=form_of(ctx.step, ctx.fields),
+    )
+    raise_for_write(ctx, response)
+    body = response.body
+    record = body[0] if isinstance(body, list) and len(body) == 1 else body
+    if ctx.step.result == "record":
+        if not isinstance(record, dict) or not record.get(
+            ctx.table.sources[ctx.step.source].record_id or "id"
+        ):
+            raise UpstreamError(f"athena answered the {ctx.step.name} with an unexpected shape")
+        return record
+    return None
+
+
+async def to_resource(ctx: WriteContext, record: Json) -> Json:
+    (record,) = await add_context(ctx.services, ctx.table, ctx.step.source, ctx.practice, [record])
+    return to_fhir(record, ctx.table, ctx.step.source, ctx.practice, ctx.services.mappings.codes)
+
+
+def answer(ctx: WriteContext, resource: Json, status: int) -> WriteOutcome:
+    """201/200 with Location and ETag; the entity cache forgets the old copy."""
+    rid = str(resource["id"])
+    ctx.services.cache.invalidate(ctx.table.resource, ctx.practice, rid)
+    base = ctx.services.settings.fhir_base
+    headers = {"ETag": render(resource).etag}
+    if status == 201:
+        headers["Location"] = f"{base}/{ctx.table.resource}/{rid}"
+    return WriteOutcome(status, resource, headers)
+
+
+async def reread(ctx: WriteContext, rid: str) -> Json:
+    ctx.services.cache.invalidate(ctx.table.resource, ctx.practice, rid)
+    entry = await interactions.read(ctx.services, ctx.auth, ctx.table.resource, rid)
+    return entry.resource
+
+
+async def update(
+    services: Services, auth: AuthContext, resource_type: str, rid: str, body: Any
+) -> WriteOutcome:
+    """update (http.html#update): a declared state change (e.g. status=cancelled)."""
+    table = writable_table(services, resource_type)
+    auth.require(resource_type, "u")
+    resource = check_body(table, body, rid)
+    table, fid = interactions.authorize_read(services, auth, resource_type, rid)
+    services.cache.invalidate(resource_type, fid.practice, rid)
+    current = (await interactions.read(services, auth, resource_type, rid)).resource
+    assert table.writes is not None
+    step = next(
+        (
+            s
+            for s in table.writes.update
+            if all(str(resource.get(k)) == v for k, v in s.when.items())
+        ),
+        None,
+    )
+    if step is None or all(current.get(k) == v for k, v in step.when.items()):
+        unchanged = {k: v for k, v in resource.items() if k != "meta"} == {
+            k: v for k, v in current.items() if k != "meta"
+        }
+        if step is not None or unchanged:  # already in the requested state: nothing to do
+            return WriteOutcome(200, current, {"ETag": render(current).etag})
+        changes = sorted({k for s in table.writes.update for k in s.when})
+        raise Unprocessable(
+            f"Only these {resource_type} changes are supported: "
+            + "; ".join(f"{k}={v}" for s in table.writes.update for k, v in s.when.items()),
+            expression=tuple(f"{resource_type}.{c}" for c in changes),
+        )
+    ctx = WriteContext(services, auth, table, step, fid.practice, resource, {}, current=current)
+    check_compartment(ctx, current)
+    build_fields(ctx)
+    ctx.fields.setdefault(table.sources[step.source].record_id or "id", fid.local)
+    await resolve(ctx)
+    record = await send(ctx)
+    result = await to_resource(ctx, record) if record is not None else await reread(ctx, rid)
+    return answer(ctx, result, 200)
+
+
+def apply_patch(table: Table, current: Json, operations: Any) -> Json:
+    """JSON Patch (RFC 6902) on the elements the table lets a patch change."""
+    assert table.writes is not None
+    if not isinstance(operations, list) or not operations:
+        raise InvalidRequest("A JSON Patch body is a non-empty array of operations")
+    patched = dict(current)
+    for index, op in enumerate(operations):
+        if not isinstance(op, dict) or not isinstance(op.get("path"), str):
+            raise InvalidRequest(f"JSON Patch operation {index} is malformed")
+        path = str(op["path"])
+        top = "/" + path.strip("/").split("/", 1)[0]
+        if top not in table.writes.patch_paths:
+            raise Unprocessable(
+                f"JSON Patch may only change {', '.join(table.writes.patch_paths)}",
+                expression=(f"{table.resource}.{top.strip('/')}",),
+            )
+        kind = op.get("op")
+        parts = path.strip("/").split("/")
+        if kind == "test":
+            if _get(patched, parts) != op.get("value"):
+                raise Conflict(f"JSON Patch test failed at {path}")
+        elif kind in ("add", "replace"):
+            _set(patched, parts, op.get("value"))
+        elif kind == "remove":
+            patched.pop(parts[0], None) if len(parts) == 1 else None
+        else:
+            raise InvalidRequest(f"Unsupported JSON Patch op {kind!r}")
+    return patched
+
+
+def _get(node: Any, parts: list[str]) -> Any:
+    for part in parts:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _set(node: Json, parts: list[str], value: Any) -> None:
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+        node[part] = dict(child)
+        node = node[part]
+    node[parts[-1]] = value
+
+
+async def patch(
+    services: Services, auth: AuthContext, resource_type: str, rid: str, operations: Any
+) -> WriteOutcome:
+    """patch (http.html#patch) with JSON Patch, through :func:`update`."""
+    table = writable_table(services, resource_type)
+    auth.require(resource_type, "u")
+    _, fid = interactions.authorize_read(services, auth, resource_type, rid)
+    services.cache.invalidate(resource_type, fid.practice, rid)
+    current = (await interactions.read(services, auth, resource_type, rid)).resource
+    return await update(services, auth, resource_type, rid, apply_patch(table, current, operations))
+
+
+def new_id(ctx: WriteContext, record: Json) -> str:
+    key = ctx.table.sources[ctx.step.source].record_id or "id"
+    return format_id(ctx.practice, ctx.table.id.prefix, str(record[key]))
+
+
+__all__ = ["FacadeError", "WriteContext", "WriteOutcome"]
