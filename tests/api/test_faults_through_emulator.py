@@ -249,13 +249,19 @@ async def _concurrent_reads(upstream: str, tmp_path: Path) -> None:
             after = await _metrics(base)
         assert {r.status_code for r in responses} == {200}
         assert len({r.headers["etag"] for r in responses}) == 1
+
         # Counted by the facade (what it sent), not by the emulator: requests an earlier
         # test's facade left parked in an injected delay can still land there meanwhile.
-        sent = after["facade_upstream_calls_total"] - before["facade_upstream_calls_total"]
-        shared = (
-            after["facade_singleflight_shared_total"] - before["facade_singleflight_shared_total"]
+        def delta(name: str) -> float:
+            return after[name] - before[name]
+
+        # one upstream call; the other 99 shared it in flight or (arriving after it, on a
+        # loaded machine) found its result in the cache
+        assert delta("facade_upstream_calls_total") == 1
+        served_without_a_call = delta("facade_singleflight_shared_total") + delta(
+            "facade_cache_hits_total"
         )
-        assert (sent, shared) == (1, 99)
+        assert served_without_a_call == 99
     finally:
         server.stop()
 
