@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from facade.api.records import add_context
 from facade.api.services import Services
 from facade.errors import NotFound, UpstreamError
 from facade.mapping.convert import merge_fhir, to_fhir
@@ -133,5 +134,6 @@ async def read_listed(
     key = table.sources[route.source].record_id or "_id"
     for record in rows:
         if str(record.get(key)) == local:
+            (record,) = await add_context(services, table, route.source, practice, [record])
             return to_fhir(record, table, route.source, practice, services.mappings.codes)
     raise NotFound(f"{table.resource}/{rid} is not known")

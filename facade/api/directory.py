@@ -1,10 +1,11 @@
-"""The practice's departments, as the scheduling tables need them (API-NOTES §3.1).
+"""The practice's departments and their booking reasons, as the scheduling tables need them.
 
 athena's appointment records carry department-local dates and times with no zone,
 and its booked and open-slot lists require ``departmentid``. Both needs are met
-from ``GET /v1/{practiceid}/departments?providerlist=true``, read once per practice
-and kept for ``ttl_seconds`` (departments change rarely). Reference data only:
-no PHI.
+from ``GET /v1/{practiceid}/departments?providerlist=true`` (API-NOTES §3.1), read
+once per practice and kept for ``ttl_seconds`` (departments change rarely). A
+Schedule (provider in department) also lists the patient appointment reasons
+bookable there (§3.5), kept the same way. Reference data only: no PHI.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class DepartmentDirectory:
         self._ttl = ttl_seconds
         self._entries: dict[str, tuple[float, dict[str, Json]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._reasons: dict[str, tuple[float, list[Json]]] = {}
 
     async def departments(self, practice: str) -> dict[str, Json]:
         """departmentid -> the department record (with ``providerlist``)."""
@@ -65,3 +67,33 @@ class DepartmentDirectory:
             return int(str(row.get("timezone", row.get("timezoneoffset"))))
         except ValueError:
             return None
+
+    async def reasons(self, practice: str, departmentid: Any, providerid: Any) -> list[Json]:
+        """The patient appointment reasons bookable with a provider in a department.
+
+        ``GET /patientappointmentreasons?departmentid=&providerid=`` (API-NOTES §3.5),
+        kept like the department list (reference data, no PHI).
+        """
+        key = f"{practice}/reasons/{departmentid}/{providerid}"
+        entry = self._reasons.get(key)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        response = await self._athena.rest(
+            "GET",
+            practice,
+            "/patientappointmentreasons",
+            params=[
+                ("departmentid", str(departmentid)),
+                ("providerid", str(providerid)),
+                ("limit", "1000"),
+            ],
+        )
+        raise_for_bad_request(response)
+        body = response.body
+        rows = body.get("patientappointmentreasons") if isinstance(body, dict) else None
+        if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and r.get("reasonid") is not None for r in rows
+        ):
+            raise UpstreamError("athena returned appointment reasons of an unexpected shape")
+        self._reasons[key] = (time.monotonic() + self._ttl, rows)
+        return rows

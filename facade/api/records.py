@@ -8,6 +8,8 @@ are resolved here, right before the upstream call.
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -22,17 +24,62 @@ def skipped(route: Route, record: Json) -> bool:
     return any(str(record.get(k)) in values for k, values in route.skip_when.items())
 
 
+# athena's practice defaults for open-slot searches without reason-specific windows
+# (API-NOTES §3.5 [G]): no slot sooner than 24 h ahead, none beyond 90 days.
+DEFAULT_LEAD_HOURS = 24
+DEFAULT_HORIZON_DAYS = 90
+
+
 async def add_context(
-    services: Services, table: Table, source: str, practice: str, records: list[Json]
+    services: Services,
+    table: Table,
+    source: str,
+    practice: str,
+    records: list[Json],
 ) -> list[Json]:
     """Facts a source asks for (``context``) added to each record before mapping."""
-    if "department" not in table.sources[source].context or not records:
+    kinds = table.sources[source].context
+    if not kinds or not records:
         return records
     out = []
     for record in records:
         tz = await services.directory.timezone(practice, record.get("departmentid"))
-        out.append({**record, "departmenttimezone": tz})
+        record = {**record, "departmenttimezone": tz}
+        if "schedule" in kinds:
+            record.update(await _schedule_facts(services, practice, record, tz))
+        out.append(record)
     return out
+
+
+async def _schedule_facts(services: Services, practice: str, record: Json, tz: int | None) -> Json:
+    """A provider-in-department's bookable reasons and planning horizon.
+
+    The horizon is the window athena's open-slot search answers for: from now plus
+    the shortest lead time (``schedulingminhours``) to the department's today plus
+    the longest horizon (``schedulingmaxdays``) of the reasons bookable there.
+    """
+    reasons = await services.directory.reasons(
+        practice, record.get("departmentid"), record.get("providerid")
+    )
+    leads = [_hours(r.get("schedulingminhours")) for r in reasons]
+    spans = [_hours(r.get("schedulingmaxdays")) for r in reasons]
+    lead = min((h for h in leads if h is not None), default=DEFAULT_LEAD_HOURS)
+    span = max((d for d in spans if d is not None), default=DEFAULT_HORIZON_DAYS)
+    zone = timezone(timedelta(hours=tz if tz is not None else 0))
+    moment = datetime.fromtimestamp(time.time(), zone)
+    start = (moment + timedelta(hours=lead)).replace(second=0, microsecond=0)
+    return {
+        "reasonids": [str(r["reasonid"]) for r in reasons],
+        "planningstart": start.isoformat(),
+        "planningend": (moment.date() + timedelta(days=span)).isoformat(),
+    }
+
+
+def _hours(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
 
 
 DEPARTMENTS = "{departments}"

@@ -19,7 +19,9 @@ from starlette.responses import Response
 from facade.api import idempotency, interactions, scheduling, writes
 from facade.api.deps import Auth, Negotiation, ServicesDep
 from facade.api.response import FhirResponse
+from facade.api.services import Services
 from facade.api.writes import WriteOutcome
+from facade.auth.context import AuthContext
 from facade.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from facade.search import parse_query
 
@@ -78,21 +80,30 @@ async def create(
     key = _key(request)
     condition = request.headers.get("if-none-exist")
     if condition:
-        req = parse_query(resource_type, parse_qsl(condition, keep_blank_values=True))
-        found = await interactions.search(services, auth, resource_type, req, strict=True)
-        matches = [e["resource"] for e in found.get("entry", [])]
-        if len(matches) > 1:
-            raise InvalidRequest(f"If-None-Exist matches {len(matches)} resources")
-        if matches:
-            existing = await interactions.read(services, auth, resource_type, matches[0]["id"])
-            return _respond(
-                WriteOutcome(200, existing.resource, {"ETag": existing.etag}),
-                negotiated.pretty,
-                negotiated.media_type,
-            )
+        existing = await _if_none_exist(services, auth, resource_type, condition)
+        if existing is not None:
+            return _respond(existing, negotiated.pretty, negotiated.media_type)
         key = key or f"if-none-exist:{resource_type}?{condition}"
     outcome = await idempotency.create(services, auth, resource_type, body, key=key)
     return _respond(outcome, negotiated.pretty, negotiated.media_type)
+
+
+async def _if_none_exist(
+    services: Services, auth: AuthContext, resource_type: str, condition: str
+) -> WriteOutcome | None:
+    """Conditional create (http.html#ccreate): the one match of ``If-None-Exist`` (200), or None.
+
+    Several matches are an error; none means the write goes ahead, keyed by the condition.
+    """
+    req = parse_query(resource_type, parse_qsl(condition, keep_blank_values=True))
+    found = await interactions.search(services, auth, resource_type, req, strict=True)
+    matches = [e["resource"] for e in found.get("entry", [])]
+    if len(matches) > 1:
+        raise InvalidRequest(f"If-None-Exist matches {len(matches)} resources")
+    if not matches:
+        return None
+    existing = await interactions.read(services, auth, resource_type, matches[0]["id"])
+    return WriteOutcome(200, existing.resource, {"ETag": existing.etag})
 
 
 @router.put("/{resource_type}/{rid}")
@@ -151,7 +162,18 @@ async def operation(
         return _respond(WriteOutcome(200, bundle, {}), negotiated.pretty, negotiated.media_type)
     if (resource_type, op) == ("Appointment", "$book"):
         body = await _json_body(request, JSON_TYPES)
-        outcome = await scheduling.book(services, auth, body, key=_key(request))
+        key = _key(request)
+        condition = request.headers.get("if-none-exist")
+        if condition:  # as for create: a matching Appointment is the answer, nothing is booked
+            auth.require(resource_type, "c")
+            existing = await _if_none_exist(services, auth, resource_type, condition)
+            if existing is not None:
+                bundle = scheduling.book_result(services, existing.body)
+                return _respond(
+                    WriteOutcome(200, bundle, {}), negotiated.pretty, negotiated.media_type
+                )
+            key = key or f"if-none-exist:{resource_type}/$book?{condition}"
+        outcome = await scheduling.book(services, auth, body, key=key)
         return _respond(outcome, negotiated.pretty, negotiated.media_type)
     raise NotFound(f"Operation {resource_type}/{op} is not supported")
 

@@ -318,6 +318,10 @@ async def book(
     )
     if outcome.status >= 400:
         return outcome
+    return WriteOutcome(200, book_result(services, outcome.body), {})
+
+
+def book_result(services: Services, appointment: Json) -> Json:
+    """The $book answer: a Bundle holding the booked Appointment (IHE ITI Scheduling)."""
     base = services.settings.fhir_base
-    bundle = searchset(base=base, matches=[outcome.body], self_url=f"{base}/Appointment/$book")
-    return WriteOutcome(200, bundle, {})
+    return searchset(base=base, matches=[appointment], self_url=f"{base}/Appointment/$book")

@@ -85,14 +85,15 @@ def _translate(
         if date.prefix not in push.prefixes or (push.precision == "day" and len(raw) != 10):
             return None
         text = raw
-    elif push.kind == "fhir-id":
+    elif push.kind in ("fhir-id", "fhir-id-local"):
         try:
             fid: FhirId = parse_table_id(unescape(value), table.id)
         except InvalidRequest:
             return NO_MATCH
         if fid.practice != practice:
             return NO_MATCH
-        text = unescape(value)
+        # "fhir-id" passes the FHIR id (athena's FHIR API), "fhir-id-local" athena's own id
+        text = unescape(value) if push.kind == "fhir-id" else fid.local
     elif push.kind == "date-range":
         return None  # folded over every value by _date_window
     else:  # reference / reference-id: an athena-scheme reference (a-{practice}.{Prefix}-{id})

@@ -58,8 +58,10 @@ class Source(_Strict):
     fields: list[Field_] = Field(default_factory=list)
     # Facts the facade adds to each record before mapping: ``department`` adds
     # ``departmenttimezone`` (hours from UTC) from the practice's department list,
-    # because athena's appointment records carry department-local times only.
-    context: list[Literal["department"]] = Field(default_factory=list)
+    # because athena's appointment records carry department-local times only;
+    # ``schedule`` adds a provider-in-department's bookable reasons (``reasonids``) and
+    # planning horizon (``planningstart``, ``planningend``; see facade/api/records.py).
+    context: list[Literal["department", "schedule"]] = Field(default_factory=list)
 
 
 class SearchParamDef(_Strict):
@@ -92,6 +94,7 @@ class Push(_Strict):
         "date",
         "date-range",
         "fhir-id",
+        "fhir-id-local",
         "reference",
         "reference-id",
         "reference-typed",

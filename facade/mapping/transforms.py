@@ -295,6 +295,39 @@ def appointment_status_key(value: Any) -> str | None:
     return None if status is None else str(status)
 
 
+BOOKED_STATUSES = ("f", "2", "3", "4")  # athena statuses of an appointment filling its slot
+
+
+def slot_status(value: Any) -> str | None:
+    """``(appointmentid, appointmentstatus, frozenyn)`` -> FHIR ``Slot.status``.
+
+    An open slot (``o``, or no status: items of the open-slot list) is ``free``
+    unless it is frozen (athena will not book it: ``busy-unavailable``); a slot an
+    appointment fills is ``busy``; a cancelled appointment's slot no longer exists
+    (athena reopens the time under a new id), so it has no status.
+
+    >>> slot_status(("7", "o", True)), slot_status(("7", None, None)), slot_status(("7", "f", False))
+    ('busy-unavailable', 'free', 'busy')
+    """
+    _, status, frozen = value
+    if status in (None, "", "o"):
+        return "busy-unavailable" if str(frozen).strip().lower() in ("true", "1", "y") else "free"
+    return "busy" if str(status) in BOOKED_STATUSES else None
+
+
+def filled_slot(value: Any) -> str | None:
+    """``(appointmentid, appointmentstatus)`` -> the id of the Slot the appointment fills.
+
+    A booked or checked-in appointment fills the slot with its own id (booking keeps
+    the id); a cancelled one fills none (athena reopens the time under a new id).
+
+    >>> filled_slot(("1002708", "2")), filled_slot(("1002708", "x"))
+    ('1002708', None)
+    """
+    appointmentid, status = value
+    return str(appointmentid) if str(status) in BOOKED_STATUSES and appointmentid else None
+
+
 def _constant(text: str) -> Fn:
     def read(value: Any) -> str:
         return text
@@ -319,8 +352,9 @@ TRANSFORMS: dict[str, Transform] = {
     "local_stamp": Transform(local_stamp, None),
     "integer": Transform(to_int, to_int),
     "appointment_status_key": Transform(appointment_status_key, None),
-    # participant.status of athena's actors, Slot.status of an open slot (constants)
+    "slot_status": Transform(slot_status, None),
+    "filled_slot": Transform(filled_slot, None),
+    # participant.status and participant.required of athena's actors (constants)
     "accepted": Transform(_constant("accepted"), None),
     "required": Transform(_constant("required"), None),
-    "free": Transform(_constant("free"), None),
 }

@@ -44,7 +44,7 @@ def test_patient_search_both_reference_forms_and_post_are_equal(
         assert [e["id"] for e in modifier] == [e["id"] for e in found]
 
 
-def test_read_has_the_chart_summary_narrative_and_validates(
+def test_read_has_the_chart_summary_narrative_appointment_and_validates(
     fhir: httpx.Client, sandbox_encounters: dict[str, list[Json]], validator: ProfileValidator
 ) -> None:
     encounter = sandbox_encounters[DONNA][0]
@@ -55,7 +55,9 @@ def test_read_has_the_chart_summary_narrative_and_validates(
     assert read["text"]["status"] == "generated"
     assert read["text"]["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
     assert "Encounter Summary" in read["text"]["div"]
-    assert {k: v for k, v in read.items() if k != "text"} == encounter  # merged, not replaced
+    merged = {"text", "appointment"}  # the chart's summary and the visit's appointment
+    assert {k: v for k, v in read.items() if k not in merged} == encounter  # merged, not replaced
+    assert read["appointment"][0]["reference"].startswith("Appointment/a-195900.Appointment-")
     validator.assert_valid(read, PROFILES["Encounter"])
     validator.assert_valid(read, PROFILES["Encounter"].replace("6.1.0", "3.1.1"))
 

@@ -65,7 +65,7 @@ def test_golden(
     profile = mappings.tables[case["table"]].profile
     for version in mappings.tables[case["table"]].profile_versions:
         validator.assert_valid(expected, f"{profile}|{version}")
-    if profile is None:  # a base resource (Appointment, Slot): valid R4
+    if profile is None:  # a base resource (Appointment, Slot, Schedule): valid R4
         assert _base_errors(expected) == []
     _check_scheduling(expected)
 
@@ -78,8 +78,15 @@ def _check_scheduling(resource: dict[str, Any]) -> None:
         kinds = [p["actor"]["reference"].split("/")[0] for p in resource["participant"]]
         assert kinds == ["Patient", "Practitioner", "Location"]
     if resource["resourceType"] == "Slot":
-        assert resource["status"] == "free" and resource["start"] < resource["end"]
+        assert resource["status"] in {"free", "busy", "busy-unavailable"}
+        assert resource["start"] < resource["end"]
         assert resource["schedule"]["reference"].startswith("Schedule/a-")
+    if resource["resourceType"] == "Schedule":
+        kinds = [a["reference"].split("/")[0] for a in resource["actor"]]
+        assert kinds == ["Practitioner", "Location"] and resource["planningHorizon"]["end"]
+        # the Schedule id is the one Slot.schedule uses: {providerid}-{departmentid}
+        provider, department = (a["reference"].rsplit("-", 1)[1] for a in resource["actor"])
+        assert resource["id"].endswith(f".Schedule-{provider}-{department}")
 
 
 @pytest.mark.parametrize(

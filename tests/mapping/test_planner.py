@@ -84,3 +84,17 @@ def test_gender_alone_scans_or_is_refused(patient: Table) -> None:
     with pytest.raises(InvalidRequest) as err:
         plan(patient, [("gender", "male")], allow_scan=False)
     assert "supported combinations" in err.value.diagnostics
+
+
+def test_appointment_id_goes_to_the_appointment_by_its_athena_id() -> None:
+    table = load_mappings().tables["Appointment"]
+
+    def of(value: str):  # type: ignore[no-untyped-def]
+        return plan_search(table, parse_query("Appointment", [("_id", value)]), PRACTICE)
+
+    p = of("a-195900.Appointment-1002436")
+    assert p.route.name == "rest-by-id" and p.params == (("appointmentid", "1002436"),)
+    assert not p.empty
+    assert of("a-195901.Appointment-1002436").empty  # another practice: no call
+    with pytest.raises(InvalidRequest):  # several ids: athena reads one appointment
+        of("a-195900.Appointment-1,a-195900.Appointment-2")

@@ -44,3 +44,25 @@ def test_ethnicity_unknown() -> None:
     body = TRANSFORMS["us_core_ethnicity"].read("UNK")
     assert body["extension"][0]["valueCoding"]["code"] == "UNK"
     assert TRANSFORMS["us_core_ethnicity"].read("") is None
+
+
+@pytest.mark.parametrize(
+    ("record", "status"),
+    [
+        (("7", None, None), "free"),  # an item of the open-slot list
+        (("7", "o", False), "free"),
+        (("7", "o", True), "busy-unavailable"),  # frozen: athena will not book it
+        (("7", "o", "true"), "busy-unavailable"),
+        (("7", "f", False), "busy"),
+        (("7", "3", False), "busy"),
+        (("7", "x", False), None),  # a cancelled appointment's slot is gone
+    ],
+)
+def test_slot_status(record: tuple[str, str | None, object], status: str | None) -> None:
+    assert TRANSFORMS["slot_status"].read(record) == status
+
+
+def test_only_a_booked_appointment_fills_its_slot() -> None:
+    filled = TRANSFORMS["filled_slot"].read
+    assert [filled(("1002708", s)) for s in ("f", "2", "3", "4")] == ["1002708"] * 4
+    assert filled(("1002708", "x")) is None and filled(("1002708", "o")) is None
