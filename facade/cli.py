@@ -15,9 +15,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     Workers are separate processes that build the app from the environment, so
     every override is exported as ``FACADE_*`` before they start, and the
-    signing key is created once here (not raced by the workers).
+    data directory's state (keys, SQLite files) is created once here, not raced by the
+    workers.
     """
-    from facade.api.app import signing_key
+    from facade.api.app import prepare_state
     from facade.settings import Settings
 
     if args.host:
@@ -26,6 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["FACADE_PORT"] = str(args.port)
     if args.workers:
         os.environ["FACADE_WORKERS"] = str(args.workers)
+    if args.server:
+        os.environ["FACADE_SERVER"] = args.server
     settings = Settings()
     emulator = None
     if settings.environment == "embedded" and not settings.athena_base_url:
@@ -36,12 +39,13 @@ def _serve(args: argparse.Namespace) -> int:
         upstream = emulator.start()
         os.environ["FACADE_ATHENA_BASE_URL"] = upstream
         logging.getLogger("facade").info("embedded athenahealth emulator at %s", upstream)
-    signing_key(settings)
+    prepare_state(settings)
     print(f"FHIR base: {settings.fhir_base}", flush=True)
     try:
-        if args.server == "granian":
+        if settings.server == "granian":
             from granian import Granian
             from granian.constants import Interfaces
+            from granian.log import LogLevels
 
             Granian(
                 APP_FACTORY,
@@ -51,6 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
                 workers=settings.workers,
                 factory=True,
                 log_access=False,
+                log_level=LogLevels(args.log_level.lower()),
             ).serve()
         else:
             import uvicorn
@@ -171,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--workers", type=int, default=None, help="worker processes (FACADE_WORKERS, default 2)"
     )
-    serve.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
+    serve.add_argument(
+        "--server", choices=["granian", "uvicorn"], default=None, help="FACADE_SERVER (granian)"
+    )
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=_serve)
     emu = sub.add_parser("emulator", help="run the athenahealth emulator alone")

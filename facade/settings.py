@@ -33,11 +33,10 @@ class Settings(BaseSettings):
     environment: Literal["embedded", "preview", "production"] = "embedded"
     host: str = "127.0.0.1"
     port: int = 8080
-    workers: int = Field(
-        default=2,
-        ge=1,
-        description="Server worker processes (bench: 2 workers served uncached reads best on 2 cores)",
-    )
+    # Chosen by `athena-facade bench` on 2 cores (bench/RESULTS.md): granian with 2 workers
+    # served cached reads at 0.90x a bare route and uncached reads fastest with the lowest p99.
+    server: Literal["granian", "uvicorn"] = "granian"
+    workers: int = Field(default=2, ge=1, description="Server worker processes")
     public_base_url: str | None = Field(
         default=None,
         description="Absolute URL clients use to reach the facade (default http://host:port)",

@@ -21,12 +21,14 @@ from facade.api.fastpath import PlainReadFastPath
 from facade.api.services import Services
 from facade.api.timing import RequestEnvelope
 from facade.auth.factory import auth_endpoints, build_authorization_server
+from facade.auth.keys import KeyRing
 from facade.auth.tokens import TokenIssuer
 from facade.cache import EntityCache
 from facade.mapping.loader import load_mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
 from facade.store.ledger import SqliteLedger
+from facade.store.sqlite import SqliteAuthStore
 from facade.upstream.breaker import BreakerConfig, Breakers
 from facade.upstream.budget import BudgetConfig, RateBudget
 from facade.upstream.client import AthenaClient, RetryPolicy
@@ -49,6 +51,19 @@ def signing_key(settings: Settings) -> bytes:
     path.write_text(key.hex())
     path.chmod(0o600)
     return key
+
+
+def prepare_state(settings: Settings) -> None:
+    """Create the data directory's state once, before worker processes start.
+
+    Workers start together; left to themselves they would race to generate the
+    signing key and the id_token keys (each keeping a different one) and to
+    switch the SQLite files to WAL. The server's parent runs this first.
+    """
+    signing_key(settings)
+    KeyRing.load_or_create(settings.data_dir / "jwks.json")
+    SqliteAuthStore(settings.data_dir / "auth.sqlite3").close()
+    SqliteLedger(settings.data_dir / "idempotency.sqlite3").close()
 
 
 def _derive(key: bytes, purpose: str) -> bytes:
@@ -149,6 +164,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.services.ledger.close()
             await authz.aclose()
             await http.aclose()
 

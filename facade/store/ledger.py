@@ -52,6 +52,8 @@ class LedgerRecord:
 
 
 class IdempotencyLedger(Protocol):
+    def close(self) -> None: ...
+
     def begin(
         self, key: str, fingerprint: str, intent: dict[str, Any], now: int
     ) -> LedgerRecord | None:
@@ -76,7 +78,10 @@ class IdempotencyLedger(Protocol):
 class SqliteLedger:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        # timeout: wait for a lock another worker process holds (first start: the WAL switch)
+        self._db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30.0
+        )
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -111,6 +116,10 @@ class SqliteLedger:
             headers=json.loads(headers) if headers else {},
             body=body,
         )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
     def _run(self, sql: str, args: tuple[Any, ...]) -> None:
         with self._lock:
