@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     auth_code_ttl_seconds: int = 60
     refresh_token_ttl_seconds: int = 90 * 24 * 3600
     launch_ttl_seconds: int = 3600  # EHR launch values
+    # The EHR launcher (/auth/launch) mints launch contexts for any patient: a test EHR.
+    # On by default only in embedded mode; a deployment behind a real EHR turns it on
+    # explicitly (and protects it at the network edge).
+    ehr_launcher: bool | None = None
     authorize_session_ttl_seconds: int = 900  # login -> picker -> consent
     demo_users: bool = True  # dr.demo and patient.demo (embedded mode)
     demo_password: SecretStr = SecretStr(DEMO_PASSWORD_DEFAULT)
@@ -137,6 +141,12 @@ class Settings(BaseSettings):
         if self.default_practice not in self.practices:
             raise ValueError("default_practice must be one of practices")
         return self
+
+    @property
+    def launcher_enabled(self) -> bool:
+        if self.ehr_launcher is None:
+            return self.environment == "embedded"
+        return self.ehr_launcher
 
     @property
     def base_url(self) -> str:

@@ -346,9 +346,16 @@ async def register(request: Request, services: ServicesDep) -> JSONResponse:
 
 
 # ---------------------------------------------------------------------- EHR launch
-@router.get("/auth/launch")
-async def launcher() -> HTMLResponse:
-    return _html(pages.launcher_page())
+def _launcher_off(services: Services) -> JSONResponse | None:
+    if services.settings.launcher_enabled:
+        return None
+    body = {"error": "not_found", "error_description": "The EHR launcher is not enabled here"}
+    return JSONResponse(body, 404, headers=NO_STORE)
+
+
+@router.get("/auth/launch", response_model=None)
+async def launcher(services: ServicesDep) -> HTMLResponse | JSONResponse:
+    return _launcher_off(services) or _html(pages.launcher_page())
 
 
 @router.post("/auth/launch")
@@ -359,7 +366,11 @@ async def create_launch(request: Request, services: ServicesDep) -> Response:
     relative references), ``need_patient_banner``, ``intent``, ``launch_url``.
     With ``launch_url`` the browser is sent to ``launch_url?iss=<FHIR base>&launch=...``
     (SMART EHR launch); otherwise the answer is ``{"launch": ..., "iss": ...}``.
+    Only where the launcher is enabled (``FACADE_EHR_LAUNCHER``; embedded by default).
     """
+    off = _launcher_off(services)
+    if off is not None:
+        return off
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     data: dict[str, Any]
     try:

@@ -255,3 +255,21 @@ def test_patient_user_cannot_open_another_patients_launch(
     )
     assert flow.response.status_code == 400
     assert "location" not in flow.response.headers
+
+
+def test_ehr_launcher_is_off_unless_enabled(
+    emulator_url: str, tmp_path_factory: pytest.TempPathFactory, http: httpx.Client
+) -> None:
+    """The launcher mints context for any patient: a test EHR, on by default only when embedded."""
+    from tests.conftest import facade_settings, start_facade
+
+    settings = facade_settings(
+        emulator_url, tmp_path_factory.mktemp("nolaunch"), ehr_launcher=False
+    )
+    server = start_facade(settings)
+    try:
+        base = settings.base_url
+        assert http.get(f"{base}/auth/launch").status_code == 404
+        assert http.post(f"{base}/auth/launch", json={"patient": ELEANA}).status_code == 404
+    finally:
+        server.stop()
