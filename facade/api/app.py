@@ -85,6 +85,7 @@ def create_app(
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout,
             transport=transport,
+            kind=settings.upstream_transport,
         )
         base = settings.upstream_base()
         client_id, client_secret = settings.upstream_credentials()

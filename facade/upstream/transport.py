@@ -39,13 +39,19 @@ def make_http_client(
     connect_timeout: float,
     read_timeout: float,
     transport: httpx.AsyncBaseTransport | None = None,
+    kind: str = "aiohttp",
 ) -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
     timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
     return UpstreamHttpClient(
-        transport=transport or AiohttpTransport(limits=limits),
+        transport=transport
+        or (
+            AiohttpTransport(limits=limits)
+            if kind == "aiohttp"
+            else httpx.AsyncHTTPTransport(limits=limits)
+        ),
         timeout=timeout,
         limits=limits,
         follow_redirects=False,
