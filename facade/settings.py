@@ -33,8 +33,9 @@ class Settings(BaseSettings):
     environment: Literal["embedded", "preview", "production"] = "embedded"
     host: str = "127.0.0.1"
     port: int = 8080
-    # Chosen by `athena-facade bench` on 2 cores (bench/RESULTS.md): granian with 2 workers
-    # served cached reads at 0.90x a bare route and uncached reads fastest with the lowest p99.
+    # Chosen by `athena-facade bench` on 2 cores (README "Benchmark"): 2 workers beat 1 by
+    # 1.5-2x; granian x2 had the highest cached throughput in both full runs, uncached
+    # throughput was within noise of uvicorn x2.
     server: Literal["granian", "uvicorn"] = "granian"
     workers: int = Field(default=2, ge=1, description="Server worker processes")
     public_base_url: str | None = Field(
