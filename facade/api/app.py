@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import hmac
 import secrets
 from collections.abc import AsyncIterator
@@ -70,10 +71,18 @@ def _derive(key: bytes, purpose: str) -> bytes:
     return hmac.new(key, purpose.encode(), hashlib.sha256).digest()
 
 
+def _quiet_libraries() -> None:
+    """httpx logs every request URL at INFO — athena paths and queries carry patient ids
+    and names. The facade's own logs say what happened without them."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
 def create_app(
     settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     settings = settings or Settings()
+    _quiet_libraries()
     mappings = load_mappings()
     software = version("athena-fhir-facade")
     endpoints = auth_endpoints(settings)

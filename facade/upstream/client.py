@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,6 +161,7 @@ class AthenaClient:
         idempotent: bool = False,
     ) -> UpstreamResponse:
         started = time.monotonic()
+        template = path_template(template)  # ids never reach logs or diagnostics
         try:
             breaker = self.breakers.get(key)
             breaker.before()
@@ -307,6 +309,20 @@ class AthenaClient:
         if status >= 400 and status not in (400, 404, 409, 422):
             raise UpstreamError(f"athena answered {status} ({template})")
         return UpstreamResponse(status, body, dict(response.headers))
+
+
+_ID_SEGMENT = re.compile(r"/[^/]*\d[^/]*")
+
+
+def path_template(path: str) -> str:
+    """An athena path with its id segments masked, for logs and error messages.
+
+    >>> path_template("/Patient/a-195900.E-60178")
+    '/Patient/{id}'
+    >>> path_template("/appointments/1205967/cancel")
+    '/appointments/{id}/cancel'
+    """
+    return _ID_SEGMENT.sub("/{id}", path)
 
 
 def _soft_failure(body: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 READ = "Patient/a-195900.E-60182"
 
@@ -89,3 +90,16 @@ def test_fast_path_never_bypasses_checks(fhir: httpx.Client, facade_url: str) ->
     other = dev_token(facade_url, scope="system/Observation.rs")
     denied = httpx.get(f"{facade_url}/fhir/r4/{READ}", headers={"Authorization": f"Bearer {other}"})
     assert denied.status_code == 403
+
+
+def test_logs_carry_no_ids_or_names(fhir: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        fhir.get("Patient/a-195900.E-60183", params={"_format": "json"})
+        fhir.get("Patient", params={"name": "Sandbox-Test", "birthdate": "ge1900"})
+        fhir.get("Patient/a-195900.E-99999999")
+    text = caplog.text
+    assert "upstream GET" in text or "request id=" in text  # something was logged
+    for secret in ("60183", "99999999", "Sandbox", "1900"):
+        assert secret not in text, secret

@@ -151,3 +151,13 @@ def test_backoff_is_full_jitter_and_capped() -> None:
         delays = [policy.delay(attempt, rng) for _ in range(200)]
         assert all(0 <= d <= ceiling for d in delays)
         assert max(delays) > ceiling * 0.8 and min(delays) < ceiling * 0.2
+
+
+def test_upstream_paths_are_logged_without_ids() -> None:
+    import doctest
+
+    from facade.upstream import client
+
+    assert doctest.testmod(client).failed == 0
+    assert client.path_template("/chart/encounters/77/summary") == "/chart/encounters/{id}/summary"
+    assert client.path_template("/patients") == "/patients"
