@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import hmac
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
