@@ -24,11 +24,12 @@ is created 0600 like the other stores.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from facade.store.database import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -77,17 +78,10 @@ class IdempotencyLedger(Protocol):
 
 class SqliteLedger:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # timeout: wait for a lock another worker process holds (first start: the WAL switch)
-        self._db = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=30.0
-        )
+        self._db = open_database(
+            path, SCHEMA, synchronous="FULL"
+        )  # a claimed key must survive a crash
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a claimed key must survive a crash
-            self._db.executescript(SCHEMA)
-        path.chmod(0o600)
 
     def begin(
         self, key: str, fingerprint: str, intent: dict[str, Any], now: int

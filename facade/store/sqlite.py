@@ -16,12 +16,12 @@ millisecond, so a lock costs less than a pool. Schema (all secrets hashed)::
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 from facade.store.base import CodeRecord, RefreshRecord
+from facade.store.database import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS grants (
@@ -45,17 +45,8 @@ CREATE TABLE IF NOT EXISTS launches (
 
 class SqliteAuthStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # timeout: wait for a lock another worker process holds (first start: the WAL switch)
-        self._db = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=30.0
-        )
+        self._db = open_database(path, SCHEMA, synchronous="NORMAL")
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
-        path.chmod(0o600)
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         with self._lock:
