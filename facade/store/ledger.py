@@ -78,9 +78,8 @@ class IdempotencyLedger(Protocol):
 
 class SqliteLedger:
     def __init__(self, path: Path) -> None:
-        self._db = open_database(
-            path, SCHEMA, synchronous="FULL"
-        )  # a claimed key must survive a crash
+        # synchronous=FULL: a claimed key must survive a crash
+        self._db = open_database(path, SCHEMA, synchronous="FULL")
         self._lock = threading.Lock()
 
     def begin(
