@@ -1,22 +1,28 @@
 """Optional profile validation with the repository's test-side validator.
 
 The validator lives in ``tests/support/profiles.py`` (it walks the vendored US Core
-StructureDefinitions); it is used when importable, i.e. when the suite runs from a
-checkout. Elsewhere the check reports "skipped" rather than pretending to validate.
+StructureDefinitions); it is used when importable: from pytest, or from the installed
+command when this package sits in a checkout next to ``tests/``. Elsewhere the check
+reports "skipped" rather than pretending to validate.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 from typing import Any
 
 from conformance.context import PROFILES, Context
 from conformance.result import Fail, Skip, check
 
 MAX_ERRORS = 3
+_CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def _validator() -> Any:
+    if (_CHECKOUT / "tests/support/profiles.py").is_file() and str(_CHECKOUT) not in sys.path:
+        sys.path.append(str(_CHECKOUT))  # the console script does not put the checkout on it
     try:
         module = importlib.import_module("tests.support.profiles")
     except ImportError as exc:
