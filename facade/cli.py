@@ -1,4 +1,5 @@
-"""``athena-facade``: serve (facade + embedded emulator), emulator (alone), bench, clients, keys."""
+"""``athena-facade``: serve (facade + embedded emulator), emulator (alone), bench, conformance,
+clients, keys."""
 
 from __future__ import annotations
 
@@ -101,6 +102,23 @@ def _bench(args: argparse.Namespace) -> int:
     return run(quick=args.quick, latency_ms=args.latency_ms, out_dir=args.out)
 
 
+def _conformance(args: argparse.Namespace) -> int:
+    from conformance import report
+    from conformance.client import client_credentials_token
+    from conformance.suite import failed, run_suite
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # request URLs carry patient ids
+    token = args.token
+    if token is None and args.client_id:
+        if not args.client_secret:
+            print("--client-id needs --client-secret", file=sys.stderr)
+            return 2
+        token = client_credentials_token(args.base, args.client_id, args.client_secret, args.scope)
+    results = run_suite(args.base, token, args.patient)
+    print(report.as_json(results) if args.json else report.table(results))
+    return 1 if failed(results) else 0
+
+
 def _clients(args: argparse.Namespace) -> int:
     import json
     import secrets
@@ -194,6 +212,25 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--latency-ms", type=float, default=50.0, help="emulated athena latency")
     bench.add_argument("--out", default="bench", help="where RESULTS.md and the plot go")
     bench.set_defaults(run=_bench)
+
+    conf = sub.add_parser(
+        "conformance", help="run the US Core conformance suite against any FHIR base URL"
+    )
+    conf.add_argument("--base", required=True, help="FHIR base URL, e.g. http://host/fhir/r4")
+    conf.add_argument("--token", default=None, help="bearer access token")
+    conf.add_argument(
+        "--client-id", default=None, help="client_credentials at the SMART token_endpoint"
+    )
+    conf.add_argument("--client-secret", default=None)
+    conf.add_argument("--scope", default="system/*.rs", help="scope for --client-id")
+    conf.add_argument(
+        "--patient",
+        action="append",
+        default=None,
+        help="patient id (repeat; default: the sandbox patients a-195900.E-60178..60184)",
+    )
+    conf.add_argument("--json", action="store_true", help="results as JSON")
+    conf.set_defaults(run=_conformance)
 
     clients = sub.add_parser(
         "clients", help="manage OAuth clients ({FACADE_DATA_DIR}/clients.json)"
