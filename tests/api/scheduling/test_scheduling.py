@@ -10,70 +10,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from emulator.app import create_app as create_emulator
-from emulator.config import EmulatorConfig
 from emulator.server import ServerThread
+from tests.api.scheduling.support import (
+    FHIR_JSON,
+    OTHER_PATIENT,
+    PATIENT,
+    PID,
+    _client,
+)
 from tests.conftest import dev_token, facade_settings, start_facade
 from tests.support.profiles import _base_errors
-
-TODAY = date(2025, 6, 30)  # a Monday
-NOW = datetime(2025, 6, 30, 14, 0, tzinfo=UTC).timestamp()
-PID = "195900"
-PATIENT = f"Patient/a-{PID}.E-60178"
-OTHER_PATIENT = f"Patient/a-{PID}.E-1686"
-FHIR_JSON = {"Content-Type": "application/fhir+json"}
-
-
-class _Clock:
-    def __call__(self) -> float:
-        return NOW
-
-
-@pytest.fixture(scope="module")
-def clinic() -> Iterator[tuple[str, Any]]:
-    config = EmulatorConfig(
-        today=TODAY, api_requests_per_second=100_000, token_requests_per_minute=10_000
-    )
-    app = create_emulator(config, clock=_Clock())
-    server = ServerThread(app)
-    yield server.start(), app.state.emulator
-    server.stop()
-
-
-def _client(base_url: str) -> httpx.Client:
-    token = dev_token(base_url, "system/*.cruds")
-    return httpx.Client(
-        base_url=f"{base_url}/fhir/r4", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
-
-
-@pytest.fixture(scope="module")
-def fhir(
-    clinic: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[httpx.Client]:
-    settings = facade_settings(clinic[0], tmp_path_factory.mktemp("sched"))
-    server = start_facade(settings)
-    with _client(settings.base_url) as client:
-        yield client
-    server.stop()
-
-
-@pytest.fixture
-def admin(clinic: tuple[str, Any]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{clinic[0]}/_emulator") as client:
-        client.delete("faults")
-        yield client
-        client.delete("faults")
-
 
 _used: set[str] = set()
 
