@@ -35,6 +35,7 @@ from facade.upstream.budget import Bucket, BudgetConfig, RateBudget
 from facade.upstream.deadline import add_upstream_time, remaining
 from facade.upstream.singleflight import SingleFlight
 from facade.upstream.token import TokenProvider, _retry_after
+from facade.upstream.transport import UpstreamHttpClient
 
 # athena's quota header names are not documented (API-NOTES §4.3); these are the emulator's.
 QUOTA_LIMIT_HEADER = "X-RateLimit-Limit"
@@ -83,7 +84,7 @@ class AthenaClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: UpstreamHttpClient,
         base_url: str,
         tokens: TokenProvider,
         *,
@@ -258,15 +259,11 @@ class AthenaClient:
         url = self._base + url_path
         if params:
             url += "?" + urlencode(params)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         try:
-            response = await self._http.request(
-                method,
-                url,
-                data=form,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            response = await self._http.send_direct(
+                method, url, headers=headers, form=form, limits=timeout
             )
-            await response.aread()
         except httpx.TimeoutException as exc:
             log.warning("upstream %s %s timeout", method, template)
             error = UpstreamTimeout(f"athena did not answer in time ({method} {template})")
