@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=None, help="worker processes (FACADE_WORKERS, default 2)"
     )
     serve.add_argument(
-        "--server", choices=["granian", "uvicorn"], default=None, help="FACADE_SERVER (granian)"
+        "--server", choices=["granian", "uvicorn"], default=None, help="FACADE_SERVER (uvicorn)"
     )
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=_serve)
