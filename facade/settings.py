@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     practices: list[str] = Field(default_factory=lambda: ["195900", "195901"])
     upstream_connect_timeout: float = 3.0
     # after an ambiguous write (timeout), read athena back this many times, this far apart
+    # finished idempotency records are kept this long (a retry after that books anew)
+    idempotency_retention_seconds: int = 7 * 24 * 3600
     write_readback_attempts: int = 3
     write_readback_interval: float = 0.5
     upstream_read_timeout: float = 10.0

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -60,11 +61,18 @@ def prepare_state(settings: Settings) -> None:
     Workers start together; left to themselves they would race to generate the
     signing key and the id_token keys (each keeping a different one) and to
     switch the SQLite files to WAL. The server's parent runs this first.
+    Expired codes, refresh tokens, revocations and launches, and finished idempotency
+    records past their retention, are purged here too, once per start.
     """
+    now = int(time.time())
     signing_key(settings)
     KeyRing.load_or_create(settings.data_dir / "jwks.json")
-    SqliteAuthStore(settings.data_dir / "auth.sqlite3").close()
-    SqliteLedger(settings.data_dir / "idempotency.sqlite3").close()
+    store = SqliteAuthStore(settings.data_dir / "auth.sqlite3")
+    store.purge(now)
+    store.close()
+    ledger = SqliteLedger(settings.data_dir / "idempotency.sqlite3")
+    ledger.purge(now - settings.idempotency_retention_seconds)
+    ledger.close()
 
 
 def _derive(key: bytes, purpose: str) -> bytes:

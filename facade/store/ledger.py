@@ -55,6 +55,10 @@ class LedgerRecord:
 class IdempotencyLedger(Protocol):
     def close(self) -> None: ...
 
+    def purge(self, finished_before: int) -> int:
+        """Forget finished records last updated before ``finished_before``; pending ones stay."""
+        ...
+
     def begin(
         self, key: str, fingerprint: str, intent: dict[str, Any], now: int
     ) -> LedgerRecord | None:
@@ -113,6 +117,14 @@ class SqliteLedger:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def purge(self, finished_before: int) -> int:
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM idempotency WHERE state = 'done' AND updated_at < ?",
+                (finished_before,),
+            )
+            return cursor.rowcount
 
     def _run(self, sql: str, args: tuple[Any, ...]) -> None:
         with self._lock:
