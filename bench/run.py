@@ -190,23 +190,14 @@ class Bench:
 
     @staticmethod
     def facade_token(base: str) -> str:
-        response = httpx.post(
-            f"{base}/auth/token",
-            data={"grant_type": "client_credentials", "scope": "system/*.rs"},
-            auth=("local-dev", "local-dev-secret"),
+        return _client_credentials(
+            f"{base}/auth/token", ("local-dev", "local-dev-secret"), "system/*.rs"
         )
-        response.raise_for_status()
-        return str(response.json()["access_token"])
 
     def emulator_token(self) -> str:
         assert self.emulator is not None
-        response = httpx.post(
-            f"{self.emulator.base}/oauth2/v1/token",
-            data={"grant_type": "client_credentials", "scope": "system/Patient.read"},
-            auth=("facade-dev", "facade-dev-secret"),
-        )
-        response.raise_for_status()
-        return str(response.json()["access_token"])
+        url = f"{self.emulator.base}/oauth2/v1/token"
+        return _client_credentials(url, ("facade-dev", "facade-dev-secret"), "system/Patient.read")
 
     def emulator_calls(self, path: str | None = None) -> int:
         assert self.emulator is not None
@@ -221,6 +212,14 @@ class Bench:
                 name, value = line.split()
                 values[name] = float(value)
         return values
+
+
+def _client_credentials(token_url: str, client: tuple[str, str], scope: str) -> str:
+    """A client-credentials access token (both servers use their documented local-dev clients)."""
+    data = {"grant_type": "client_credentials", "scope": scope}
+    response = httpx.post(token_url, data=data, auth=client)
+    response.raise_for_status()
+    return str(response.json()["access_token"])
 
 
 def _paths(prefix: str = "/fhir/r4/Patient/a-195900.E-") -> list[str]:

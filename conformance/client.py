@@ -63,6 +63,15 @@ class FhirClient:
         body: Json = response.json()
         return body
 
+    def read_exact(self, ref: str) -> Json:
+        """Inferno's read check: 200 and the resource of the requested type and id, or Fail."""
+        rtype, rid = ref.rstrip("/").split("/")[-2:]
+        body = self.read(ref)
+        got = (body.get("resourceType"), body.get("id"))
+        if got != (rtype, rid):
+            raise Fail(f"GET {ref} returned {got[0]}/{got[1]}")
+        return body
+
     def search(self, rtype: str, params: Any, *, method: str = "GET") -> Page:
         """Every match and include over all pages; Fail on a non-200 or a non-Bundle."""
         if method == "POST":

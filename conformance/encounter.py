@@ -43,11 +43,7 @@ def encounter_id_and_read(ctx: Context) -> str:
         eid = str(encounter.get("id"))
         found = ctx.client.search("Encounter", {"_id": eid}).ids
         require(found == [eid], f"Encounter?_id={eid} returned {found}")
-        body = ctx.client.read(f"Encounter/{eid}")
-        require(
-            (body.get("resourceType"), body.get("id")) == ("Encounter", eid),
-            f"GET Encounter/{eid} returned {body.get('resourceType')}/{body.get('id')}",
-        )
+        ctx.client.read_exact(f"Encounter/{eid}")
     return f"{len(sample)} encounters"
 
 

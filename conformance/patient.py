@@ -117,11 +117,7 @@ def patient_gender_name_search(ctx: Context) -> str:
 @check("Patient read")
 def patient_read(ctx: Context) -> str:
     for pid in ctx.need_patients():
-        body = ctx.client.read(f"Patient/{pid}")
-        require(
-            (body.get("resourceType"), body.get("id")) == ("Patient", pid),
-            f"GET Patient/{pid} returned {body.get('resourceType')}/{body.get('id')}",
-        )
+        ctx.client.read_exact(f"Patient/{pid}")
     return f"{len(ctx.patients)} reads"
 
 

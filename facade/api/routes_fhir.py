@@ -9,7 +9,10 @@ from starlette.responses import JSONResponse, Response
 
 from facade.api import interactions
 from facade.api.deps import Auth, Negotiation, ServicesDep, get_negotiated, services_of
+from facade.api.negotiation import Negotiated
 from facade.api.response import FhirResponse
+from facade.api.services import Services
+from facade.auth.context import AuthContext
 from facade.errors import UnsupportedMediaType
 from facade.search import parse_query
 
@@ -82,7 +85,20 @@ async def search_get(
     auth: Auth,
     negotiated: Negotiation,
 ) -> Response:
-    req = parse_query(resource_type, request.query_params.multi_items())
+    items = request.query_params.multi_items()
+    return await _searchset(services, auth, negotiated, request, resource_type, items)
+
+
+async def _searchset(
+    services: Services,
+    auth: AuthContext,
+    negotiated: Negotiated,
+    request: Request,
+    resource_type: str,
+    items: list[tuple[str, str]],
+) -> Response:
+    """The one search path behind GET and POST ``_search`` (so both return exactly the same)."""
+    req = parse_query(resource_type, items)
     bundle = await interactions.search(services, auth, resource_type, req, strict=_strict(request))
     return FhirResponse(
         bundle,
@@ -110,11 +126,4 @@ async def search_post(
     except UnicodeDecodeError as exc:
         raise UnsupportedMediaType("The form body must be UTF-8") from exc
     items = [*request.query_params.multi_items(), *form]
-    req = parse_query(resource_type, items)
-    bundle = await interactions.search(services, auth, resource_type, req, strict=_strict(request))
-    return FhirResponse(
-        bundle,
-        headers={"Cache-Control": NO_STORE},
-        pretty=negotiated.pretty,
-        media_type=negotiated.media_type,
-    )
+    return await _searchset(services, auth, negotiated, request, resource_type, items)
