@@ -19,7 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
     data directory's state (keys, SQLite files) is created once here, not raced by the
     workers.
     """
-    from facade.api.app import prepare_state
+    from facade.engine.runtime import prepare_state
     from facade.settings import Settings
 
     if args.host:

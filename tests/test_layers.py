@@ -1,7 +1,12 @@
-"""The pure core imports neither FastAPI, Starlette nor httpx (CONVENTIONS.md item 1).
+"""Layers point one way (CONVENTIONS.md item 1, DESIGN.md "Folders").
 
-Walks the AST of every module in the pure packages and follows imports inside
-the project transitively, so an indirect edge (pure -> api -> fastapi) fails too.
+- The pure core imports neither FastAPI, Starlette nor httpx.
+- The engine and the workflows import no web framework (FastAPI, Starlette,
+  uvicorn): every entry point (HTTP, MCP, bulk jobs, events, sync) runs them.
+- Nothing below the HTTP face imports ``facade.api``.
+
+Walks the AST of every module and follows imports inside the project
+transitively, so an indirect edge (pure -> api -> fastapi) fails too.
 """
 
 from __future__ import annotations
@@ -41,6 +46,15 @@ def _imports(path: Path) -> set[str]:
 
 def _closure(start: Path) -> dict[str, Path]:
     """Every third-party import reachable from ``start`` -> the project file importing it."""
+    return _walk(start)[0]
+
+
+def _project_files(start: Path) -> set[Path]:
+    """Every project module reachable from ``start`` (itself included)."""
+    return _walk(start)[1]
+
+
+def _walk(start: Path) -> tuple[dict[str, Path], set[Path]]:
     seen: set[Path] = set()
     external: dict[str, Path] = {}
     stack = [start]
@@ -55,7 +69,7 @@ def _closure(start: Path) -> dict[str, Path]:
                 stack.append(local)
             elif name.split(".")[0] not in ("facade", "capability", "emulator", "mappings"):
                 external[name] = path
-    return external
+    return external, seen
 
 
 PURE_FILES = sorted(p for d in PURE for p in (ROOT / d).rglob("*.py"))
@@ -67,14 +81,60 @@ def test_pure_packages_exist() -> None:
 
 @pytest.mark.parametrize("path", PURE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_pure_core_has_no_web_or_http_imports(path: Path) -> None:
-    bad = {
+    bad = _reaching(path, FORBIDDEN)
+    assert not bad, f"{path.relative_to(ROOT)} reaches {bad}"
+
+
+def _reaching(path: Path, packages: tuple[str, ...]) -> dict[str, Path]:
+    """The imports of ``packages`` reachable from ``path`` -> the project file importing each."""
+    return {
         name: where.relative_to(ROOT)
         for name, where in _closure(path).items()
-        if name.split(".")[0] in FORBIDDEN
+        if name.split(".")[0] in packages
     }
-    assert not bad, f"{path.relative_to(ROOT)} reaches {bad}"
 
 
 def test_the_checker_sees_a_forbidden_edge() -> None:
     found = _closure(ROOT / "facade/api/app.py")
     assert any(name.startswith("fastapi") for name in found)
+
+
+ENGINE = ["facade/engine", "facade/workflows"]
+ENGINE_FORBIDDEN = ("fastapi", "starlette", "uvicorn", "granian")
+BELOW_API = [
+    "facade/engine",
+    "facade/workflows",
+    "facade/auth",
+    "facade/search",
+    "facade/mapping",
+    "facade/upstream",
+    "facade/fhir",
+    "facade/store",
+    "capability",
+]
+ENGINE_FILES = sorted(p for d in ENGINE for p in (ROOT / d).rglob("*.py"))
+BELOW_API_FILES = sorted(p for d in BELOW_API for p in (ROOT / d).rglob("*.py"))
+
+
+def test_engine_packages_exist() -> None:
+    assert ROOT / "facade/engine/reads.py" in ENGINE_FILES
+    assert ROOT / "facade/workflows/scheduling.py" in ENGINE_FILES
+
+
+@pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_engine_imports_no_web_framework(path: Path) -> None:
+    bad = _reaching(path, ENGINE_FORBIDDEN)
+    assert not bad, f"{path.relative_to(ROOT)} reaches {bad}"
+
+
+@pytest.mark.parametrize("path", BELOW_API_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_nothing_below_the_http_face_imports_it(path: Path) -> None:
+    api = ROOT / "facade/api"
+    bad = sorted(str(p.relative_to(ROOT)) for p in _project_files(path) if api in p.parents)
+    assert not bad, f"{path.relative_to(ROOT)} reaches {bad}"
+
+
+def test_the_checker_sees_an_upward_edge() -> None:
+    reached = _project_files(ROOT / "facade/api/app.py")
+    assert ROOT / "facade/api/routes_fhir.py" in reached
+    assert ROOT / "facade/engine/reads.py" in reached

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from facade.api.app import prepare_state
+from facade.engine.runtime import prepare_state
 from facade.settings import Settings
 from facade.store.ledger import SqliteLedger
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -15,68 +11,11 @@ import httpx
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from capability.operations import operation_definitions
-from capability.statement import capability_statement, openid_configuration, smart_configuration
 from facade.api import errors, routes_auth, routes_fhir, routes_ops, routes_write
-from facade.api.directory import DepartmentDirectory
 from facade.api.fastpath import PlainReadFastPath
-from facade.api.services import Services
 from facade.api.timing import RequestEnvelope
-from facade.auth.factory import auth_endpoints, build_authorization_server
-from facade.auth.keys import KeyRing
-from facade.auth.tokens import TokenIssuer
-from facade.cache import EntityCache
-from facade.mapping.loader import load_mappings
-from facade.search import CursorCodec
+from facade.engine.runtime import load_checked_mappings, open_services
 from facade.settings import Settings
-from facade.store.ledger import SqliteLedger
-from facade.store.sqlite import SqliteAuthStore
-from facade.upstream.breaker import BreakerConfig, Breakers
-from facade.upstream.budget import BudgetConfig, RateBudget
-from facade.upstream.client import AthenaClient, RetryPolicy
-from facade.upstream.token import TokenProvider
-from facade.upstream.transport import make_http_client
-
-
-def signing_key(settings: Settings) -> bytes:
-    """The server's HMAC master key: configured, or generated once and kept in data_dir.
-
-    Kept on disk so that tokens and paging links survive a restart.
-    """
-    if settings.signing_secret is not None:
-        return settings.signing_secret.get_secret_value().encode("utf-8")
-    path = settings.data_dir / "signing.key"
-    if path.exists():
-        return bytes.fromhex(path.read_text().strip())
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    path.write_text(key.hex())
-    path.chmod(0o600)
-    return key
-
-
-def prepare_state(settings: Settings) -> None:
-    """Create the data directory's state once, before worker processes start.
-
-    Workers start together; left to themselves they would race to generate the
-    signing key and the id_token keys (each keeping a different one) and to
-    switch the SQLite files to WAL. The server's parent runs this first.
-    Expired codes, refresh tokens, revocations and launches, and finished idempotency
-    records past their retention, are purged here too, once per start.
-    """
-    now = int(time.time())
-    signing_key(settings)
-    KeyRing.load_or_create(settings.data_dir / "jwks.json")
-    store = SqliteAuthStore(settings.data_dir / "auth.sqlite3")
-    store.purge(now)
-    store.close()
-    ledger = SqliteLedger(settings.data_dir / "idempotency.sqlite3")
-    ledger.purge(now - settings.idempotency_retention_seconds)
-    ledger.close()
-
-
-def _derive(key: bytes, purpose: str) -> bytes:
-    return hmac.new(key, purpose.encode(), hashlib.sha256).digest()
 
 
 def _quiet_libraries() -> None:
@@ -91,100 +30,14 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     _quiet_libraries()
-    mappings = load_mappings()
+    mappings = load_checked_mappings()  # at creation: an unregistered workflow hook fails here
     software = version("athena-fhir-facade")
-    endpoints = auth_endpoints(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        http = make_http_client(
-            max_connections=settings.upstream_max_connections,
-            connect_timeout=settings.upstream_connect_timeout,
-            read_timeout=settings.upstream_read_timeout,
-            transport=transport,
-            kind=settings.upstream_transport,
-        )
-        base = settings.upstream_base()
-        client_id, client_secret = settings.upstream_credentials()
-        tokens = TokenProvider(
-            http,
-            f"{base}/oauth2/v1/token",
-            client_id,
-            client_secret,
-            settings.athena_scope,
-            refresh_margin=settings.upstream_token_refresh_margin,
-        )
-        key = signing_key(settings)
-        issuer = TokenIssuer(
-            _derive(key, "access-token"),
-            issuer=settings.base_url,
-            audience=settings.fhir_base,
-            ttl_seconds=settings.token_ttl_seconds,
-        )
-        authz = build_authorization_server(settings, issuer, _derive(key, "authorize-session"))
-        athena = AthenaClient(
-            http,
-            base,
-            tokens,
-            # each worker process keeps its own bucket: split the deployment's budget
-            budget=RateBudget(
-                BudgetConfig(
-                    rate=settings.upstream_rate_per_second / settings.workers,
-                    burst=max(1, settings.upstream_burst // settings.workers),
-                    max_wait=settings.upstream_queue_max_wait,
-                    max_waiters=settings.upstream_queue_max_waiters,
-                )
-            ),
-            breakers=Breakers(
-                BreakerConfig(
-                    threshold=settings.breaker_failure_threshold,
-                    open_seconds=settings.breaker_open_seconds,
-                )
-            ),
-            retry=RetryPolicy(
-                attempts=settings.upstream_retry_attempts,
-                base=settings.upstream_retry_base_seconds,
-                cap=settings.upstream_retry_cap_seconds,
-            ),
-            default_deadline=settings.request_deadline_seconds,
-            connect_timeout=settings.upstream_connect_timeout,
-            read_timeout=settings.upstream_read_timeout,
-        )
-        app.state.services = Services(
-            settings=settings,
-            mappings=mappings,
-            athena=athena,
-            issuer=issuer,
-            cache=EntityCache(
-                {rtype: table.ttl_seconds for rtype, table in mappings.tables.items()},
-                max_entries=settings.cache_max_entries,
-                enabled=settings.cache_enabled,
-            ),
-            cursors=CursorCodec(_derive(key, "cursor"), ttl_seconds=settings.cursor_ttl_seconds),
-            capability=capability_statement(
-                mappings,
-                fhir_base=settings.fhir_base,
-                software_version=software,
-                endpoints=endpoints,
-                cors=bool(settings.cors_origins),
-            ),
-            smart_configuration=smart_configuration(
-                mappings, issuer=settings.base_url, endpoints=endpoints
-            ),
-            authz=authz.server,
-            openid_configuration=openid_configuration(
-                mappings, issuer=settings.base_url, endpoints=endpoints
-            ),
-            directory=DepartmentDirectory(athena),
-            ledger=SqliteLedger(settings.data_dir / "idempotency.sqlite3"),
-            operation_definitions=operation_definitions(mappings, fhir_base=settings.fhir_base),
-        )
-        try:
+        async with open_services(settings, mappings=mappings, transport=transport) as services:
+            app.state.services = services
             yield
-        finally:
-            app.state.services.ledger.close()
-            await authz.aclose()
-            await http.aclose()
 
     app = FastAPI(
         title="athena-fhir-facade",

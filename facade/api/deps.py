@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from facade.api.negotiation import Negotiated, negotiate
-from facade.api.services import Services
 from facade.auth.context import AuthContext
+from facade.engine.services import Services
 from facade.errors import Unauthorized
 
 

@@ -8,7 +8,7 @@ Uncached reads save the same fixed cost on top of the upstream call.
 
 Only the plain case comes here: no query string, a Bearer token, a JSON (or
 no) ``Accept``, no conditional or ``Prefer`` headers. It runs the route's own
-code (``interactions.read_cached`` / ``interactions.read``: token, scope, id,
+code (``reads.read_cached`` / ``reads.read``: token, scope, id,
 practice, compartment, cache, upstream). When authorization fails the request
 falls through to the router, which renders the error as it always does; once
 authorized, upstream errors are rendered by the same ``error_response``.
@@ -20,9 +20,9 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from facade.api import interactions
 from facade.api.errors import error_response
-from facade.api.services import Services
+from facade.engine import reads
+from facade.engine.services import Services
 from facade.errors import FacadeError
 
 Scope = MutableMapping[str, Any]
@@ -75,14 +75,12 @@ class PlainReadFastPath:
         resource_type, rid = match.group(1), match.group(2)
         try:
             auth = services.authz.authenticate_bearer(token[7:].decode("latin-1").strip())
-            cached = interactions.read_cached(services, auth, resource_type, rid)
+            cached = reads.read_cached(services, auth, resource_type, rid)
         except FacadeError:
             return False  # the router renders authorization and id errors
         if cached is None:
             try:
-                cached = await interactions.read(
-                    services, auth, resource_type, rid, cache_checked=True
-                )
+                cached = await reads.read(services, auth, resource_type, rid, cache_checked=True)
             except FacadeError as exc:
                 await error_response(exc)(scope, _no_body, send)
                 return True

@@ -29,9 +29,8 @@ from urllib.parse import parse_qsl, unquote
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from facade.api import interactions, pages
+from facade.api import pages
 from facade.api.deps import ServicesDep
-from facade.api.services import Services
 from facade.auth.clients import Client
 from facade.auth.context import AuthContext
 from facade.auth.registration import RegistrationError, register_client
@@ -44,6 +43,8 @@ from facade.auth.server import (
     RedirectError,
     redirect_with,
 )
+from facade.engine import reads, searches
+from facade.engine.services import Services
 from facade.errors import FacadeError, Unauthorized
 from facade.search import parse_query
 
@@ -203,7 +204,7 @@ async def _patients(services: Services, query: str) -> list[tuple[str, str]]:
         return []
     req = parse_query("Patient", [("name", q), ("_count", "20")])
     try:
-        bundle = await interactions.search(
+        bundle = await searches.search(
             services, _picker_auth(services), "Patient", req, strict=False
         )
     except FacadeError:
@@ -233,7 +234,7 @@ async def choose_patient(request: Request, services: ServicesDep) -> Response:
     if form.get("action") == "select" and form.get("patient"):
         patient = form["patient"]
         try:
-            await interactions.read(services, _picker_auth(services), "Patient", patient)
+            await reads.read(services, _picker_auth(services), "Patient", patient)
         except FacadeError:
             session = authz.sign_pending(pending)
             patients = await _patients(services, query)

@@ -7,12 +7,12 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from facade.api import interactions
 from facade.api.deps import Auth, Negotiation, ServicesDep, get_negotiated, services_of
 from facade.api.negotiation import Negotiated
 from facade.api.response import FhirResponse
-from facade.api.services import Services
 from facade.auth.context import AuthContext
+from facade.engine import reads, searches
+from facade.engine.services import Services
 from facade.errors import UnsupportedMediaType
 from facade.search import parse_query
 
@@ -67,7 +67,7 @@ async def read(resource_type: str, rid: str, request: Request, auth: Auth) -> Re
     """
     services = services_of(request)
     negotiated = await get_negotiated(request)
-    entry = await interactions.read(services, auth, resource_type, rid)
+    entry = await reads.read(services, auth, resource_type, rid)
     headers = {"ETag": entry.etag, "Cache-Control": PRIVATE, "Vary": VARY}
     if _etag_matches(request.headers.get("if-none-match"), entry.etag):
         return Response(status_code=304, headers=headers)
@@ -99,7 +99,7 @@ async def _searchset(
 ) -> Response:
     """The one search path behind GET and POST ``_search`` (so both return exactly the same)."""
     req = parse_query(resource_type, items)
-    bundle = await interactions.search(services, auth, resource_type, req, strict=_strict(request))
+    bundle = await searches.search(services, auth, resource_type, req, strict=_strict(request))
     return FhirResponse(
         bundle,
         headers={"Cache-Control": NO_STORE},

@@ -1,6 +1,6 @@
 """Per-interaction enforcement of SMART scopes and the patient compartment.
 
-Called by :mod:`facade.api.interactions` after the coarse ``AuthContext.require``
+Called by :mod:`facade.engine.reads` and :mod:`facade.engine.searches` after the coarse ``AuthContext.require``
 check (type + permission letter), for every resource type alike:
 
 - **Granular scopes** (SMART v2 ``patient/Observation.rs?category=...``): when

@@ -60,7 +60,7 @@ class Source(_Strict):
     # ``departmenttimezone`` (hours from UTC) from the practice's department list,
     # because athena's appointment records carry department-local times only;
     # ``schedule`` adds a provider-in-department's bookable reasons (``reasonids``) and
-    # planning horizon (``planningstart``, ``planningend``; see facade/api/records.py).
+    # planning horizon (``planningstart``, ``planningend``; see facade/engine/records.py).
     context: list[Literal["department", "schedule"]] = Field(default_factory=list)
 
 

@@ -10,11 +10,12 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from facade.api.app import _derive, create_app, signing_key
+from facade.api.app import create_app
 from facade.auth import policy
 from facade.auth.context import AuthContext
 from facade.auth.scopes import ScopeSet
 from facade.auth.tokens import TokenIssuer
+from facade.engine.runtime import derive, signing_key
 from facade.errors import Forbidden
 from facade.mapping.loader import load_mappings
 from facade.mapping.planner import plan_search
@@ -197,7 +198,7 @@ def test_several_granular_scopes_need_the_search_to_pick_one() -> None:
 def test_expired_token_is_401(smart_url: str, smart_data_dir: Path, http: httpx.Client) -> None:
     settings = Settings(data_dir=smart_data_dir, public_base_url=smart_url)
     issuer = TokenIssuer(
-        _derive(signing_key(settings), "access-token"),
+        derive(signing_key(settings), "access-token"),
         issuer=smart_url,
         audience=f"{smart_url}/fhir/r4",
         ttl_seconds=1,

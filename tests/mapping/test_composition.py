@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from facade.api.composition import explode_rows, join_rows
-from facade.api.includes import supported
+from facade.engine.composition import explode_rows, join_rows
+from facade.engine.includes import supported
 from facade.errors import InvalidRequest
 from facade.mapping.convert import merge_fhir
 from facade.mapping.ids import parse_table_id

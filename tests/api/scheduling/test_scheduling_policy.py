@@ -6,10 +6,10 @@ from typing import Any, cast
 
 import pytest
 
-from facade.api.writes import WriteContext, check_compartment
 from facade.auth import policy
 from facade.auth.context import AuthContext
 from facade.auth.scopes import ScopeSet
+from facade.engine.writes import WriteContext, check_compartment
 from facade.errors import Forbidden
 from facade.mapping.loader import load_mappings
 from facade.mapping.planner import plan_search

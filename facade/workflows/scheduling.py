@@ -1,14 +1,15 @@
 """Scheduling workflow: the booking resolver, read-back and the $find / $book operations.
 
 Argonaut Scheduling / IHE ITI Scheduling (US-CORE-NOTES §4.1) over athena's
-open slots and booking (API-NOTES §3.5). Registered by name with the write
-engine (:mod:`facade.api.writes`), which the Appointment table points at:
+open slots and booking (API-NOTES §3.5). Registered by name with the engine
+(:mod:`facade.engine.registry`), which the Appointment table points at:
 
 - resolver ``open-slot``: the slot a booking takes, from ``slot`` or from
   start (+ end) + practitioner + location naming exactly one free slot; it must
   exist (404) and be open (409);
 - read-back ``booked-slot``: after an ambiguous booking, did the slot become
   this patient's appointment?
+- operations ``Appointment/$find`` and ``Appointment/$book``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from facade.api import interactions, writes
-from facade.api.idempotency import create
-from facade.api.services import Services
-from facade.api.writes import WriteContext, WriteOutcome
 from facade.auth.context import AuthContext
 from facade.auth.scopes import ScopeSet
+from facade.engine import registry, searches, writes
+from facade.engine.idempotency import condition_key, create, existing_match
+from facade.engine.operations import OperationCall, parameters
+from facade.engine.services import Services
+from facade.engine.writes import WriteContext, WriteOutcome
 from facade.errors import Conflict, InvalidRequest, NotFound, Unprocessable
 from facade.fhir.bundle import searchset
 from facade.mapping.transforms import local_start
@@ -110,6 +112,7 @@ async def _slot_at(ctx: WriteContext) -> str:
     return found[0]
 
 
+@registry.resolver("open-slot")
 async def open_slot(ctx: WriteContext) -> None:
     """Resolver ``open-slot``: complete a booking's athena fields from its slot."""
     res, fields = ctx.resource, ctx.fields
@@ -144,16 +147,13 @@ async def open_slot(ctx: WriteContext) -> None:
     ctx.facts["slot"] = slot
 
 
+@registry.readback("booked-slot")
 async def booked_slot(services: Services, practice: str, intent: dict[str, Any]) -> Json | None:
     """Read-back ``booked-slot``: the slot's record when it is booked for this patient."""
     record = await _athena_record(services, practice, str(intent.get("appointmentid")))
     if record is None or record.get("appointmentstatus") not in BOOKED:
         return None
     return record if str(record.get("patientid")) == str(intent.get("patientid")) else None
-
-
-writes.RESOLVERS["open-slot"] = open_slot
-writes.READBACKS["booked-slot"] = booked_slot
 
 
 # -- $find ----------------------------------------------------------------------------
@@ -183,6 +183,17 @@ def _proposal(slot: Json, patient: str | None) -> Json:
         ],
     }
     return proposal
+
+
+@registry.operation("Appointment", "find")
+async def find_operation(
+    services: Services, auth: AuthContext, call: OperationCall
+) -> WriteOutcome:
+    """``Appointment/$find`` (GET query, or POST Parameters added to the query)."""
+    items = list(call.params)
+    if call.method == "POST":
+        items += parameters(call.body)
+    return WriteOutcome(200, await find(services, auth, items), {})
 
 
 async def find(services: Services, auth: AuthContext, items: list[tuple[str, str]]) -> Json:
@@ -217,7 +228,7 @@ async def find(services: Services, auth: AuthContext, items: list[tuple[str, str
         providers, locations = set(), set()
     # Slots are not PHI: the slot search runs with Slot access for the caller's practices.
     slot_auth = replace(auth, scopes=ScopeSet.parse("system/Slot.rs"), patient=None, fhir_user=None)
-    bundle = await interactions.search(
+    bundle = await searches.search(
         services, slot_auth, "Slot", parse_query("Slot", query), strict=False
     )
     wanted_types = {v.rpartition("|")[2] for v in params.get("visit-type", [])}
@@ -252,6 +263,22 @@ def _value(parameter: Json) -> Any:
     if isinstance(parameter.get("valueReference"), dict):
         return parameter["valueReference"].get("reference")
     return None
+
+
+@registry.operation("Appointment", "book")
+async def book_operation(
+    services: Services, auth: AuthContext, call: OperationCall
+) -> WriteOutcome:
+    """``Appointment/$book``; ``If-None-Exist`` as for create: a matching Appointment is the
+    answer and nothing is booked."""
+    key = call.key
+    if call.condition:
+        auth.require("Appointment", "c")
+        existing = await existing_match(services, auth, "Appointment", call.condition)
+        if existing is not None:
+            return WriteOutcome(200, book_result(services, existing.body), {})
+        key = key or condition_key("Appointment", "/$book", call.condition)
+    return await book(services, auth, call.body, key=key)
 
 
 async def book(

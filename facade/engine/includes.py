@@ -7,7 +7,7 @@ dropped from the search (and its ``self`` link), or refused with
 ``Prefer: handling=strict``.
 
 Included resources go through the same authorization as a read: an ``_include``
-target is read with :func:`interactions.read` (scope, practice, compartment,
+target is read with :func:`facade.engine.reads.read` (scope, practice, compartment,
 cache). A ``_revinclude`` needs the search permission on its type and only
 keeps resources that point at a match the token already saw, which is what
 puts them in the compartment. Targets that do not exist, or that the token may
@@ -20,8 +20,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from facade.api.services import Services
 from facade.auth.context import AuthContext
+from facade.engine import paging, reads
+from facade.engine.services import Services
 from facade.errors import Forbidden, InvalidRequest, NotFound
 from facade.mapping.paths import get_values, parse_path
 from facade.mapping.table import Table
@@ -64,8 +65,6 @@ async def collect(
     matches: list[Json],
 ) -> list[Json]:
     """The included resources for one page of matches (each once, none that is a match)."""
-    from facade.api import interactions  # the interactions module calls us
-
     if not matches or not (req.include or req.revinclude):
         return []
     seen = {(r["resourceType"], r["id"]) for r in matches}
@@ -80,7 +79,7 @@ async def collect(
                     targets.append(ref)
         for rtype, rid in targets:
             try:
-                entry = await interactions.read(services, auth, rtype, rid)
+                entry = await reads.read(services, auth, rtype, rid)
             except (NotFound, Forbidden, InvalidRequest):
                 continue  # dangling, or outside what the token may read
             seen.add((rtype, rid))
@@ -98,9 +97,7 @@ async def collect(
         search = SearchRequest(rev.resource, (SearchParam(rev.param, None, values),))
         wanted = [parse_reference_param(v) for v in values]
         definition = other.search_params[rev.param]
-        for resource in await interactions.collect_all(
-            services, other, search, practice, MAX_INCLUDED
-        ):
+        for resource in await paging.collect_all(services, other, search, practice, MAX_INCLUDED):
             key = (resource["resourceType"], resource["id"])
             pointers = [
                 v.get("reference")

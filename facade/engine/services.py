@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facade.api.directory import DepartmentDirectory
 from facade.auth.server import AuthorizationServer
 from facade.auth.tokens import TokenIssuer
 from facade.cache import EntityCache
+from facade.engine.directory import DepartmentDirectory
 from facade.mapping.loader import Mappings
 from facade.search import CursorCodec
 from facade.settings import Settings

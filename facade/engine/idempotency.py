@@ -25,10 +25,12 @@ import hashlib
 import json
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
-from facade.api.services import Services
-from facade.api.writes import (
-    READBACKS,
+from facade.auth.context import AuthContext
+from facade.engine import reads, registry, searches
+from facade.engine.services import Services
+from facade.engine.writes import (
     WriteContext,
     WriteOutcome,
     answer,
@@ -41,7 +43,6 @@ from facade.api.writes import (
     to_resource,
     writable_table,
 )
-from facade.auth.context import AuthContext
 from facade.errors import (
     Conflict,
     FacadeError,
@@ -53,6 +54,7 @@ from facade.errors import (
 )
 from facade.fhir.outcome import outcome_for
 from facade.mapping.table import WriteStep
+from facade.search import parse_query
 
 Json = dict[str, Any]
 AMBIGUOUS = (UpstreamTimeout, UpstreamUnavailable, UpstreamError)
@@ -73,12 +75,35 @@ async def _read_back(ctx: WriteContext, intent: dict[str, Any], attempts: int) -
         if attempt:
             await asyncio.sleep(settings.write_readback_interval)
         try:
-            found = await READBACKS[name](ctx.services, ctx.practice, intent)
+            found = await registry.READBACKS[name](ctx.services, ctx.practice, intent)
         except AMBIGUOUS:
             continue
         if found is not None:
             return found
     return None
+
+
+async def existing_match(
+    services: Services, auth: AuthContext, resource_type: str, condition: str
+) -> WriteOutcome | None:
+    """Conditional create (http.html#ccreate): the one match of ``If-None-Exist`` (200), or None.
+
+    Several matches are an error; none means the write goes ahead (keyed by the condition).
+    """
+    req = parse_query(resource_type, parse_qsl(condition, keep_blank_values=True))
+    found = await searches.search(services, auth, resource_type, req, strict=True)
+    matches = [e["resource"] for e in found.get("entry", [])]
+    if len(matches) > 1:
+        raise InvalidRequest(f"If-None-Exist matches {len(matches)} resources")
+    if not matches:
+        return None
+    existing = await reads.read(services, auth, resource_type, matches[0]["id"])
+    return WriteOutcome(200, existing.resource, {"ETag": existing.etag})
+
+
+def condition_key(resource_type: str, operation: str, condition: str) -> str:
+    """The idempotency key a conditional write without its own key is recorded under."""
+    return f"if-none-exist:{resource_type}{operation}?{condition}"
 
 
 async def create(
@@ -88,12 +113,22 @@ async def create(
     body: Any,
     *,
     key: str | None,
+    condition: str | None = None,
     step: WriteStep | None = None,
     extra: dict[str, Any] | None = None,
 ) -> WriteOutcome:
-    """create (http.html#create) or a writing operation, through the table's write step."""
+    """create (http.html#create) or a writing operation, through the table's write step.
+
+    ``condition`` (``If-None-Exist``) makes it conditional: a match is the answer and
+    nothing is written (callers that already checked pass None and their own key).
+    """
     table = writable_table(services, resource_type)
     auth.require(resource_type, "c")
+    if condition:
+        match = await existing_match(services, auth, resource_type, condition)
+        if match is not None:
+            return match
+        key = key or condition_key(resource_type, "", condition)
     resource = check_body(table, body)
     assert table.writes is not None
     step = step or table.writes.create

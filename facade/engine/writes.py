@@ -11,25 +11,24 @@ resource type:
    a booking takes) and may refuse with a typed error pointing at the element;
 4. the patient compartment is checked on the resource as it will be written;
 5. the upstream call goes out once (never retried blindly; see
-   :mod:`facade.api.idempotency` for keys, ledger and read-back);
+   :mod:`facade.engine.idempotency` for keys, ledger and read-back);
 6. athena's answer is mapped back with ``to_fhir``; the entity cache is invalidated.
 
-Resolvers and read-backs are registered by name by the modules that own the
-resource's workflow (:mod:`facade.api.scheduling` for Appointment).
+Resolvers and read-backs are registered by name (:mod:`facade.engine.registry`)
+by the modules that own the resource's workflow (:mod:`facade.workflows`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from facade.api import interactions
-from facade.api.records import add_context
-from facade.api.services import Services
 from facade.auth import policy
 from facade.auth.context import AuthContext
 from facade.cache import render
+from facade.engine import reads, registry
+from facade.engine.records import add_context
+from facade.engine.services import Services
 from facade.errors import (
     Conflict,
     FacadeError,
@@ -60,13 +59,6 @@ class WriteContext:
     fields: dict[str, Any]
     current: Json | None = None  # the resource before an update
     facts: dict[str, Any] = field(default_factory=dict)  # resolver results (e.g. the slot)
-
-
-Resolver = Callable[[WriteContext], Awaitable[None]]
-# (services, practice, intent) -> athena's record when the write took effect, else None
-ReadBack = Callable[[Services, str, dict[str, Any]], Awaitable[Json | None]]
-RESOLVERS: dict[str, Resolver] = {}
-READBACKS: dict[str, ReadBack] = {}
 
 
 @dataclass(frozen=True)
@@ -154,7 +146,7 @@ def build_fields(ctx: WriteContext) -> None:
 
 async def resolve(ctx: WriteContext) -> None:
     if ctx.step.resolve:
-        await RESOLVERS[ctx.step.resolve](ctx)
+        await registry.RESOLVERS[ctx.step.resolve](ctx)
     missing = [name for name in ctx.step.required if ctx.fields.get(name) in (None, "")]
     if missing:
         raise Unprocessable(
@@ -231,7 +223,7 @@ def answer(ctx: WriteContext, resource: Json, status: int) -> WriteOutcome:
 
 async def reread(ctx: WriteContext, rid: str) -> Json:
     ctx.services.cache.invalidate(ctx.table.resource, ctx.practice, rid)
-    entry = await interactions.read(ctx.services, ctx.auth, ctx.table.resource, rid)
+    entry = await reads.read(ctx.services, ctx.auth, ctx.table.resource, rid)
     return entry.resource
 
 
@@ -242,9 +234,9 @@ async def update(
     table = writable_table(services, resource_type)
     auth.require(resource_type, "u")
     resource = check_body(table, body, rid)
-    table, fid = interactions.authorize_read(services, auth, resource_type, rid)
+    table, fid = reads.authorize_read(services, auth, resource_type, rid)
     services.cache.invalidate(resource_type, fid.practice, rid)
-    current = (await interactions.read(services, auth, resource_type, rid)).resource
+    current = (await reads.read(services, auth, resource_type, rid)).resource
     assert table.writes is not None
     step = next(
         (
@@ -328,9 +320,9 @@ async def patch(
     """patch (http.html#patch) with JSON Patch, through :func:`update`."""
     table = writable_table(services, resource_type)
     auth.require(resource_type, "u")
-    _, fid = interactions.authorize_read(services, auth, resource_type, rid)
+    _, fid = reads.authorize_read(services, auth, resource_type, rid)
     services.cache.invalidate(resource_type, fid.practice, rid)
-    current = (await interactions.read(services, auth, resource_type, rid)).resource
+    current = (await reads.read(services, auth, resource_type, rid)).resource
     return await update(services, auth, resource_type, rid, apply_patch(table, current, operations))
 
 

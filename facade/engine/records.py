@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-from facade.api.services import Services
+from facade.engine.services import Services
 from facade.mapping.table import Route, Table
 
 Json = dict[str, Any]

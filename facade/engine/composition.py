@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from facade.api.records import add_context
-from facade.api.services import Services
+from facade.engine.records import add_context
+from facade.engine.services import Services
 from facade.errors import NotFound, UpstreamError
 from facade.mapping.convert import merge_fhir, to_fhir
 from facade.mapping.table import Explode, Join, Route, Table

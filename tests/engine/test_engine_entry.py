@@ -1,0 +1,92 @@
+"""The engine runs without HTTP: any entry point opens Services and calls it with an AuthContext.
+
+These drive the engine as the MCP server, bulk jobs and the event engine will:
+``open_services(settings)`` against the emulator as a real loopback server,
+then reads, searches and an operation with a plain ``AuthContext``, with the
+same authorization as the HTTP face.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from facade.auth.context import AuthContext
+from facade.auth.scopes import ScopeSet
+from facade.engine import operations, reads, registry, searches
+from facade.engine.operations import OperationCall
+from facade.engine.runtime import open_services
+from facade.errors import Forbidden, NotFound
+from facade.mapping.loader import load_mappings
+from facade.search import parse_query
+from tests.conftest import facade_settings
+
+SANDBOX = "a-195900.E-60178"
+OTHER = "a-195900.E-60179"
+
+
+def _auth(scope: str, patient: str | None = None) -> AuthContext:
+    return AuthContext(
+        client_id="engine-test",
+        scopes=ScopeSet.parse(scope),
+        practices=("195900", "195901"),
+        patient=patient,
+    )
+
+
+async def test_read_search_and_operation_without_http(emulator_url: str, tmp_path: Path) -> None:
+    settings = facade_settings(emulator_url, tmp_path)
+    async with open_services(settings) as services:
+        entry = await reads.read(services, _auth("system/Patient.r"), "Patient", SANDBOX)
+        assert entry.resource["id"] == SANDBOX
+
+        req = parse_query("Encounter", [("patient", SANDBOX)])
+        bundle = await searches.search(
+            services, _auth("system/Encounter.s"), "Encounter", req, strict=True
+        )
+        assert bundle["type"] == "searchset" and bundle["entry"]
+        assert all(
+            e["resource"]["subject"]["reference"] == f"Patient/{SANDBOX}" for e in bundle["entry"]
+        )
+
+        # The same compartment rules as over HTTP: another patient is not there.
+        with pytest.raises(NotFound):
+            await reads.read(services, _auth("patient/Patient.r", SANDBOX), "Patient", OTHER)
+        with pytest.raises(Forbidden):
+            await reads.read(services, _auth("system/Encounter.r"), "Patient", SANDBOX)
+
+        # A workflow's operation through the engine's dispatch.
+        call = OperationCall(
+            "Appointment",
+            "find",
+            "GET",
+            params=[("start", "2026-01-01T00:00:00Z"), ("end", "2026-01-01T01:00:00Z")],
+        )
+        outcome = await operations.invoke(services, _auth("system/Appointment.rs"), call)
+        assert outcome.status == 200 and outcome.body["type"] == "searchset"
+        with pytest.raises(NotFound):  # declared for GET and POST only, never PUT
+            operations.handler(services, "Appointment", "find", "PUT")
+        with pytest.raises(NotFound):  # not declared by the table at all
+            operations.handler(services, "Patient", "book", "POST")
+
+
+def test_every_hook_the_tables_name_is_registered() -> None:
+    assert registry.missing(load_mappings()) == []
+
+
+def test_a_table_naming_an_unregistered_hook_fails_the_start() -> None:
+    mappings = load_mappings()
+    table = mappings.tables["Appointment"]
+    assert table.writes is not None and table.writes.create is not None
+    broken = table.model_copy(
+        update={
+            "writes": table.writes.model_copy(
+                update={"create": table.writes.create.model_copy(update={"resolve": "nowhere"})}
+            )
+        }
+    )
+    mappings.tables["Appointment"] = broken
+    assert registry.missing(mappings) == ["Appointment book: resolver nowhere"]
+    with pytest.raises(RuntimeError, match="resolver nowhere"):
+        registry.check(mappings)
