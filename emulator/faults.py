@@ -11,7 +11,9 @@ Rule kinds:
 
 - ``status``          answer ``status`` (429 with ``Retry-After``, 5xx) without reaching athena;
 - ``reset``           start a response and drop the connection mid-body;
-- ``timeout``         hold the request for ``delay_seconds`` before answering normally;
+- ``timeout``         hold the request for ``delay_seconds`` before answering normally; a
+                      client that gave up by then leaves nothing behind (athena never
+                      got the request);
 - ``slow_body``       answer normally but trickle the body over ``delay_seconds``;
 - ``malformed_json``  answer 200 with truncated JSON;
 - ``soft_failure``    athena's HTTP-200 failure: ``{"success": false, "errormessage": ...}``
@@ -195,8 +197,9 @@ class FaultInjector:
             await send({"type": "http.response.body", "body": b'{"patients":[', "more_body": True})
             raise ConnectionDropped("injected connection reset")
         elif rule.kind == "timeout":
-            await asyncio.sleep(rule.delay_seconds)
-            await self.app(scope, receive, send)
+            request, present = await _read_request(receive)
+            if present and not await _left_within(receive, rule.delay_seconds):
+                await self.app(scope, _replay(request, receive), send)
         elif rule.kind == "expire_tokens":
             self.world.expire_tokens()
             await self.app(scope, receive, send)
@@ -208,6 +211,46 @@ class FaultInjector:
                 await _send_json(send, 200, {"success": False, "errormessage": rule.message}, {})
             else:  # slow_body
                 await _send_slowly(send, status, headers, body, rule.delay_seconds)
+
+
+async def _read_request(receive: Receive) -> tuple[list[Message], bool]:
+    """The request's body messages, read now; False when the client left first."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return messages, False
+        messages.append(message)
+        if not message.get("more_body", False):
+            return messages, True
+
+
+async def _left_within(receive: Receive, seconds: float) -> bool:
+    """Wait ``seconds``; True as soon as the client disconnects (once its body was read).
+
+    Held here, a request whose client gave up never reaches athena, whether or not its
+    handler would have read a body and noticed the disconnect.
+    """
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+        try:
+            message = await asyncio.wait_for(receive(), left)
+        except TimeoutError:
+            return False
+        if message["type"] == "http.disconnect":
+            return True
+        await asyncio.sleep(left)  # not a server that reports a disconnect: just wait
+    return False
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """``receive`` that first hands the app the body already read."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 async def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[int, list[Any], bytes]:
