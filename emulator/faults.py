@@ -21,6 +21,16 @@ Rule kinds:
 - ``expire_tokens``   expire every access token (early expiry / revocation), then
                       let the request through, so it meets a 401.
 
+``reset`` and ``timeout`` take ``"commit": true``: athena did the work but its answer
+was lost. The request reaches athena at once, so a write (booking, cancel,
+reschedule, check-in, patient create or update, anything) takes effect, and only
+its answer is withheld: ``reset`` drops the connection exactly as without commit,
+``timeout`` holds the answer for ``delay_seconds`` (a client that gave up never
+sees it). Without ``commit`` neither reaches athena. ``commit`` on any other kind
+makes the plan invalid (400 from the admin endpoints, refused at start). With
+``"count": 1`` the client's retry meets athena's own answer to a repeat: a 409 for
+the slot it just booked, the same id for the patient it just created.
+
 A rule matches by method and path regex, fires with ``probability``, and is
 limited by ``count`` (number of firings) and/or ``duration_seconds`` (a storm
 window from when the rule was added). All random draws come from one
@@ -42,7 +52,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -57,6 +67,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ADMIN_PREFIX = "/_emulator"
+COMMIT_KINDS = ("reset", "timeout")  # the kinds that lose an answer athena may have acted on
 
 
 class FaultRule(BaseModel):
@@ -74,6 +85,14 @@ class FaultRule(BaseModel):
     duration_seconds: float | None = Field(default=None, gt=0)  # storm window
     delay_seconds: float = Field(default=5.0, ge=0)
     message: str = "The data provided is invalid."
+    commit: bool = Field(default=False, strict=True)  # reset/timeout: applied, answer lost
+
+    @model_validator(mode="after")
+    def _commit_only_where_an_answer_is_lost(self) -> FaultRule:
+        if self.commit and self.kind not in COMMIT_KINDS:
+            kinds = " and ".join(COMMIT_KINDS)
+            raise ValueError(f"commit is only valid for {kinds} rules, not {self.kind!r}")
+        return self
 
 
 class FaultPlan(BaseModel):
@@ -184,6 +203,8 @@ class FaultInjector:
             fault = {"error": "Injected fault"} if rule.status != 429 else {"fault": "throttled"}
             await _send_json(send, rule.status, fault, extra)
         elif rule.kind == "reset":
+            if rule.commit:
+                await _capture(self.app, scope, receive)  # athena acted; the answer is lost
             await send(
                 {
                     "type": "http.response.start",
@@ -198,7 +219,13 @@ class FaultInjector:
             raise ConnectionDropped("injected connection reset")
         elif rule.kind == "timeout":
             request, present = await _read_request(receive)
-            if present and not await _left_within(receive, rule.delay_seconds):
+            if not present:
+                return  # the client left before its request was complete
+            if rule.commit:  # athena acts now; its answer is held, and lost if the client left
+                status, headers, body = await _capture(self.app, scope, _replay(request, receive))
+                if not await _left_within(receive, rule.delay_seconds):
+                    await _send_raw(send, status, body, headers)
+            elif not await _left_within(receive, rule.delay_seconds):
                 await self.app(scope, _replay(request, receive), send)
         elif rule.kind == "expire_tokens":
             self.world.expire_tokens()
