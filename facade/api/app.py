@@ -20,6 +20,7 @@ from capability.statement import capability_statement, openid_configuration, sma
 from facade.api import errors, routes_auth, routes_fhir, routes_ops, routes_write
 from facade.api.directory import DepartmentDirectory
 from facade.api.fastpath import PlainReadFastPath
+from facade.api.limits import Limits, RequestLimits
 from facade.api.services import Services
 from facade.api.timing import RequestEnvelope
 from facade.auth.factory import auth_endpoints, build_authorization_server
@@ -198,8 +199,14 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     errors.install(app)
-    # added last = outermost: the envelope wraps the fast path, which wraps the router
+    # added last = outermost: the envelope wraps the request limits, which wrap the fast
+    # path, which wraps the router
     app.add_middleware(PlainReadFastPath, services=lambda: getattr(app.state, "services", None))
+    app.add_middleware(
+        RequestLimits,
+        limits=Limits.from_settings(settings),
+        deadline_seconds=settings.request_deadline_seconds,
+    )
     app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
     if settings.cors_origins:  # SMART browser apps call discovery, token and FHIR cross-origin
         app.add_middleware(

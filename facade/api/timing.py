@@ -19,8 +19,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
 
+from facade.api.limits import parameter_names
 from facade.upstream.deadline import deadline
 
 log = logging.getLogger("facade.access")
@@ -86,9 +86,7 @@ class RequestEnvelope:
                 await self.app(scope, receive, send_with_headers)
             finally:
                 if log.isEnabledFor(logging.INFO):
-                    names = sorted(
-                        {k for k, _ in parse_qsl(scope.get("query_string", b"").decode("latin-1"))}
-                    )
+                    names = parameter_names(scope.get("query_string", b""), 100)
                     log.info(
                         "request id=%s %s %s params=%s status=%s ms=%.1f upstream_ms=%.1f",
                         request_id,
