@@ -224,3 +224,11 @@ def test_json_depth_is_measured_outside_strings_and_for_any_json_encoding() -> N
     assert json_depth(b"[" * 1000) == 1000  # invalid JSON: a parser descends all the same
     assert json_depth(("[" * 70 + "]" * 70).encode("utf-16")) == 70
     assert json_depth(b"name=a&x=1") == 0
+
+
+def test_values_within_the_limits_that_overflow_athenas_url_are_a_400(fhir: httpx.Client) -> None:
+    # Each value is under the length limit, but percent-encoded UTF-8 takes 9 characters
+    # per character: together they pass httpx's URL limit on the way to athena (was a 500).
+    body = urlencode({"name": "\u4e2d" * 4000, "gender": "\u4e2d" * 4000})
+    issue = _issue(fhir.post("Patient/_search", content=body, headers=FORM), 400, "invalid")
+    assert "too long to forward" in issue["diagnostics"]
