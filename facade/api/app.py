@@ -20,6 +20,7 @@ from capability.statement import capability_statement, openid_configuration, sma
 from facade.api import errors, routes_auth, routes_fhir, routes_ops, routes_write
 from facade.api.directory import DepartmentDirectory
 from facade.api.fastpath import PlainReadFastPath
+from facade.api.headers import SecurityHeaders, security_headers
 from facade.api.limits import Limits, RequestLimits
 from facade.api.services import Services
 from facade.api.timing import RequestEnvelope
@@ -199,8 +200,8 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     errors.install(app)
-    # added last = outermost: the envelope (deadline, request id, unexpected errors) around
-    # CORS, the request limits, the fast path and the router
+    # added last = outermost: security headers, then the envelope (deadline, request id,
+    # unexpected errors) around CORS, the request limits, the fast path and the router
     app.add_middleware(PlainReadFastPath, services=lambda: getattr(app.state, "services", None))
     app.add_middleware(
         RequestLimits,
@@ -224,6 +225,7 @@ def create_app(
             max_age=600,
         )
     app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
+    app.add_middleware(SecurityHeaders, headers=security_headers(settings))
     app.include_router(routes_write.router)  # first: Type/$op before the read route
     app.include_router(routes_fhir.router)
     app.include_router(routes_auth.router)
