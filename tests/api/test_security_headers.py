@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import facade_settings, start_facade
+from tests.conftest import dev_token, facade_settings, start_facade
 
 
 def _sample(base: str, token: str) -> list[httpx.Response]:
@@ -32,18 +32,8 @@ def _sample(base: str, token: str) -> list[httpx.Response]:
     ]
 
 
-def _token(base: str) -> str:
-    response = httpx.post(
-        f"{base}/auth/token",
-        data={"grant_type": "client_credentials", "scope": "system/*.rs"},
-        auth=("local-dev", "local-dev-secret"),
-    )
-    token: str = response.json()["access_token"]
-    return token
-
-
 def test_every_response_says_nosniff_and_no_hsts_over_http(facade_url: str) -> None:
-    responses = _sample(facade_url, _token(facade_url))
+    responses = _sample(facade_url, dev_token(facade_url))
     assert len({r.status_code for r in responses}) >= 5  # successes and several kinds of error
     for response in responses:
         assert response.headers.get("x-content-type-options") == "nosniff", response.url
@@ -62,6 +52,6 @@ def https_facade(emulator_url: str, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_behind_https_every_response_carries_hsts(https_facade: str) -> None:
-    for response in _sample(https_facade, _token(https_facade)):
+    for response in _sample(https_facade, dev_token(https_facade)):
         assert response.headers["strict-transport-security"] == "max-age=31536000", response.url
         assert response.headers["x-content-type-options"] == "nosniff"
