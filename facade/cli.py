@@ -69,6 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
                 workers=settings.workers,
                 log_level=args.log_level,
                 access_log=False,
+                server_header=False,  # no banner (facade/api/headers.py); Date stays
             )
     finally:
         if emulator is not None:

@@ -8,12 +8,15 @@ OperationOutcome issue-type codes from http://hl7.org/fhir/issue-type).
     FacadeError                     500 exception
     ├── InvalidRequest              400 invalid           (bad parameter, body, id)
     │   ├── UnsupportedParameter    400 not-supported     (strict handling)
-    │   └── InvalidCursor           400 invalid           (tampered or stale paging link)
+    │   ├── InvalidCursor           400 invalid           (tampered or stale paging link)
+    │   └── TooCostly               400 too-costly        (over a request limit: parameters, JSON depth)
     ├── Unauthorized                401 login             (no/expired/revoked token)
     ├── Forbidden                   403 forbidden         (scope does not allow it)
     ├── NotFound                    404 not-found
     ├── NotAcceptable               406 not-supported     (Accept / _format)
+    ├── RequestTimeout              408 timeout           (the body did not arrive within the deadline)
     ├── Conflict                    409 conflict
+    ├── PayloadTooLarge             413 too-long          (a body over the size limit)
     ├── UnsupportedMediaType        415 not-supported
     ├── Unprocessable               422 processing
     ├── Throttled                   429 throttled         (carries Retry-After)
@@ -57,6 +60,12 @@ class InvalidCursor(InvalidRequest):
     pass
 
 
+class TooCostly(InvalidRequest):
+    """A request over one of the limits that bound the work one request may cause."""
+
+    code = "too-costly"
+
+
 class Unauthorized(FacadeError):
     status = 401
     code = "login"
@@ -81,9 +90,19 @@ class NotAcceptable(FacadeError):
     code = "not-supported"
 
 
+class RequestTimeout(FacadeError):
+    status = 408
+    code = "timeout"
+
+
 class Conflict(FacadeError):
     status = 409
     code = "conflict"
+
+
+class PayloadTooLarge(FacadeError):
+    status = 413
+    code = "too-long"
 
 
 class UnsupportedMediaType(FacadeError):

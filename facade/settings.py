@@ -127,6 +127,19 @@ class Settings(BaseSettings):
         "(SMART browser apps); [] turns CORS off",
     )
 
+    # Bounded work per request (facade/api/limits.py, README "Limits"), checked before routing
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="Largest request body")
+    max_parameters: int = Field(
+        default=100, ge=1, description="name=value pairs in a query string or form body"
+    )
+    max_parameter_values: int = Field(
+        default=20, ge=1, description="Values of one parameter: repeats and comma-separated values"
+    )
+    max_parameter_length: int = Field(
+        default=8192, ge=1, description="Characters of one parameter name or value"
+    )
+    max_json_depth: int = Field(default=64, ge=1, description="Nesting of a JSON body")
+
     @model_validator(mode="after")
     def _check_environment(self) -> Settings:
         if self.environment != "embedded":

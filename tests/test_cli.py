@@ -9,15 +9,20 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import free_port
 
+# No server banner: uvicorn sends none; granian always adds one unless the app sends its own.
+BANNER = {"uvicorn": None, "granian": "athena-fhir-facade"}
 
-def test_serve_starts_a_working_endpoint(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+def test_serve_starts_a_working_endpoint(tmp_path: Path, server: str) -> None:
     port = free_port()
     env = {**os.environ, "FACADE_DATA_DIR": str(tmp_path), "FACADE_PORT": str(port)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "facade.cli", "serve"],
+        [sys.executable, "-m", "facade.cli", "serve", "--server", server],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -45,6 +50,10 @@ def test_serve_starts_a_working_endpoint(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {token}"},
         ).json()
         assert len(bundle["entry"]) == 7
+        for response in (httpx.get(f"{base}/fhir/r4/metadata"), httpx.get(f"{base}/nowhere")):
+            assert response.headers.get("server") == BANNER[server]
+            assert "date" in response.headers
+            assert response.headers["x-content-type-options"] == "nosniff"
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=20)

@@ -13,6 +13,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 from facade.api import errors, routes_auth, routes_fhir, routes_ops, routes_write
 from facade.api.fastpath import PlainReadFastPath
+from facade.api.headers import SecurityHeaders, security_headers
+from facade.api.limits import Limits, RequestLimits
 from facade.api.timing import RequestEnvelope
 from facade.engine.runtime import load_checked_mappings, open_services
 from facade.settings import Settings
@@ -51,9 +53,14 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     errors.install(app)
-    # added last = outermost: the envelope wraps the fast path, which wraps the router
+    # added last = outermost: security headers, then the envelope (deadline, request id,
+    # unexpected errors) around CORS, the request limits, the fast path and the router
     app.add_middleware(PlainReadFastPath, services=lambda: getattr(app.state, "services", None))
-    app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
+    app.add_middleware(
+        RequestLimits,
+        limits=Limits.from_settings(settings),
+        deadline_seconds=settings.request_deadline_seconds,
+    )
     if settings.cors_origins:  # SMART browser apps call discovery, token and FHIR cross-origin
         app.add_middleware(
             CORSMiddleware,
@@ -70,6 +77,8 @@ def create_app(
             expose_headers=["Location", "ETag", "Retry-After", "WWW-Authenticate"],
             max_age=600,
         )
+    app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
+    app.add_middleware(SecurityHeaders, headers=security_headers(settings))
     app.include_router(routes_write.router)  # first: Type/$op before the read route
     app.include_router(routes_fhir.router)
     app.include_router(routes_auth.router)

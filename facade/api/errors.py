@@ -1,4 +1,12 @@
-"""The one error handler: every failure leaves as an OperationOutcome with the right status."""
+"""The one error handler: every failure leaves as an OperationOutcome with the right status.
+
+Typed errors, Starlette's HTTP errors and request validation errors are rendered by the
+handlers :func:`install` registers. Anything else is an unexpected error: the request
+envelope (:mod:`facade.api.timing`) catches it around the whole app, middleware included,
+and answers :func:`unexpected_response`. It is not registered as Starlette's ``Exception``
+handler, because Starlette re-raises after calling that one and the server then logs its
+own traceback, exception text included.
+"""
 
 from __future__ import annotations
 
@@ -55,10 +63,22 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     return FhirResponse(body, 400, pretty=_pretty(request))
 
 
-async def unexpected_error(request: Request, exc: Exception) -> Response:
-    # Never log or echo the exception text: it may carry PHI from a payload.
-    frames = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("unexpected error type=%s path=%s\n%s", type(exc).__name__, request.url.path, frames)
+def unexpected_response(exc: BaseException, *, route: str, request_id: str) -> FhirResponse:
+    """Log an unexpected error once, on one line, and answer a 500 OperationOutcome.
+
+    The line says what and where (exception type, route template, request id, the
+    innermost frame); never the exception text, which may carry PHI from a payload.
+    """
+    where = "-"
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        where = f"{frame.f_globals.get('__name__', '?')}:{line}"
+    log.error(
+        "unexpected error id=%s type=%s route=%s at=%s",
+        request_id,
+        type(exc).__name__,
+        route,
+        where,
+    )
     return FhirResponse(outcome("exception", "Internal server error"), 500)
 
 
@@ -66,4 +86,3 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(FacadeError, facade_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(Exception, unexpected_error)

@@ -7,7 +7,10 @@
   calls, including waits on shared single-flight calls), ``facade`` (the
   rest), ``total``; plus ``cache;desc=hit|miss`` when a read used the cache;
 - one access-log line without PHI: request id, method, the route with ids
-  masked, parameter names, status, latencies.
+  masked, parameter names, status, latencies;
+- an exception escaping the app (a route or any middleware inside the envelope) is
+  logged once and answered with a 500 OperationOutcome (:func:`errors.unexpected_response`);
+  nothing reaches the server, which would log the exception text.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
 
+from facade.api.errors import unexpected_response
+from facade.api.limits import parameter_names
 from facade.upstream.deadline import deadline
 
 log = logging.getLogger("facade.access")
@@ -61,7 +65,7 @@ class RequestEnvelope:
                 candidate = value.decode("latin-1")
                 request_id = candidate if _SANE_ID.match(candidate) else ""
         request_id = request_id or f"{_PREFIX}-{next(_COUNTER):x}"
-        status = 500
+        status = 0  # until the response starts
         with deadline(self.deadline_seconds) as clock:
 
             async def send_with_headers(message: Message) -> None:
@@ -84,11 +88,14 @@ class RequestEnvelope:
 
             try:
                 await self.app(scope, receive, send_with_headers)
+            except Exception as exc:
+                route = getattr(scope.get("route"), "path", None) or _route(scope["path"])
+                response = unexpected_response(exc, route=route, request_id=request_id)
+                if not status:  # otherwise the server ends the broken response
+                    await response(scope, receive, send_with_headers)
             finally:
                 if log.isEnabledFor(logging.INFO):
-                    names = sorted(
-                        {k for k, _ in parse_qsl(scope.get("query_string", b"").decode("latin-1"))}
-                    )
+                    names = parameter_names(scope.get("query_string", b""), 100)
                     log.info(
                         "request id=%s %s %s params=%s status=%s ms=%.1f upstream_ms=%.1f",
                         request_id,

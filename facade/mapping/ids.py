@@ -20,6 +20,9 @@ from facade.mapping.table import IdScheme
 
 PRACTICE_ORG_PREFIX = "Practice"
 _PRACTICE = r"[0-9]{1,10}"
+# athena record ids are numbers, or numbers joined by "-" for a pair (provider-department);
+# each table's ``local_pattern`` narrows this for its own ids.
+ATHENA_LOCAL_ID = re.compile(r"[0-9]{1,12}(?:-[0-9]{1,12})*")
 # FHIR R4 id datatype: [A-Za-z0-9\-\.]{1,64}
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 

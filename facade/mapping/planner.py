@@ -8,7 +8,10 @@ becomes ``dob=01/01/1970``). Everything is filtered locally afterwards, so a
 pushed parameter only narrows what athena returns; it never decides alone.
 When a parameter that athena matches exactly cannot match anything in this
 practice (an ``_id`` from another practice, an identifier of a foreign
-system), the plan is empty and no upstream call is made.
+system), the plan is empty and no upstream call is made. The same holds on every
+table for an ``_id``, ``identifier`` or reference whose value cannot be an athena id
+(the table's ``id`` scheme declares the syntax): such values never reach athena's
+paths or queries.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from facade.errors import InvalidRequest
-from facade.mapping.ids import FhirId, format_id, parse_table_id
+from facade.mapping.ids import ATHENA_LOCAL_ID, FhirId, format_id, parse_table_id
 from facade.mapping.table import Push, Route, Table
 from facade.mapping.transforms import TRANSFORMS
 from facade.search import SearchParam, SearchRequest, parse_date_param, parse_token, unescape
@@ -101,6 +104,8 @@ def _translate(
         parts = ref.id.split(".", 1)
         if len(parts) != 2 or parts[0] != f"a-{practice}" or "-" not in parts[1]:
             return NO_MATCH
+        if not ATHENA_LOCAL_ID.fullmatch(parts[1].split("-", 1)[1]):
+            return NO_MATCH  # names no athena record (e.g. "E-..", which a path would resolve)
         # "reference" passes the FHIR id (athena's FHIR API), "reference-typed" Type/id,
         # "reference-id" the proprietary id, "reference-parts" the proprietary id's
         # "-"-separated parts (one per upstream parameter)
@@ -212,12 +217,52 @@ def _plan_route(
     )
 
 
+def _can_be_id(value: str, table: Table, practice: str) -> bool:
+    try:
+        return parse_table_id(unescape(value), table.id).practice == practice
+    except InvalidRequest:
+        return False
+
+
+def _can_be_identifier(value: str, table: Table, practice: str) -> bool:
+    """Whether one ``identifier`` value could match an identifier the table's resources carry."""
+    assert table.id.identifier_system is not None
+    syntax = {_template(table.id.identifier_system, practice): table.id.local_pattern}
+    syntax.update(table.id.identifiers)
+    try:
+        token = parse_token(value)
+    except InvalidRequest:
+        return True  # malformed: the local filter reports it
+    if not token.has_system:
+        return any(re.fullmatch(pattern, token.code or "") for pattern in syntax.values())
+    pattern = syntax.get(token.system or "")  # "|code" (no system): ours all have one
+    return pattern is not None and (token.code is None or bool(re.fullmatch(pattern, token.code)))
+
+
+def _matches_nothing(table: Table, req: SearchRequest, practice: str) -> bool:
+    """An ``_id`` or ``identifier`` none of whose values can be an athena id of this table."""
+    for param in req.params:
+        if param.modifier is not None:
+            continue
+        if param.name == "_id":
+            check = _can_be_id
+        elif param.name == "identifier" and table.id.identifier_system is not None:
+            check = _can_be_identifier
+        else:
+            continue
+        if not any(check(value, table, practice) for value in param.values):
+            return True
+    return False
+
+
 def plan_search(
     table: Table, req: SearchRequest, practice: str, *, allow_scan: bool = True
 ) -> UpstreamPlan:
     for route in table.routes.search:
         plan = _plan_route(route, table, req, practice, allow_scan)
         if plan is not None:
+            if not plan.empty and _matches_nothing(table, req, practice):
+                return replace(plan, empty=True)
             return plan
     combos = "; ".join(" + ".join(alt) for r in table.routes.search for alt in r.requires)
     raise InvalidRequest(

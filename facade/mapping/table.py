@@ -21,11 +21,21 @@ class _Strict(BaseModel):
 
 
 class IdScheme(_Strict):
-    """FHIR ids ``a-{practice}.{prefix}-{local}`` (athena's own FHIR ids)."""
+    """FHIR ids ``a-{practice}.{prefix}-{local}`` (athena's own FHIR ids).
+
+    ``local_pattern`` is the syntax of athena's id for the record (digits; digits-digits
+    for a provider in a department), declared once: an ``_id`` or ``identifier`` search
+    value outside it matches nothing and is answered without calling athena
+    (:func:`facade.mapping.planner.plan_search`).
+    """
 
     prefix: str
     local_pattern: str = r"[0-9]{1,12}"
-    identifier_system: str | None = None  # e.g. urn:athenahealth:athenanet:patient:{practice}
+    # The identifier holding athena's id (its value is the local id), e.g.
+    # urn:athenahealth:athenanet:patient:{practice}. With it declared, the resource's
+    # identifiers are exactly this one and ``identifiers``.
+    identifier_system: str | None = None
+    identifiers: dict[str, str] = Field(default_factory=dict)  # other system -> value syntax
     # Also own ``a-1.{practice_prefix}-{practiceid}`` (the practice Organization, API-NOTES §5.3).
     practice_prefix: str | None = None
 

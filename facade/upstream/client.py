@@ -211,6 +211,9 @@ class AthenaClient:
                     raise failure.error from failure
                 await asyncio.sleep(pause)
                 continue
+            except FacadeError:  # not sent (too long), or refused (401, 403): no verdict
+                breaker.release_probe()
+                raise
             if response.status < 400:
                 breaker.success()
                 bucket.on_success()
@@ -264,6 +267,12 @@ class AthenaClient:
             response = await self._http.send_direct(
                 method, url, headers=headers, form=form, limits=timeout
             )
+        except httpx.InvalidURL as exc:
+            # Each value is bounded (facade/api/limits.py), but several long non-ASCII values
+            # together can still pass httpx's URL length limit: the caller's request, not athena.
+            raise InvalidRequest(
+                "The request is too long to forward to athena: send fewer or shorter values"
+            ) from exc
         except httpx.TimeoutException as exc:
             log.warning("upstream %s %s timeout", method, template)
             error = UpstreamTimeout(f"athena did not answer in time ({method} {template})")
