@@ -19,8 +19,11 @@ check (type + permission letter), for every resource type alike:
   unless it is ``shared`` reference data (Practitioner, Location, Organization,
   PractitionerRole), which every token with the scope may read.
 
-Writes, includes and operations, when they arrive, call :func:`check_resource`
-on every resource they touch or return.
+Writes are authorized on what they send upstream (:mod:`facade.engine.write_policy`):
+every patient a write sends or names must be :func:`compartment_patient` when that is
+set, and every existing record it changes must pass :func:`check_resource` for ``u``.
+Includes and operations call :func:`check_resource` on every resource they touch or
+return.
 """
 
 from __future__ import annotations
@@ -102,16 +105,24 @@ def restrict_search(table: Table, auth: AuthContext, req: SearchRequest) -> Sear
     return replace(req, params=(*pinned, *rest))
 
 
+def names_patient(reference: str) -> bool:
+    """Whether a reference points at a Patient (relative or absolute)."""
+    return reference.startswith("Patient/") or "/Patient/" in reference
+
+
+def is_patient(reference: str, patient: str) -> bool:
+    """Whether a reference is exactly the patient ``patient`` (relative or absolute)."""
+    return reference == f"Patient/{patient}" or reference.endswith(f"/Patient/{patient}")
+
+
 def in_compartment(table: Table, resource: Json, patient: str) -> bool:
     if table.compartment is None:
         return False
     for value in get_values(resource, parse_path(table.compartment.path)):
         if isinstance(value, str) and value == patient:
             return True
-        if isinstance(value, dict):
-            ref = str(value.get("reference", ""))
-            if ref == f"Patient/{patient}" or ref.endswith(f"/Patient/{patient}"):
-                return True
+        if isinstance(value, dict) and is_patient(str(value.get("reference", "")), patient):
+            return True
     return False
 
 

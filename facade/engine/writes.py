@@ -6,13 +6,20 @@ placeholders, the athena form fields). The engine here is the same for every
 resource type:
 
 1. check the body (resource type, id) and the scope letter (``c`` create, ``u`` update);
-2. ``to_athena`` over the step's source turns the FHIR body into athena fields;
-3. the step's named *resolver* completes them (e.g. ``open-slot`` finds the slot
+2. the patient compartment and the ids the body names are checked on the resource as
+   it will be written (:func:`facade.engine.write_policy.check_body`);
+3. ``to_athena`` over the step's source turns the FHIR body into athena fields (an
+   update takes its target record and patient from the URL and the current record,
+   never from the body);
+4. the step's named *resolver* completes them (e.g. ``open-slot`` finds the slot
    a booking takes) and may refuse with a typed error pointing at the element;
-4. the patient compartment is checked on the resource as it will be written;
-5. the upstream call goes out once (never retried blindly; see
+5. the athena request is authorized as it will be sent
+   (:func:`facade.engine.write_policy.authorize`: every patient id and record id in
+   it, per the table's declaration) and frozen: :func:`send` sends only that request;
+6. the upstream call goes out once (never retried blindly; see
    :mod:`facade.engine.idempotency` for keys, ledger and read-back);
-6. athena's answer is mapped back with ``to_fhir``; the entity cache is invalidated.
+7. athena's answer is mapped back with ``to_fhir``; the entity cache forgets every
+   record the request named.
 
 Resolvers and read-backs are registered by name (:mod:`facade.engine.registry`)
 by the modules that own the resource's workflow (:mod:`facade.workflows`).
@@ -26,7 +33,7 @@ from typing import Any
 from facade.auth import policy
 from facade.auth.context import AuthContext
 from facade.cache import render
-from facade.engine import reads, registry
+from facade.engine import reads, registry, write_policy
 from facade.engine.records import add_context
 from facade.engine.services import Services
 from facade.errors import (
@@ -44,6 +51,7 @@ from facade.mapping.table import Table, WriteStep
 from facade.upstream.client import UpstreamResponse, athena_error_message
 
 Json = dict[str, Any]
+Request = tuple[str, str, str, tuple[tuple[str, str], ...]]  # method, practice, path, form
 
 
 @dataclass
@@ -59,6 +67,10 @@ class WriteContext:
     fields: dict[str, Any]
     current: Json | None = None  # the resource before an update
     facts: dict[str, Any] = field(default_factory=dict)  # resolver results (e.g. the slot)
+    target: str | None = None  # an update: the local id of the record in the URL
+    # what the body names for each declared athena field (write_policy.check_body)
+    named: dict[str, write_policy.Claim] = field(default_factory=dict)
+    authorized: Request | None = None  # the athena request write_policy.authorize passed
 
 
 @dataclass(frozen=True)
@@ -128,23 +140,35 @@ def body_practice(auth: AuthContext, resource: Json, fallback: str) -> str:
 
 
 def check_compartment(ctx: WriteContext, resource: Json) -> None:
-    """A patient-limited token writes only its own patient's resources."""
-    permission = "c" if ctx.current is None else "u"
-    patient = policy.compartment_patient(ctx.auth, ctx.table.resource, permission)
-    if patient is None:
-        return
-    if ctx.table.compartment is None or not policy.in_compartment(ctx.table, resource, patient):
+    """The resource as it will be written: a patient-limited token writes only its own
+    patient's resources, and every patient and record id the body names is checked
+    (:func:`facade.engine.write_policy.check_body`, first: its errors name the element)."""
+    write_policy.check_body(ctx, resource)
+    patient = policy.compartment_patient(ctx.auth, ctx.table.resource, write_policy.permission(ctx))
+    if patient is not None and (
+        ctx.table.compartment is None or not policy.in_compartment(ctx.table, resource, patient)
+    ):
         raise Forbidden(f"This {ctx.table.resource} is outside the patient compartment")
 
 
 def build_fields(ctx: WriteContext) -> None:
+    """athena fields from the body; an update starts from the current record, and its
+    target record and patient never come from the body."""
     codes = ctx.services.mappings.codes
+    fields = to_athena(ctx.resource, ctx.table, ctx.step.source, ctx.practice, codes)
     if ctx.current is not None:
+        kept = write_policy.protected(ctx)
         ctx.fields.update(to_athena(ctx.current, ctx.table, ctx.step.source, ctx.practice, codes))
-    ctx.fields.update(to_athena(ctx.resource, ctx.table, ctx.step.source, ctx.practice, codes))
+        fields = {k: v for k, v in fields.items() if k not in kept}
+    ctx.fields.update(fields)
+    for name, record in ctx.step.records.items():
+        if record.role == "target":
+            ctx.fields[name] = ctx.target
 
 
 async def resolve(ctx: WriteContext) -> None:
+    """Complete the athena fields, then authorize the request they make (the last step
+    before :func:`send`, in every write flow)."""
     if ctx.step.resolve:
         await registry.RESOLVERS[ctx.step.resolve](ctx)
     missing = [name for name in ctx.step.required if ctx.fields.get(name) in (None, "")]
@@ -153,6 +177,8 @@ async def resolve(ctx: WriteContext) -> None:
             f"Missing required element(s) for {ctx.table.resource} {ctx.step.name}",
             expression=tuple(expression(ctx.table, ctx.step.source, m) for m in missing),
         )
+    await write_policy.authorize(ctx)
+    ctx.authorized = request_of(ctx)
 
 
 def upstream_path(step: WriteStep, fields: dict[str, Any]) -> str:
@@ -166,6 +192,13 @@ def upstream_path(step: WriteStep, fields: dict[str, Any]) -> str:
 
 def form_of(step: WriteStep, fields: dict[str, Any]) -> dict[str, str]:
     return {n: str(fields[n]) for n in step.form if fields.get(n) not in (None, "")}
+
+
+def request_of(ctx: WriteContext) -> Request:
+    """The athena request the step's fields make (what is authorized, and sent)."""
+    form = form_of(ctx.step, ctx.fields)
+    path = upstream_path(ctx.step, ctx.fields)
+    return ctx.step.method, ctx.practice, path, tuple(form.items())
 
 
 def raise_for_write(ctx: WriteContext, response: UpstreamResponse) -> None:
@@ -186,13 +219,19 @@ def raise_for_write(ctx: WriteContext, response: UpstreamResponse) -> None:
 
 
 async def send(ctx: WriteContext) -> Json | None:
-    """The one upstream call of a step; athena's record when it answers one."""
-    response = await ctx.services.athena.rest(
-        ctx.step.method,
-        ctx.practice,
-        upstream_path(ctx.step, ctx.fields),
-        form=form_of(ctx.step, ctx.fields),
-    )
+    """The one upstream call of a step; athena's record when it answers one.
+
+    Only the request :func:`resolve` authorized goes out; afterwards, whatever the
+    outcome, the cache forgets every record it names.
+    """
+    request = request_of(ctx)
+    if ctx.authorized != request:
+        raise FacadeError(f"The {ctx.step.name} is not the request that was authorized")
+    method, practice, path, form = request
+    try:
+        response = await ctx.services.athena.rest(method, practice, path, form=dict(form))
+    finally:
+        write_policy.forget(ctx)
     raise_for_write(ctx, response)
     body = response.body
     record = body[0] if isinstance(body, list) and len(body) == 1 else body
@@ -214,6 +253,7 @@ def answer(ctx: WriteContext, resource: Json, status: int) -> WriteOutcome:
     """201/200 with Location and ETag; the entity cache forgets the old copy."""
     rid = str(resource["id"])
     ctx.services.cache.invalidate(ctx.table.resource, ctx.practice, rid)
+    write_policy.forget(ctx)
     base = ctx.services.settings.fhir_base
     headers = {"ETag": render(resource).etag}
     if status == 201:
@@ -246,11 +286,11 @@ async def update(
         ),
         None,
     )
-    if step is None or all(current.get(k) == v for k, v in step.when.items()):
+    if step is None:
         unchanged = {k: v for k, v in resource.items() if k != "meta"} == {
             k: v for k, v in current.items() if k != "meta"
         }
-        if step is not None or unchanged:  # already in the requested state: nothing to do
+        if unchanged:
             return WriteOutcome(200, current, {"ETag": render(current).etag})
         changes = sorted({k for s in table.writes.update for k in s.when})
         raise Unprocessable(
@@ -258,10 +298,14 @@ async def update(
             + "; ".join(f"{k}={v}" for s in table.writes.update for k, v in s.when.items()),
             expression=tuple(f"{resource_type}.{c}" for c in changes),
         )
-    ctx = WriteContext(services, auth, table, step, fid.practice, resource, {}, current=current)
-    check_compartment(ctx, current)
+    ctx = WriteContext(
+        services, auth, table, step, fid.practice, resource, {}, current=current, target=fid.local
+    )
+    # the URL decides the record; the body may only repeat it (and the current patient)
+    check_compartment(ctx, {**current, **resource})
+    if all(current.get(k) == v for k, v in step.when.items()):
+        return WriteOutcome(200, current, {"ETag": render(current).etag})  # nothing to do
     build_fields(ctx)
-    ctx.fields.setdefault(table.sources[step.source].record_id or "id", fid.local)
     await resolve(ctx)
     record = await send(ctx)
     result = await to_resource(ctx, record) if record is not None else await reread(ctx, rid)

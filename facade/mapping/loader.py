@@ -46,4 +46,11 @@ def load_mappings(root: Traversable | None = None) -> Mappings:
             for field in source.fields:
                 if field.codes and field.codes not in code_tables:
                     raise ValueError(f"{table.resource}: unknown code table {field.codes}")
+        steps = (
+            [table.writes.create, *table.writes.update, *table.writes.steps] if table.writes else []
+        )
+        for step in (s for s in steps if s is not None):
+            for record in step.records.values():
+                if record.type is not None and record.type not in tables:
+                    raise ValueError(f"{table.resource} {step.name}: unknown type {record.type}")
     return Mappings(tables=tables, codes=Codes(code_tables))

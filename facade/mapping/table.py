@@ -3,10 +3,49 @@
 Tables are data; this module only describes their shape so that a typo in a
 table fails at load time, not on the request path. Pydantic is used here
 because this is where data enters the program.
+
+**Write authorization** (DESIGN.md "Writes": a write is authorized on what is sent
+upstream). A table with ``writes`` declares which athena fields of its upstream
+requests carry ids that matter, and the engine (:mod:`facade.engine.write_policy`)
+checks them for every step — create, update, patch and the named steps operations
+use — on the FHIR body first and on the athena request just before it is sent:
+
+- ``writes.patients``: the athena fields that carry a patient id, in any step
+  (``[patientid]``). Each one sent must be the caller's patient when the token is
+  limited to a patient compartment; the FHIR elements the table writes it from may
+  name at most one patient (athena takes one; more is 422 at the element); an
+  update never takes it from the body (the current record's patient is sent, and a
+  body naming another is 400). Every write field whose ``template`` is a
+  ``Patient/`` reference must be listed, so a new table cannot forget it.
+- ``records`` on each :class:`WriteStep`: the athena fields naming a record the call
+  acts on, each with a :class:`WriteRecord` role — ``target`` (the resource in an
+  update's URL: the URL decides, a body naming another record is 400),
+  ``writable`` (an existing record of ``type`` the caller must be allowed to
+  update: re-read from athena with the caller's token, in the write's practice,
+  belonging to the request's patient) or ``taken`` (a free record the call turns
+  into this table's resource, e.g. a booked slot). Every ``{placeholder}`` of a
+  step's ``path`` must be a declared patient or record field. Every record a
+  request names is dropped from the entity cache once the call went out.
+
+For example (``mappings/appointment.yaml``)::
+
+    writes:
+      patients: [patientid]
+      update:
+        - name: cancel
+          path: /appointments/{appointmentid}/cancel
+          records: {appointmentid: {role: target}}
+      steps:
+        - name: reschedule
+          path: /appointments/{cancelledid}/reschedule
+          records:
+            cancelledid: {role: writable, type: Appointment}
+            newappointmentid: {role: taken, type: Slot}
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -224,6 +263,28 @@ class Routes(_Strict):
     search: list[Route]
 
 
+class WriteRecord(_Strict):
+    """The role of an athena field that names a record a write step acts on.
+
+    - ``target``: the resource named in the request URL (update and patch steps only).
+      The engine sets the field from the URL id; the body may only repeat it.
+    - ``writable``: an existing record of ``type`` the call changes (the appointment a
+      reschedule cancels). The engine re-reads it from athena (never the cache) with
+      the caller's token in the write's practice: unknown, in another practice or
+      outside the caller's patient compartment is 404, no ``u`` scope letter for
+      ``type`` is 403, and it must belong to the patient the request sends (422).
+    - ``taken``: a free record the call takes and turns into this table's resource (the
+      slot a booking fills). It belongs to no patient yet; the step's resolver proves
+      it is free and athena takes it atomically (409 otherwise).
+
+    ``type``: the FHIR type the record is served as (default: the table's resource);
+    its id scheme checks the value's shape and names the cache entry to drop.
+    """
+
+    role: Literal["target", "writable", "taken"]
+    type: str | None = None
+
+
 class WriteStep(_Strict):
     """One upstream write, declared by a table (FHIR create, update or an operation).
 
@@ -232,7 +293,9 @@ class WriteStep(_Strict):
     placeholders. ``resolve`` names a resolver that completes the athena fields
     before the call (e.g. ``open-slot``: the slot from ``slot`` or start/end + actors).
     ``readback`` names how an ambiguous outcome (timeout) is checked before deciding.
-    ``when``: FHIR element values that select this step (updates).
+    ``when``: FHIR element values that select this step (updates). ``records``: the
+    athena fields naming the records the call acts on, with their roles (module
+    docstring, "Write authorization").
     """
 
     name: str
@@ -245,6 +308,11 @@ class WriteStep(_Strict):
     readback: str | None = None
     when: dict[str, str] = Field(default_factory=dict)
     result: Literal["record", "reread"] = "record"  # athena answers the record, or re-read it
+    records: dict[str, WriteRecord] = Field(default_factory=dict)
+
+    def placeholders(self) -> list[str]:
+        """The ``{field}`` names of ``path``."""
+        return re.findall(r"\{([^{}]+)\}", self.path)
 
 
 class OperationParam(_Strict):
@@ -272,6 +340,8 @@ class OperationDef(_Strict):
 
 
 class Writes(_Strict):
+    # athena fields carrying a patient id, in any step (module docstring, "Write authorization")
+    patients: list[str] = Field(default_factory=list)
     create: WriteStep | None = None
     update: list[WriteStep] = Field(default_factory=list)
     patch_paths: list[str] = Field(default_factory=list)  # elements JSON Patch may change
@@ -311,13 +381,43 @@ class Table(_Strict):
                 if name not in self.search_params:
                     raise ValueError(f"route {route.name} names unknown parameter {name}")
         if self.writes is not None:
-            steps = [self.writes.create, *self.writes.update]
-            for step in steps:
-                if step is not None and step.source not in self.sources:
-                    raise ValueError(f"write {step.name} uses unknown source {step.source}")
+            self._check_writes(self.writes)
         if self.compartment and self.compartment.param not in self.search_params:
             raise ValueError(f"compartment names unknown parameter {self.compartment.param}")
         return self
+
+    def _check_writes(self, writes: Writes) -> None:
+        """Every id an upstream write sends has a declared role (write authorization)."""
+        updates = {id(step) for step in writes.update}
+        for step in (s for s in [writes.create, *writes.update, *writes.steps] if s is not None):
+            if step.source not in self.sources:
+                raise ValueError(f"write {step.name} uses unknown source {step.source}")
+            for name in step.placeholders():
+                if name not in step.records and name not in writes.patients:
+                    raise ValueError(
+                        f"write {step.name}: path field {name} is neither in writes.patients"
+                        " nor in the step's records"
+                    )
+            used = {*step.placeholders(), *step.form, *step.required}
+            for name, record in step.records.items():
+                if name not in used:
+                    raise ValueError(f"write {step.name}: record {name} is never sent")
+                if record.role == "target" and id(step) not in updates:
+                    raise ValueError(f"write {step.name}: only update steps have a target")
+            targets = [n for n, r in step.records.items() if r.role == "target"]
+            if id(step) in updates and len(targets) != 1:
+                raise ValueError(f"update {step.name} must declare exactly one target record")
+            for field in self.sources[step.source].fields:
+                names = [field.athena] if isinstance(field.athena, str) else field.athena
+                if (
+                    field.direction != "read"
+                    and (field.template or "").startswith("Patient/")
+                    and names[0] not in writes.patients
+                ):
+                    raise ValueError(
+                        f"write field {field.fhir} -> {names[0]} carries a patient id:"
+                        " list it in writes.patients"
+                    )
 
 
 class CodeTable(_Strict):

@@ -337,9 +337,16 @@ async def book(
                 "cancelled-appt-id must be Appointment/a-{practiceid}.Appointment-{id}",
                 expression=("Parameters.parameter.where(name='cancelled-appt-id')",),
             )
+        practice = writes.body_practice(auth, appointment, services.settings.default_practice)
+        if old[0] != practice:  # athena reschedules within one practice
+            raise Unprocessable(
+                f"cancelled-appt-id must be an appointment of practice {practice}, the new slot's",
+                expression=("Parameters.parameter.where(name='cancelled-appt-id')",),
+            )
+        # the engine re-reads the old appointment (it must be the caller's and this
+        # patient's: the table declares cancelledid writable) and forgets it afterwards
         step = next(s for s in table.writes.steps if s.name == "reschedule")
         extra = {"cancelledid": old[1]}
-        services.cache.invalidate("Appointment", old[0], f"a-{old[0]}.Appointment-{old[1]}")
     outcome = await create(
         services, auth, "Appointment", appointment, key=key, step=step, extra=extra
     )
