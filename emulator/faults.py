@@ -11,13 +11,25 @@ Rule kinds:
 
 - ``status``          answer ``status`` (429 with ``Retry-After``, 5xx) without reaching athena;
 - ``reset``           start a response and drop the connection mid-body;
-- ``timeout``         hold the request for ``delay_seconds`` before answering normally;
+- ``timeout``         hold the request for ``delay_seconds`` before answering normally; a
+                      client that gave up by then leaves nothing behind (athena never
+                      got the request);
 - ``slow_body``       answer normally but trickle the body over ``delay_seconds``;
 - ``malformed_json``  answer 200 with truncated JSON;
 - ``soft_failure``    athena's HTTP-200 failure: ``{"success": false, "errormessage": ...}``
                       (API-NOTES §4.2);
 - ``expire_tokens``   expire every access token (early expiry / revocation), then
                       let the request through, so it meets a 401.
+
+``reset`` and ``timeout`` take ``"commit": true``: athena did the work but its answer
+was lost. The request reaches athena at once, so a write (booking, cancel,
+reschedule, check-in, patient create or update, anything) takes effect, and only
+its answer is withheld: ``reset`` drops the connection exactly as without commit,
+``timeout`` holds the answer for ``delay_seconds`` (a client that gave up never
+sees it). Without ``commit`` neither reaches athena. ``commit`` on any other kind
+makes the plan invalid (400 from the admin endpoints, refused at start). With
+``"count": 1`` the client's retry meets athena's own answer to a repeat: a 409 for
+the slot it just booked, the same id for the patient it just created.
 
 A rule matches by method and path regex, fires with ``probability``, and is
 limited by ``count`` (number of firings) and/or ``duration_seconds`` (a storm
@@ -40,7 +52,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -55,6 +67,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ADMIN_PREFIX = "/_emulator"
+COMMIT_KINDS = ("reset", "timeout")  # the kinds that lose an answer athena may have acted on
 
 
 class FaultRule(BaseModel):
@@ -72,6 +85,14 @@ class FaultRule(BaseModel):
     duration_seconds: float | None = Field(default=None, gt=0)  # storm window
     delay_seconds: float = Field(default=5.0, ge=0)
     message: str = "The data provided is invalid."
+    commit: bool = Field(default=False, strict=True)  # reset/timeout: applied, answer lost
+
+    @model_validator(mode="after")
+    def _commit_only_where_an_answer_is_lost(self) -> FaultRule:
+        if self.commit and self.kind not in COMMIT_KINDS:
+            kinds = " and ".join(COMMIT_KINDS)
+            raise ValueError(f"commit is only valid for {kinds} rules, not {self.kind!r}")
+        return self
 
 
 class FaultPlan(BaseModel):
@@ -182,6 +203,8 @@ class FaultInjector:
             fault = {"error": "Injected fault"} if rule.status != 429 else {"fault": "throttled"}
             await _send_json(send, rule.status, fault, extra)
         elif rule.kind == "reset":
+            if rule.commit:
+                await _capture(self.app, scope, receive)  # athena acted; the answer is lost
             await send(
                 {
                     "type": "http.response.start",
@@ -195,8 +218,15 @@ class FaultInjector:
             await send({"type": "http.response.body", "body": b'{"patients":[', "more_body": True})
             raise ConnectionDropped("injected connection reset")
         elif rule.kind == "timeout":
-            await asyncio.sleep(rule.delay_seconds)
-            await self.app(scope, receive, send)
+            request, present = await _read_request(receive)
+            if not present:
+                return  # the client left before its request was complete
+            if rule.commit:  # athena acts now; its answer is held, and lost if the client left
+                status, headers, body = await _capture(self.app, scope, _replay(request, receive))
+                if not await _left_within(receive, rule.delay_seconds):
+                    await _send_raw(send, status, body, headers)
+            elif not await _left_within(receive, rule.delay_seconds):
+                await self.app(scope, _replay(request, receive), send)
         elif rule.kind == "expire_tokens":
             self.world.expire_tokens()
             await self.app(scope, receive, send)
@@ -208,6 +238,46 @@ class FaultInjector:
                 await _send_json(send, 200, {"success": False, "errormessage": rule.message}, {})
             else:  # slow_body
                 await _send_slowly(send, status, headers, body, rule.delay_seconds)
+
+
+async def _read_request(receive: Receive) -> tuple[list[Message], bool]:
+    """The request's body messages, read now; False when the client left first."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return messages, False
+        messages.append(message)
+        if not message.get("more_body", False):
+            return messages, True
+
+
+async def _left_within(receive: Receive, seconds: float) -> bool:
+    """Wait ``seconds``; True as soon as the client disconnects (once its body was read).
+
+    Held here, a request whose client gave up never reaches athena, whether or not its
+    handler would have read a body and noticed the disconnect.
+    """
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+        try:
+            message = await asyncio.wait_for(receive(), left)
+        except TimeoutError:
+            return False
+        if message["type"] == "http.disconnect":
+            return True
+        await asyncio.sleep(left)  # not a server that reports a disconnect: just wait
+    return False
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """``receive`` that first hands the app the body already read."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 async def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[int, list[Any], bytes]:
