@@ -10,7 +10,9 @@ reached it), not only what the client was told:
 - 502 / 503 from athena and a timeout leave it retryable; the retry books once;
 - athena applied the write but its answer was lost (``"commit": true``): the read-back
   finds the booking, in the request or on the retry, and nothing is booked twice;
-- the same for rescheduling through ``$book``, and a cancel retried after a lost answer.
+- the same for rescheduling through ``$book``, and a cancel retried after a lost answer;
+- a holder whose lease ran out (another process took the key over) does not call athena
+  and does not overwrite the taker's answer.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ import httpx
 import pytest
 
 from emulator.server import ServerThread
+from facade.auth.context import AuthContext
+from facade.auth.scopes import ScopeSet
+from facade.engine import idempotency
+from facade.engine.runtime import open_services
+from facade.errors import Conflict
+from facade.store.ledger import SqliteLedger
 from tests.api.scheduling.ledger_support import (
     BOOK,
     CANCEL,
@@ -32,6 +40,7 @@ from tests.api.scheduling.ledger_support import (
     WRITES,
     Slots,
     add_rule,
+    appointment_body,
     book_params,
     booked_for,
     create,
@@ -379,3 +388,75 @@ def test_a_cancel_retried_under_a_fault_cancels_once(
     assert calls(clinic, CANCEL) == 1
     record = clinic[1].schedule.appointment(PID, local(slot))
     assert record.status == "x" and record.patientid == 60178
+
+
+# -- a holder whose lease ran out (a stalled process): the engine against the store -------
+
+
+class _Takeover:
+    """The facade's ledger, where another process takes the key over (the holder's lease
+    ran out while it stalled) just before the holder's ``step``."""
+
+    def __init__(self, ledger: Any, path: Path, step: str) -> None:
+        self._ledger, self._step = ledger, step
+        self.other = SqliteLedger(path)  # the other process's connection
+        self.taker_answer = b'{"resourceType":"Appointment","id":"the-takers"}'
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    async def _take(self, key: str) -> None:
+        record = await self._ledger.get(key)
+        later = (record.lease_until or 0) + 1
+        taken = await self.other.claim(key, record.fingerprint, "taker", later, 30)
+        assert taken.held_by("taker")
+        if self._step == "finish":
+            assert await self.other.finish(key, "taker", 201, {}, self.taker_answer, later)
+
+    async def attempted(self, key: str, *args: Any) -> bool:
+        if self._step == "attempted":
+            await self._take(key)
+        ok: bool = await self._ledger.attempted(key, *args)
+        return ok
+
+    async def finish(self, key: str, *args: Any) -> bool:
+        if self._step == "finish":
+            await self._take(key)
+        ok: bool = await self._ledger.finish(key, *args)
+        return ok
+
+
+@pytest.mark.parametrize("step", ["attempted", "finish"])
+async def test_a_holder_whose_lease_ran_out_neither_calls_athena_nor_overwrites(
+    step: str, clinic: tuple[str, Any], fhir: httpx.Client, tmp_path: Path
+) -> None:
+    settings = facade_settings(clinic[0], tmp_path)
+    auth = AuthContext(
+        client_id="engine-test",
+        scopes=ScopeSet.parse("system/*.cruds"),
+        practices=("195900", "195901"),
+    )
+    slot, key = SLOTS.take(fhir), f"stale-{step}"
+    clinic[1].reset_call_counts()
+    async with open_services(settings) as services:
+        takeover = _Takeover(services.ledger, tmp_path / "idempotency.sqlite3", step)
+        services.ledger = takeover
+        try:
+            if step == "attempted":  # lost before the call: athena is never asked
+                with pytest.raises(Conflict, match="still in progress"):
+                    await idempotency.create(
+                        services, auth, "Appointment", appointment_body(slot), key=key
+                    )
+                assert calls(clinic, BOOK) == 0 and still_open(clinic[1], slot)
+                record = await takeover.get(f"engine-test\n{key}")
+                assert record.held_by("taker") and record.attempts == 0
+            else:  # lost during the call: the taker's answer stands, and is the answer
+                outcome = await idempotency.create(
+                    services, auth, "Appointment", appointment_body(slot), key=key
+                )
+                assert outcome.body == {"resourceType": "Appointment", "id": "the-takers"}
+                assert calls(clinic, BOOK) == 1 and booked_for(clinic[1], slot)
+                record = await takeover.get(f"engine-test\n{key}")
+                assert record.state == "done" and record.body == takeover.taker_answer
+        finally:
+            takeover.other.close()
