@@ -185,3 +185,30 @@ class Settings(BaseSettings):
         if self.athena_client_id and self.athena_client_secret:
             return self.athena_client_id, self.athena_client_secret.get_secret_value()
         return EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET
+
+    # idempotency ledger claims (README "Idempotent writes"); appended here, with their check
+    idempotency_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a keyed write holds its key; a crashed holder's key is taken "
+        "over after this (longer than the request deadline plus the read-back)",
+    )
+    idempotency_wait_interval: float = Field(
+        default=0.05,
+        gt=0,
+        description="How often a request waiting for another one's key polls the ledger",
+    )
+
+    @model_validator(mode="after")
+    def _check_lease(self) -> Settings:
+        # A live holder must never lose its key mid-write: its lease, renewed just before
+        # the upstream call, outlasts the request deadline and the read-back that follows.
+        held = self.request_deadline_seconds + self.write_readback_attempts * (
+            self.write_readback_interval
+        )
+        if self.idempotency_lease_seconds <= held:
+            raise ValueError(
+                "idempotency_lease_seconds must exceed request_deadline_seconds plus"
+                f" write_readback_attempts x write_readback_interval ({held:g} s)"
+            )
+        return self

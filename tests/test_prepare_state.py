@@ -10,15 +10,18 @@ from facade.settings import Settings
 from facade.store.ledger import SqliteLedger
 
 
-def test_prepare_state_creates_everything_and_purges_finished_records(tmp_path: Path) -> None:
+async def test_prepare_state_creates_everything_and_purges_finished_records(
+    tmp_path: Path,
+) -> None:
     settings = Settings(data_dir=tmp_path, athena_base_url="http://127.0.0.1:9")
     ledger = SqliteLedger(tmp_path / "idempotency.sqlite3")
     now = int(time.time())
     old, recent, pending = "c\\old", "c\\recent", "c\\pending"
     for key in (old, recent, pending):
-        assert ledger.begin(key, "fp", {}, now - 30 * 86400) is None
-    ledger.finish(old, 201, {}, b"{}", now - 30 * 86400)
-    ledger.finish(recent, 201, {}, b"{}", now - 3600)
+        claimed = await ledger.claim(key, "fp", "first", now - 30 * 86400, 30)
+        assert claimed.held_by("first")
+    assert await ledger.finish(old, "first", 201, {}, b"{}", now - 30 * 86400)
+    assert await ledger.finish(recent, "first", 201, {}, b"{}", now - 3600)
     ledger.close()
 
     prepare_state(settings)
@@ -27,10 +30,11 @@ def test_prepare_state_creates_everything_and_purges_finished_records(tmp_path: 
         assert (tmp_path / name).exists(), name
     ledger = SqliteLedger(tmp_path / "idempotency.sqlite3")
     try:
-        assert ledger.begin(old, "fp", {}, now) is None  # forgotten: a new claim succeeds
-        kept = ledger.begin(recent, "fp", {}, now)
-        assert kept is not None and kept.state == "done"  # within retention: replayed
-        stuck = ledger.begin(pending, "fp", {}, now)
+        fresh = await ledger.claim(old, "fp", "again", now, 30)  # forgotten: a new claim
+        assert fresh.held_by("again") and fresh.attempts == 0
+        kept = await ledger.claim(recent, "fp", "again", now, 30)
+        assert kept.state == "done"  # within retention: replayed
+        stuck = await ledger.get(pending)
         assert stuck is not None and stuck.state == "pending"  # never purged
     finally:
         ledger.close()

@@ -1,18 +1,35 @@
 """Create and write operations that are safe to retry (``Idempotency-Key``, ``If-None-Exist``).
 
 A keyed write claims its key in the durable ledger (:mod:`facade.store.ledger`)
-before athena is called, records the intent (practice and the athena fields
-that identify the outcome, e.g. slot and patient) and then the answer. So:
+before athena is called: one atomic step in the store every worker process
+shares, with an owner token (this request) and a lease. Holding the claim, it
+records the intent (practice and the athena fields that identify the outcome,
+e.g. slot and patient) and counts the attempt just before the upstream call,
+then ends the claim. So:
 
 - the same key and body again -> the first answer, replayed; athena is not called;
 - the same key with another body -> 422;
-- the same key while the first request is still running here -> 409;
-- an upstream timeout (or lost connection) -> the write is *read back* a few
-  times (``write_readback_attempts`` x ``write_readback_interval``) before deciding;
-  unresolved, the record stays ``pending`` and the client gets 504;
-- a pending record found later (a retry, or after a restart) is resolved by
+- the same key while another request holds it (in any worker process) -> this
+  request waits for that one's outcome, polling the store
+  (``idempotency_wait_interval``) within its deadline, and answers the same; still
+  held when the deadline nears -> 409 with ``Retry-After``;
+- only *definitive* answers end the claim as ``done`` (2xx; 400, 404, 409, 422);
+  a 429 (athena's or the facade's own budget), 502, 503 (an open circuit too), 504,
+  401 and 403 *release* it: the record stays ``pending`` with its intent and
+  attempts, and the next request with the key tries again;
+- an upstream timeout (or lost connection, or 5xx) on the write -> the write is
+  *read back* a few times (``write_readback_attempts`` x ``write_readback_interval``)
+  before deciding; unresolved, the client gets the failure and the record stays
+  ``pending``;
+- a pending record found later (a retry, a waiter taking over a released claim, a
+  restart, or a claim whose holder crashed and whose lease ran out) is resolved by
   read-back first; only a write that provably did not happen is attempted again,
   and a 409 on that new attempt is read back too (the first attempt may have won).
+  A read-back athena does not answer leaves the outcome unknown: retryable, never
+  stored;
+- a holder whose lease ran out (another request took the key over) can neither
+  count an attempt (it does not call athena) nor finish: its answer is the
+  ledger's, once there is one.
 
 athena's booking is atomic per slot, so two different requests for one slot
 get one 201 and one 409 whatever the timing.
@@ -23,7 +40,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
+import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -55,10 +75,11 @@ from facade.errors import (
 from facade.fhir.outcome import outcome_for
 from facade.mapping.table import WriteStep
 from facade.search import parse_query
+from facade.store.ledger import LedgerRecord, is_final
+from facade.upstream.deadline import remaining
 
 Json = dict[str, Any]
 AMBIGUOUS = (UpstreamTimeout, UpstreamUnavailable, UpstreamError)
-_IN_FLIGHT: set[str] = set()
 
 
 def fingerprint(step: str, resource: Json, extra: dict[str, Any]) -> str:
@@ -67,20 +88,33 @@ def fingerprint(step: str, resource: Json, extra: dict[str, Any]) -> str:
 
 
 async def _read_back(ctx: WriteContext, intent: dict[str, Any], attempts: int) -> Json | None:
+    """athena's record of the write described by ``intent``, or None: athena says it is not there.
+
+    When no attempt gets an answer from athena, the outcome is unknown: the last failure
+    is raised as a retryable error (never a definitive one, which would be stored).
+    """
     name = ctx.step.readback
     if not name or not intent:
         return None
     settings = ctx.services.settings
+    failure: FacadeError | None = None
+    answered = False
     for attempt in range(attempts):
         if attempt:
             await asyncio.sleep(settings.write_readback_interval)
         try:
             found = await registry.READBACKS[name](ctx.services, ctx.practice, intent)
-        except AMBIGUOUS:
+        except FacadeError as exc:
+            failure = exc
             continue
         if found is not None:
             return found
-    return None
+        answered = True
+    if answered or failure is None:
+        return None
+    if is_final(failure.status):
+        raise UpstreamError(f"athena could not be read back ({failure.diagnostics})") from failure
+    raise failure
 
 
 async def existing_match(
@@ -140,52 +174,106 @@ async def create(
     build_fields(ctx)
     if key is None:
         return await _attempt(ctx, None, retried=False)
-    scoped = f"{auth.client_id}\n{key}"
-    ledger = services.ledger
-    existing = ledger.begin(scoped, fingerprint(step.name, resource, extra or {}), {}, _now())
-    retried = False
-    if existing is not None:
-        if existing.fingerprint != fingerprint(step.name, resource, extra or {}):
+    claim = Claim(f"{auth.client_id}\n{key}", secrets.token_hex(16))
+    held = await _claim(ctx, claim, fingerprint(step.name, resource, extra or {}))
+    if isinstance(held, WriteOutcome):
+        return held
+    try:
+        outcome = await _write_held(ctx, claim, held)
+    except FacadeError as exc:
+        if not is_final(exc.status):  # throttled, unavailable, timed out, not allowed
+            await _release(ctx, claim)
+            raise
+        failed = WriteOutcome(exc.status, outcome_for(exc), dict(exc.headers))
+        winner = await _settle(ctx, claim, failed)
+        if winner is not None:
+            return winner
+        raise
+    except BaseException:
+        await _release(ctx, claim)
+        raise
+    return await _settle(ctx, claim, outcome) or outcome
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A key in the ledger and the owner token of this request's claim on it."""
+
+    key: str
+    owner: str
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _replay(record: LedgerRecord) -> WriteOutcome:
+    return WriteOutcome(record.status or 200, json.loads(record.body or b"{}"), record.headers)
+
+
+async def _claim(ctx: WriteContext, claim: Claim, fp: str) -> LedgerRecord | WriteOutcome:
+    """Hold the key (the record as claimed), or the first request's answer (a replay).
+
+    While another request holds the key, in this worker process or another, wait for
+    its outcome, polling the store, within this request's deadline; then 409.
+    """
+    ledger, settings = ctx.services.ledger, ctx.services.settings
+    lease = settings.idempotency_lease_seconds
+    record: LedgerRecord | None = await ledger.claim(claim.key, fp, claim.owner, _now(), lease)
+    while True:
+        if record is not None and record.fingerprint != fp:
             raise Unprocessable(
                 "This Idempotency-Key was already used with a different request",
                 expression=("Idempotency-Key",),
             )
-        if existing.state == "done":
-            return WriteOutcome(
-                existing.status or 200, json.loads(existing.body or b"{}"), existing.headers
+        if record is not None and record.state == "done":
+            return _replay(record)
+        if record is not None and record.held_by(claim.owner):
+            return record
+        now = _now()
+        if record is None or record.claimable(now):
+            record = await ledger.claim(claim.key, fp, claim.owner, now, lease)
+            continue
+        pause = settings.idempotency_wait_interval
+        if remaining(settings.request_deadline_seconds) <= pause:
+            wait = math.ceil((record.lease_until or now) - now)
+            raise Conflict(
+                "A request with this Idempotency-Key is still in progress",
+                headers={"Retry-After": str(max(1, wait))},
             )
-        if scoped in _IN_FLIGHT:
-            raise Conflict("A request with this Idempotency-Key is still in progress")
-        record = await _read_back(ctx, existing.intent, 1)
-        if record is not None:
-            outcome = answer(ctx, await to_resource(ctx, record), 201)
-            _finish(ctx, scoped, outcome)
-            return outcome
-        retried = existing.attempts > 0
-    _IN_FLIGHT.add(scoped)
-    try:
-        outcome = await _attempt(ctx, scoped, retried=retried)
-    except FacadeError as exc:
-        if exc.status < 500:  # a definite answer: replay it to retries
-            _finish(ctx, scoped, WriteOutcome(exc.status, outcome_for(exc), dict(exc.headers)))
-        raise
-    finally:
-        _IN_FLIGHT.discard(scoped)
-    _finish(ctx, scoped, outcome)
-    return outcome
+        await asyncio.sleep(pause)
+        record = await ledger.get(claim.key)
 
 
-def _now() -> int:
-    return int(time.time())
+async def _write_held(ctx: WriteContext, claim: Claim, record: LedgerRecord) -> WriteOutcome:
+    """The write under a held claim; a pending record is read back before anything is sent."""
+    found = await _read_back(ctx, record.intent, 1)
+    if found is not None:
+        return answer(ctx, await to_resource(ctx, found), 201)
+    return await _attempt(ctx, claim, retried=record.attempts > 0)
 
 
-def _finish(ctx: WriteContext, scoped: str, outcome: WriteOutcome) -> None:
-    body = json.dumps(outcome.body, separators=(",", ":")).encode("utf-8")
-    ctx.services.ledger.finish(scoped, outcome.status, outcome.headers, body, _now())
+async def _settle(ctx: WriteContext, claim: Claim, outcome: WriteOutcome) -> WriteOutcome | None:
+    """Finish the claim with a definitive answer: None once stored.
 
-
-async def _attempt(ctx: WriteContext, scoped: str | None, *, retried: bool) -> WriteOutcome:
+    A stale owner (its lease ran out and another request took the key over) stores
+    nothing; if the key is done by now, that answer is everybody's (returned here).
+    """
     ledger = ctx.services.ledger
+    body = json.dumps(outcome.body, separators=(",", ":")).encode("utf-8")
+    if await ledger.finish(claim.key, claim.owner, outcome.status, outcome.headers, body, _now()):
+        return None
+    record = await ledger.get(claim.key)
+    return _replay(record) if record is not None and record.state == "done" else None
+
+
+async def _release(ctx: WriteContext, claim: Claim) -> None:
+    """No definitive answer: the record stays pending (intent, attempts) for the next try."""
+    await ctx.services.ledger.release(claim.key, claim.owner, _now())
+
+
+async def _attempt(ctx: WriteContext, claim: Claim | None, *, retried: bool) -> WriteOutcome:
+    settings = ctx.services.settings
     try:
         await resolve(ctx)
     except Conflict:
@@ -196,15 +284,20 @@ async def _attempt(ctx: WriteContext, scoped: str | None, *, retried: bool) -> W
             raise
         return answer(ctx, await to_resource(ctx, record), 201)
     intent = _intent(ctx)
-    if scoped is not None:
-        ledger.update_intent(scoped, intent, _now())
-        ledger.attempted(scoped, _now())
+    if claim is not None and not await ctx.services.ledger.attempted(
+        claim.key, claim.owner, intent, _now(), settings.idempotency_lease_seconds
+    ):
+        # Our lease ran out and another request holds the key now: it decides.
+        raise Conflict("A request with this Idempotency-Key is still in progress")
     try:
         record = await send(ctx)
-    except AMBIGUOUS:
-        found = await _read_back(ctx, intent, ctx.services.settings.write_readback_attempts)
+    except AMBIGUOUS as failure:
+        try:
+            found = await _read_back(ctx, intent, settings.write_readback_attempts)
+        except FacadeError:
+            found = None  # still unknown: the first failure says what happened
         if found is None:
-            raise
+            raise failure
         record = found
     except Conflict:
         found = await _read_back(ctx, intent, 1) if retried else None

@@ -1,21 +1,58 @@
-"""The idempotency ledger: one record per client write key (DESIGN.md "State").
+"""The idempotency ledger: one record per client write key (DESIGN.md "State", "Writes").
 
-A record is written *before* the upstream call (``pending``, with the intent
-needed to read the outcome back: practice, athena record id, patient) and
-completed with the response the client got (``done``). So a retry with the same
-key replays the first answer, a crash or timeout between the two leaves a
-``pending`` record that the next attempt resolves by reading athena back, and a
-key reused with another body is refused.
+A keyed write *claims* its key here before athena is called and keeps the claim
+while it works; every worker process (and later every host) shares the one
+durable store, so a claim is the cross-process lock of a key:
+
+- :meth:`IdempotencyLedger.claim` is one atomic step: a new key becomes a
+  ``pending`` record held by the caller's *owner token* until a *lease* runs out;
+  a pending record nobody holds (released, or its lease expired: the owner
+  crashed) is taken over with its intent and attempt count; anything else
+  (``done``, or held by a live claim, or another fingerprint) is returned as
+  it is, and the caller replays it, waits for it (polling, within its request
+  deadline) or refuses it;
+- the holder records the intent needed to read the outcome back (practice,
+  athena record id, patient) and counts the attempt, renewing the lease,
+  immediately before each upstream call (:meth:`~IdempotencyLedger.attempted`);
+  a crash after that leaves a counted, pending record that the next claimant
+  resolves by reading athena back;
+- it ends the claim with :meth:`~IdempotencyLedger.finish` (``done`` with the
+  answer) or :meth:`~IdempotencyLedger.release` (still ``pending``, retryable).
+
+Every step after the claim is compare-and-set on the owner token: a stale owner
+(its lease ran out and another request took the key over) can neither count an
+attempt, nor finish, nor release; its calls return False and change nothing.
+
+Only *definitive* answers are stored as done: 2xx, and the 4xx a retry cannot
+change (:data:`FINAL_ERROR_STATUSES`: 400, 404, 409, 422). Throttling (429),
+upstream failures (502, 503, 504, an open circuit) and answers about the caller
+rather than the write (401, 403) are released, never finished: the next retry
+with the key tries again (after reading back, when an attempt was made).
 
 Schema (SQLite, ``idempotency.sqlite3`` under the data directory)::
 
     idempotency (key TEXT PK,            -- client_id + "\\n" + Idempotency-Key / If-None-Exist
-                 fingerprint TEXT,       -- SHA-256 of method, path and canonical body
+                 fingerprint TEXT,       -- SHA-256 of the write step and canonical body
                  state TEXT,             -- pending | done
                  intent TEXT,            -- JSON: what the write does (read-back facts)
                  attempts INTEGER,       -- upstream attempts made so far
                  status INTEGER, headers TEXT, body BLOB,  -- the answer, once done
+                 owner TEXT,             -- the claim's owner token; NULL: nobody holds it
+                 lease_until REAL,       -- epoch seconds the claim is held until
                  created_at INTEGER, updated_at INTEGER)
+
+The statements are plain SQL that PostgreSQL runs unchanged: the claim is
+``INSERT … ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, … WHERE
+idempotency.state = 'pending' AND idempotency.fingerprint = excluded.fingerprint
+AND (idempotency.owner IS NULL OR idempotency.lease_until <= :now) RETURNING …``
+(no row returned: the key is someone else's, read it with a SELECT), and every
+later step is ``UPDATE … WHERE key = :key AND owner = :owner AND state = 'pending'``
+whose row count says whether the caller still held the claim. A PostgreSQL backend
+implements the same protocol with an async driver (the methods called while a
+request runs are coroutines for that reason; SQLite runs them inline, each one
+statement on a local file). ``now`` is passed in so tests control time; a backend
+shared by several hosts may use the database's clock instead (leases are seconds
+long, far above NTP skew).
 
 The body of a done record is the FHIR resource returned to the client; the file
 is created 0600 like the other stores.
@@ -31,13 +68,22 @@ from typing import Any, Protocol
 
 from facade.store.database import open_database
 
+FINAL_ERROR_STATUSES = frozenset({400, 404, 409, 422})
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency (
   key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, state TEXT NOT NULL,
   intent TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
   status INTEGER, headers TEXT, body BLOB,
+  owner TEXT, lease_until REAL,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
 """
+_COLUMNS = "key, fingerprint, state, intent, attempts, status, headers, body, owner, lease_until"
+
+
+def is_final(status: int) -> bool:
+    """A definitive answer, stored and replayed: 2xx, or a 4xx no retry can change."""
+    return 200 <= status < 300 or status in FINAL_ERROR_STATUSES
 
 
 @dataclass(frozen=True)
@@ -50,73 +96,174 @@ class LedgerRecord:
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    owner: str | None = None  # who holds the claim (pending records only)
+    lease_until: float | None = None
+
+    def held_by(self, owner: str) -> bool:
+        return self.state == "pending" and self.owner == owner
+
+    def claimable(self, now: float) -> bool:
+        """Pending and held by nobody (released, or the holder's lease ran out)."""
+        return self.state == "pending" and (
+            self.owner is None or self.lease_until is None or self.lease_until <= now
+        )
 
 
 class IdempotencyLedger(Protocol):
-    def close(self) -> None: ...
+    """The ledger's protocol; see the module docstring for the semantics."""
+
+    async def claim(
+        self, key: str, fingerprint: str, owner: str, now: float, lease_seconds: float
+    ) -> LedgerRecord:
+        """Claim ``key`` for ``owner`` atomically; the record as it is afterwards.
+
+        ``record.held_by(owner)``: the caller holds it (a new record, or a pending one taken
+        over: its ``intent`` and ``attempts`` tell what earlier holders did). Otherwise the
+        record is someone else's (done, held under a live lease, or another fingerprint).
+        """
+        ...
+
+    async def get(self, key: str) -> LedgerRecord | None: ...
+
+    async def attempted(
+        self, key: str, owner: str, intent: dict[str, Any], now: float, lease_seconds: float
+    ) -> bool:
+        """Before an upstream call: record the intent, count the attempt, renew the lease.
+
+        False: ``owner`` no longer holds the claim, and must not call athena.
+        """
+        ...
+
+    async def finish(
+        self, key: str, owner: str, status: int, headers: dict[str, str], body: bytes, now: float
+    ) -> bool:
+        """Store a definitive answer (``done``); False (nothing written) for a stale owner."""
+        ...
+
+    async def release(self, key: str, owner: str, now: float) -> bool:
+        """Give the claim up, leaving the record pending (retryable) with its intent and attempts."""
+        ...
 
     def purge(self, finished_before: int) -> int:
-        """Forget finished records last updated before ``finished_before``; pending ones stay."""
+        """Forget done records last updated before ``finished_before``; pending ones stay.
+
+        Runs at start, before the workers (like :meth:`close`, outside any event loop).
+        """
         ...
 
-    def begin(
-        self, key: str, fingerprint: str, intent: dict[str, Any], now: int
-    ) -> LedgerRecord | None:
-        """Claim ``key`` (None: claimed now, a new pending record) or return the existing record."""
-        ...
-
-    def update_intent(self, key: str, intent: dict[str, Any], now: int) -> None: ...
-
-    def attempted(self, key: str, now: int) -> None:
-        """Count an upstream attempt (made before the call, so a crash leaves it counted)."""
-        ...
-
-    def finish(
-        self, key: str, status: int, headers: dict[str, str], body: bytes, now: int
-    ) -> None: ...
-
-    def release(self, key: str) -> None:
-        """Forget a pending record whose write certainly did not happen."""
-        ...
+    def close(self) -> None: ...
 
 
 class SqliteLedger:
+    """The embedded backend: one WAL-mode file shared by the worker processes of a host."""
+
     def __init__(self, path: Path) -> None:
         # synchronous=FULL: a claimed key must survive a crash
         self._db = open_database(path, SCHEMA, synchronous="FULL")
         self._lock = threading.Lock()
+        self._migrate()
 
-    def begin(
-        self, key: str, fingerprint: str, intent: dict[str, Any], now: int
-    ) -> LedgerRecord | None:
+    def _migrate(self) -> None:
+        """Files from before claims: add owner and lease, and reopen answers no longer final.
+
+        Those versions stored every answer under 500 as final, so a key that met a 429 (or
+        a 401/403) replayed it forever; such records become pending, unclaimed, again.
+        """
         with self._lock:
-            inserted = self._db.execute(
-                "INSERT OR IGNORE INTO idempotency (key, fingerprint, state, intent, created_at,"
-                " updated_at) VALUES (?, ?, 'pending', ?, ?, ?)",
-                (key, fingerprint, json.dumps(intent), now, now),
-            ).rowcount
-            if inserted:
-                return None
-            row = self._db.execute(
-                "SELECT fingerprint, state, intent, attempts, status, headers, body"
-                " FROM idempotency WHERE key = ?",
-                (key,),
-            ).fetchone()
-        fp, state, intent_text, attempts, status, headers, body = row
+            self._db.execute("BEGIN IMMEDIATE")  # one process migrates; the others then see it
+            try:
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(idempotency)")}
+                if "owner" not in columns:
+                    self._db.execute("ALTER TABLE idempotency ADD COLUMN owner TEXT")
+                    self._db.execute("ALTER TABLE idempotency ADD COLUMN lease_until REAL")
+                    finals = ",".join(str(s) for s in sorted(FINAL_ERROR_STATUSES))
+                    self._db.execute(
+                        "UPDATE idempotency SET state = 'pending', status = NULL, headers = NULL,"
+                        " body = NULL WHERE state = 'done' AND NOT (status BETWEEN 200 AND 299"
+                        f" OR status IN ({finals}))"
+                    )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @staticmethod
+    def _record(row: tuple[Any, ...]) -> LedgerRecord:
+        key, fp, state, intent, attempts, status, headers, body, owner, lease_until = row
         return LedgerRecord(
             key=key,
             fingerprint=fp,
             state=state,
-            intent=json.loads(intent_text),
+            intent=json.loads(intent),
             attempts=int(attempts),
             status=status,
             headers=json.loads(headers) if headers else {},
             body=body,
+            owner=owner,
+            lease_until=lease_until,
         )
 
-    def close(self) -> None:
+    async def claim(
+        self, key: str, fingerprint: str, owner: str, now: float, lease_seconds: float
+    ) -> LedgerRecord:
         with self._lock:
-            self._db.close()
+            row = self._db.execute(
+                "INSERT INTO idempotency (key, fingerprint, state, intent, attempts, owner,"
+                " lease_until, created_at, updated_at) VALUES (?, ?, 'pending', '{}', 0, ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET owner = excluded.owner,"
+                " lease_until = excluded.lease_until, updated_at = excluded.updated_at"
+                " WHERE idempotency.state = 'pending'"
+                " AND idempotency.fingerprint = excluded.fingerprint"
+                " AND (idempotency.owner IS NULL OR idempotency.lease_until IS NULL"
+                " OR idempotency.lease_until <= ?)"
+                f" RETURNING {_COLUMNS}",
+                (key, fingerprint, owner, now + lease_seconds, int(now), int(now), now),
+            ).fetchone()
+            if row is None:
+                row = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM idempotency WHERE key = ?", (key,)
+                ).fetchone()
+        return self._record(row)
+
+    async def get(self, key: str) -> LedgerRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM idempotency WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else self._record(row)
+
+    def _held(self, sql: str, args: tuple[Any, ...]) -> bool:
+        """An UPDATE guarded by ``WHERE key = ? AND owner = ? AND state = 'pending'``."""
+        with self._lock:
+            changed: int = self._db.execute(
+                f"UPDATE idempotency SET {sql} WHERE key = ? AND owner = ? AND state = 'pending'",
+                args,
+            ).rowcount
+        return changed == 1
+
+    async def attempted(
+        self, key: str, owner: str, intent: dict[str, Any], now: float, lease_seconds: float
+    ) -> bool:
+        return self._held(
+            "intent = ?, attempts = attempts + 1, lease_until = ?, updated_at = ?",
+            (json.dumps(intent), now + lease_seconds, int(now), key, owner),
+        )
+
+    async def finish(
+        self, key: str, owner: str, status: int, headers: dict[str, str], body: bytes, now: float
+    ) -> bool:
+        if not is_final(status):
+            raise ValueError(f"{status} is not a definitive answer; release the claim instead")
+        return self._held(
+            "state = 'done', status = ?, headers = ?, body = ?, owner = NULL,"
+            " lease_until = NULL, updated_at = ?",
+            (status, json.dumps(headers), body, int(now), key, owner),
+        )
+
+    async def release(self, key: str, owner: str, now: float) -> bool:
+        return self._held(
+            "owner = NULL, lease_until = NULL, updated_at = ?", (int(now), key, owner)
+        )
 
     def purge(self, finished_before: int) -> int:
         with self._lock:
@@ -126,28 +273,6 @@ class SqliteLedger:
             )
             return cursor.rowcount
 
-    def _run(self, sql: str, args: tuple[Any, ...]) -> None:
+    def close(self) -> None:
         with self._lock:
-            self._db.execute(sql, args)
-
-    def update_intent(self, key: str, intent: dict[str, Any], now: int) -> None:
-        self._run(
-            "UPDATE idempotency SET intent = ?, updated_at = ? WHERE key = ? AND state = 'pending'",
-            (json.dumps(intent), now, key),
-        )
-
-    def attempted(self, key: str, now: int) -> None:
-        self._run(
-            "UPDATE idempotency SET attempts = attempts + 1, updated_at = ? WHERE key = ?",
-            (now, key),
-        )
-
-    def finish(self, key: str, status: int, headers: dict[str, str], body: bytes, now: int) -> None:
-        self._run(
-            "UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ?,"
-            " updated_at = ? WHERE key = ?",
-            (status, json.dumps(headers), body, now, key),
-        )
-
-    def release(self, key: str) -> None:
-        self._run("DELETE FROM idempotency WHERE key = ? AND state = 'pending'", (key,))
+            self._db.close()
