@@ -8,7 +8,8 @@ OperationOutcome issue-type codes from http://hl7.org/fhir/issue-type).
     FacadeError                     500 exception
     ├── InvalidRequest              400 invalid           (bad parameter, body, id)
     │   ├── UnsupportedParameter    400 not-supported     (strict handling)
-    │   └── InvalidCursor           400 invalid           (tampered or stale paging link)
+    │   ├── InvalidCursor           400 invalid           (tampered or stale paging link)
+    │   └── TooCostly               400 too-costly        (a count beyond the read budget)
     ├── Unauthorized                401 login             (no/expired/revoked token)
     ├── Forbidden                   403 forbidden         (scope does not allow it)
     ├── NotFound                    404 not-found
@@ -55,6 +56,10 @@ class UnsupportedParameter(InvalidRequest):
 
 class InvalidCursor(InvalidRequest):
     pass
+
+
+class TooCostly(InvalidRequest):
+    code = "too-costly"
 
 
 class Unauthorized(FacadeError):

@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from facade.api import errors, routes_auth, routes_fhir, routes_ops, routes_write
 from facade.api.fastpath import PlainReadFastPath
+from facade.api.head import HeadAsGet
 from facade.api.timing import RequestEnvelope
 from facade.engine.runtime import load_checked_mappings, open_services
 from facade.settings import Settings
@@ -53,12 +54,13 @@ def create_app(
     errors.install(app)
     # added last = outermost: the envelope wraps the fast path, which wraps the router
     app.add_middleware(PlainReadFastPath, services=lambda: getattr(app.state, "services", None))
+    app.add_middleware(HeadAsGet)  # inside the envelope: logged as HEAD, routed as GET
     app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
     if settings.cors_origins:  # SMART browser apps call discovery, token and FHIR cross-origin
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH"],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",
