@@ -128,7 +128,7 @@ def capability_statement(
         "fhirVersion": "4.0.1",
         "format": ["json", "application/fhir+json", "application/json"],
         "patchFormat": (
-            ["application/json-patch+json"]
+            ["application/json-patch+json", "application/merge-patch+json"]
             if any(t.writes and t.writes.patch_paths for t in mappings.tables.values())
             else []
         ),

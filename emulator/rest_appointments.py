@@ -394,6 +394,7 @@ async def cancel(request: Request) -> Response:
         lenient_int("patientid", params["patientid"]),
         reason,
         _by(request),
+        note=params.get("cancellationreason"),
     )
     return json_response({"status": "x"})
 

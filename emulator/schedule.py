@@ -257,14 +257,19 @@ class Schedule:
         patientid: int,
         reason: CancelReason | None,
         by: str,
+        note: str | None = None,
     ) -> AppointmentRecord | None:
-        """``PUT /appointments/{id}/cancel``; returns the new open slot, if any."""
+        """``PUT /appointments/{id}/cancel``; returns the new open slot, if any.
+
+        ``note`` is the free-text ``cancellationreason``, kept with the record.
+        """
         with self.lock:
             record = self._require(practiceid, appointmentid)
             if record.status == "x":
                 raise _state_error("The appointment is already cancelled.")
             if record.status != "f" or record.patientid != patientid:
                 raise _state_error("The appointment is not booked for this patient.")
+            record.cancelnote = (note or "").strip()[:500] or None
             return self._cancel(record, reason or API_CANCEL, by)
 
     def _cancel(

@@ -57,6 +57,7 @@ class AppointmentRecord:
     cancel: CancelReason | None = None
     cancelledby: str | None = None
     cancelled: datetime | None = None
+    cancelnote: str | None = None  # the free-text cancellationreason sent with the cancel
     rescheduledappointmentid: int | None = None
     bookingnote: str = ""
 
@@ -136,6 +137,8 @@ class AppointmentRecord:
             out["cancelleddatetime"] = us_stamp(self.cancelled)
             out["cancelreasonnoshow"] = self.cancel.noshow
             out["cancelreasonslotavailable"] = self.cancel.slotavailable
+            if self.cancelnote:  # [G] athena keeps the free text; echoed under the form name
+                out["cancellationreason"] = self.cancelnote
         if self.rescheduledappointmentid is not None:
             out["rescheduledappointmentid"] = str(self.rescheduledappointmentid)
         return out

@@ -9,7 +9,7 @@ OperationOutcome issue-type codes from http://hl7.org/fhir/issue-type).
     ├── InvalidRequest              400 invalid           (bad parameter, body, id)
     │   ├── UnsupportedParameter    400 not-supported     (strict handling)
     │   ├── InvalidCursor           400 invalid           (tampered or stale paging link)
-    │   └── TooCostly               400 too-costly        (over a request limit: parameters, JSON depth)
+    │   └── TooCostly               400 too-costly        (over a request limit; a count beyond the read budget)
     ├── Unauthorized                401 login             (no/expired/revoked token)
     ├── Forbidden                   403 forbidden         (scope does not allow it)
     ├── NotFound                    404 not-found
@@ -61,7 +61,8 @@ class InvalidCursor(InvalidRequest):
 
 
 class TooCostly(InvalidRequest):
-    """A request over one of the limits that bound the work one request may cause."""
+    """A request over one of the limits that bound the work one request may cause, or a
+    count that would read more of athena than a request may."""
 
     code = "too-costly"
 

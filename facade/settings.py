@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     default_count: int = 20
     max_count: int = 100
     max_upstream_pages_per_request: int = 10
+    max_upstream_pages_per_count: int = (
+        50  # _summary=count / _total=accurate over filtered searches
+    )
     allow_scan: bool = True
     cursor_ttl_seconds: int = 3600
 

@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from facade.api import errors, routes_auth, routes_fhir, routes_ops, routes_write
 from facade.api.fastpath import PlainReadFastPath
+from facade.api.head import HeadAsGet
 from facade.api.headers import SecurityHeaders, security_headers
 from facade.api.limits import Limits, RequestLimits
 from facade.api.timing import RequestEnvelope
@@ -61,11 +62,12 @@ def create_app(
         limits=Limits.from_settings(settings),
         deadline_seconds=settings.request_deadline_seconds,
     )
+    app.add_middleware(HeadAsGet)  # inside CORS and the envelope: routed as GET
     if settings.cors_origins:  # SMART browser apps call discovery, token and FHIR cross-origin
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH"],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",

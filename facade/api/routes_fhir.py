@@ -68,6 +68,17 @@ async def read(resource_type: str, rid: str, request: Request, auth: Auth) -> Re
     services = services_of(request)
     negotiated = await get_negotiated(request)
     entry = await reads.read(services, auth, resource_type, rid)
+    summary = request.query_params.get("_summary")
+    elements = [v for raw in request.query_params.getlist("_elements") for v in raw.split(",")]
+    if summary is not None or elements:
+        entry = reads.shaped(
+            services,
+            resource_type,
+            entry,
+            summary=summary,
+            elements=tuple(e.strip() for e in elements if e.strip()),
+            strict=_strict(request),
+        )
     headers = {"ETag": entry.etag, "Cache-Control": PRIVATE, "Vary": VARY}
     if _etag_matches(request.headers.get("if-none-match"), entry.etag):
         return Response(status_code=304, headers=headers)

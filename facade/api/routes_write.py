@@ -10,6 +10,7 @@ the outcome.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Request
@@ -26,6 +27,7 @@ from facade.errors import InvalidRequest, NotFound, UnsupportedMediaType
 router = APIRouter(prefix="/fhir/r4")
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
 PATCH_TYPES = {"application/json-patch+json"}
+MERGE_PATCH_TYPES = {"application/merge-patch+json", "application/fhir+merge-patch+json"}
 
 
 class OperationConvertor(Convertor[str]):
@@ -41,8 +43,12 @@ class OperationConvertor(Convertor[str]):
 register_url_convertor("fhirop", OperationConvertor())
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 async def _json_body(request: Request, allowed: set[str]) -> Any:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = _media_type(request)
     if content_type not in allowed:
         raise UnsupportedMediaType(f"The body must be one of: {', '.join(sorted(allowed))}")
     try:
@@ -81,9 +87,18 @@ async def create(
         resource_type,
         body,
         key=_key(request),
-        condition=request.headers.get("if-none-exist") or None,
+        condition=request.headers.get("if-none-exist") or _query_condition(request),
     )
     return _respond(outcome, negotiated.pretty, negotiated.media_type)
+
+
+def _query_condition(request: Request) -> str | None:
+    """Search parameters on a create's URL, as fhirpy's ``get_or_create`` sends them, are its
+    ``If-None-Exist`` condition (the header wins when both are given)."""
+    items = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in ("_format", "_pretty")
+    ]
+    return urlencode(items) if items else None
 
 
 @router.put("/{resource_type}/{rid}")
@@ -110,9 +125,14 @@ async def patch(
     auth: Auth,
     negotiated: Negotiation,
 ) -> Response:
-    """patch (http.html#patch) with JSON Patch (``application/json-patch+json``)."""
-    operations = await _json_body(request, PATCH_TYPES)
-    outcome = await writes.patch(services, auth, resource_type, rid, operations)
+    """patch (http.html#patch): JSON Patch (``application/json-patch+json``) or JSON Merge
+    Patch (``application/merge-patch+json``); plain JSON by the shape of the body."""
+    document = await _json_body(request, PATCH_TYPES | MERGE_PATCH_TYPES | JSON_TYPES)
+    # Plain JSON (what fhirpy and many HTTP clients send): an array is a JSON Patch, an
+    # object a merge patch; the specific media types say which outright.
+    kind = _media_type(request)
+    merge = kind in MERGE_PATCH_TYPES or (kind in JSON_TYPES and isinstance(document, dict))
+    outcome = await writes.patch(services, auth, resource_type, rid, document, merge=merge)
     return _respond(outcome, negotiated.pretty, negotiated.media_type)
 
 

@@ -10,7 +10,7 @@ per-request upstream page budget is spent (then the page is short and the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,7 +18,7 @@ from facade.cache import render
 from facade.engine import composition
 from facade.engine.records import add_context, expand_defaults, fill_path, skipped
 from facade.engine.services import Services
-from facade.errors import InvalidRequest, UpstreamError
+from facade.errors import InvalidRequest, TooCostly, UpstreamError
 from facade.mapping.convert import to_fhir
 from facade.mapping.filter import matches
 from facade.mapping.planner import UpstreamPlan, plan_search
@@ -59,8 +59,13 @@ async def collect(
     start: Position,
     count: int,
     compartment: str,
+    *,
+    max_pages: int | None = None,
 ) -> tuple[list[Json], Position | None, int | None]:
-    """Read athena from ``start`` until ``count`` matches; return them, the next position, total."""
+    """Read athena from ``start`` until ``count`` matches; return them, the next position, total.
+
+    At most ``max_pages`` upstream pages (default: the per-request page budget).
+    """
     if plan.empty:
         return [], None, 0
     route = plan.route
@@ -72,7 +77,7 @@ async def collect(
     position = start
     first_page = start.upstream is None and start.skip == 0
     upstream_total: int | None = None
-    for _ in range(services.settings.max_upstream_pages_per_request):
+    for _ in range(max_pages or services.settings.max_upstream_pages_per_request):
         page = await _fetch(services, table, plan, position, page_size)
         upstream_total = page.total
         records = await add_context(services, table, route.source, plan.practice, page.records)
@@ -172,6 +177,35 @@ async def _fetch(
             next_cursor = query.get("cursor")
     total = body.get("total") if isinstance(body.get("total"), int) else None
     return UpstreamPage(records, next_cursor, total)
+
+
+async def count_all(
+    services: Services, table: Table, plan: UpstreamPlan, req: SearchRequest, compartment: str
+) -> int:
+    """The number of matches of a whole search (``_summary=count``, ``_total=accurate``).
+
+    athena's own total when every applied parameter was pushed down exactly;
+    otherwise the matches are counted over at most ``max_upstream_pages_per_count``
+    upstream pages, and a search that needs more is refused as too costly (a
+    wrong total is never answered).
+    """
+    if plan.empty:
+        return 0
+    if plan.exact_total:
+        _, _, total = await collect(services, table, plan, req, Position(None), 1, compartment)
+        if total is not None:
+            return total
+        plan = replace(plan, exact_total=False)
+    pages = services.settings.max_upstream_pages_per_count
+    found, rest, _ = await collect(
+        services, table, plan, req, Position(None), 10**9, compartment, max_pages=pages
+    )
+    if rest is not None:
+        raise TooCostly(
+            f"Counting this search needs more than {pages} athena pages; narrow the search",
+            expression=("_total",),
+        )
+    return len(found)
 
 
 async def collect_all(

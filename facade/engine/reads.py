@@ -16,7 +16,9 @@ from facade.engine import composition
 from facade.engine.paging import checked_records
 from facade.engine.records import add_context, skipped
 from facade.engine.services import Services
-from facade.errors import NotFound, UpstreamError
+from facade.errors import InvalidRequest, NotFound, UpstreamError
+from facade.fhir.subset import SUMMARY_MODES, Subset, check_elements
+from facade.fhir.subset import apply as apply_subset
 from facade.mapping.convert import to_fhir
 from facade.mapping.ids import FhirId, parse_table_id
 from facade.mapping.table import Table
@@ -116,3 +118,25 @@ async def _fetch_one(services: Services, table: Table, practice: str, local: str
     if resource.get("id") != rid:
         raise UpstreamError(f"athena returned a different {resource_type} than requested")
     return resource
+
+
+def shaped(
+    services: Services,
+    resource_type: str,
+    entry: Cached,
+    *,
+    summary: str | None,
+    elements: tuple[str, ...],
+    strict: bool,
+) -> Cached:
+    """A read's resource with ``_summary`` / ``_elements`` applied (FHIR R4 search.html#summary)."""
+    if summary is not None and (summary == "count" or summary not in SUMMARY_MODES):
+        raise InvalidRequest(
+            f"Invalid _summary {summary!r} on a read: expected true, text, data or false",
+            expression=("_summary",),
+        )
+    definitions = services.mappings.elements.get(resource_type)
+    wanted = Subset(summary, check_elements(definitions, resource_type, elements, strict))
+    if not wanted.active:
+        return entry
+    return render(apply_subset(entry.resource, definitions, wanted))

@@ -14,11 +14,13 @@ from typing import Any
 from facade.auth import policy
 from facade.auth.context import AuthContext
 from facade.engine import includes
-from facade.engine.paging import Position, collect
+from facade.engine.paging import Position, collect, count_all
 from facade.engine.reads import compartment, table_of
 from facade.engine.services import Services
 from facade.errors import Forbidden, InvalidCursor, InvalidRequest
+from facade.fhir import subset
 from facade.fhir.bundle import searchset
+from facade.fhir.subset import Subset
 from facade.mapping.filter import validate_request
 from facade.mapping.ids import parse_practice_reference
 from facade.mapping.planner import plan_search
@@ -58,7 +60,9 @@ async def search(
     auth.require(resource_type, "s")
     settings = services.settings
     req, wanted = includes.supported(table, validate_request(table, req, strict=strict), strict)
-    req = replace(_apply_control(req, strict=strict), include=wanted[0], revinclude=wanted[1])
+    req = replace(
+        _apply_control(services, req, strict=strict), include=wanted[0], revinclude=wanted[1]
+    )
     req = policy.restrict_search(table, auth, req)  # pins the compartment, granular scopes
     practice = search_practice(services, auth, req)
     count = min(settings.max_count, req.count if req.count is not None else settings.default_count)
@@ -83,13 +87,16 @@ async def search(
 
     found: list[Json]
     next_pos: Position | None
-    if count == 0:  # _count=0: only the total, when athena can tell it (search §3.1.1.5.3)
-        _, _, total = await collect(services, table, plan, req, start, 1, compartment(auth))
+    here = compartment(auth)
+    if count == 0 or req.summary == "count":  # only the total (search §3.1.1.5.3, summary)
         found, next_pos = [], None
+        total: int | None = await count_all(services, table, plan, req, here)
     else:
-        found, next_pos, total = await collect(
-            services, table, plan, req, start, count, compartment(auth)
-        )
+        found, next_pos, total = await collect(services, table, plan, req, start, count, here)
+        if total is None and req.total == "accurate":
+            total = await count_all(services, table, plan, req, here)
+    if req.total == "none":
+        total = None
     found = policy.filter_results(table, auth, found)  # safety net behind the pinned search
     base = settings.fhir_base
 
@@ -116,6 +123,11 @@ async def search(
         prior = history[-1]
         first = prior.upstream is None and prior.skip == 0
         previous_url = link(None, []) if first else link(prior, history[:-1])
+    included = await includes.collect(services, auth, table, req, practice, found)
+    shape = Subset(req.summary, req.elements)
+    if shape.active:  # after includes: _elements may drop the references they follow
+        definitions = services.mappings.elements.get(resource_type)
+        found = [subset.apply(r, definitions, shape) for r in found]
     return searchset(
         base=base,
         matches=found,
@@ -123,23 +135,15 @@ async def search(
         next_url=next_url,
         previous_url=previous_url,
         total=total,
-        includes=await includes.collect(services, auth, table, req, practice, found),
+        includes=included,
     )
 
 
-def _apply_control(req: SearchRequest, *, strict: bool) -> SearchRequest:
-    """Result parameters this server does not implement: 400 when strict, dropped otherwise."""
-    unsupported = {
-        "_sort": req.sort,
-        "_include": req.include,
-        "_revinclude": req.revinclude,
-        "_elements": req.elements,
-        "_summary": req.summary,
-        "_total": req.total,
-    }
-    present = [name for name, value in unsupported.items() if value]
-    if present and strict:
-        raise InvalidRequest(
-            f"Unsupported result parameter(s): {', '.join(present)}", expression=tuple(present)
-        )
-    return replace(req, sort=(), include=(), revinclude=(), elements=(), summary=None, total=None)
+def _apply_control(services: Services, req: SearchRequest, *, strict: bool) -> SearchRequest:
+    """Result parameters: ``_sort`` is not implemented (400 when strict, dropped otherwise);
+    ``_elements`` names must exist on the type (same rule)."""
+    if req.sort and strict:
+        raise InvalidRequest("Unsupported result parameter(s): _sort", expression=("_sort",))
+    definitions = services.mappings.elements.get(req.resource_type)
+    elements = subset.check_elements(definitions, req.resource_type, req.elements, strict)
+    return replace(req, sort=(), elements=elements)

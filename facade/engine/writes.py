@@ -359,15 +359,57 @@ def _set(node: Json, parts: list[str], value: Any) -> None:
 
 
 async def patch(
-    services: Services, auth: AuthContext, resource_type: str, rid: str, operations: Any
+    services: Services,
+    auth: AuthContext,
+    resource_type: str,
+    rid: str,
+    document: Any,
+    *,
+    merge: bool = False,
 ) -> WriteOutcome:
-    """patch (http.html#patch) with JSON Patch, through :func:`update`."""
+    """patch (http.html#patch) with JSON Patch, or JSON Merge Patch when ``merge``,
+    through :func:`update`."""
     table = writable_table(services, resource_type)
     auth.require(resource_type, "u")
     _, fid = reads.authorize_read(services, auth, resource_type, rid)
     services.cache.invalidate(resource_type, fid.practice, rid)
     current = (await reads.read(services, auth, resource_type, rid)).resource
-    return await update(services, auth, resource_type, rid, apply_patch(table, current, operations))
+    apply = apply_merge_patch if merge else apply_patch
+    return await update(services, auth, resource_type, rid, apply(table, current, document))
+
+
+def apply_merge_patch(table: Table, current: Json, document: Any) -> Json:
+    """JSON Merge Patch (RFC 7386) on the elements the table lets a patch change.
+
+    ``null`` removes an element; objects merge recursively; anything else replaces.
+    ``resourceType`` and ``id`` may be repeated but not changed.
+    """
+    assert table.writes is not None
+    if not isinstance(document, dict):
+        raise InvalidRequest("A JSON Merge Patch body is a JSON object")
+    allowed = {p.strip("/").split("/", 1)[0] for p in table.writes.patch_paths}
+    for key, value in document.items():
+        if key in ("resourceType", "id") and value == current.get(key):
+            continue
+        if key not in allowed:
+            raise Unprocessable(
+                f"JSON Merge Patch may only change {', '.join(table.writes.patch_paths)}",
+                expression=(f"{table.resource}.{key}",),
+            )
+    merged: Json = _merge(current, document)
+    return merged
+
+
+def _merge(target: Any, document: Any) -> Any:
+    if not isinstance(document, dict):
+        return document
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in document.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge(merged.get(key), value)
+    return merged
 
 
 def new_id(ctx: WriteContext, record: Json) -> str:

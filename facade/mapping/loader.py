@@ -1,18 +1,21 @@
 """Loads and validates the mapping tables (the only I/O in ``facade.mapping``).
 
 Tables live in the ``mappings`` data package: one YAML file per FHIR resource
-type plus ``codes.yaml``. They are read once at start-up.
+type plus ``codes.yaml``, and ``elements.json`` (R4's top-level elements per type, for
+``_summary`` / ``_elements``). They are read once at start-up.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
 import yaml
 
+from facade.fhir.subset import TypeElements
 from facade.mapping.convert import Codes
 from facade.mapping.table import CodeTable, Table
 
@@ -21,6 +24,8 @@ from facade.mapping.table import CodeTable, Table
 class Mappings:
     tables: dict[str, Table]
     codes: Codes
+    # R4 top-level elements per resource type (``_summary``, ``_elements``): elements.json
+    elements: dict[str, TypeElements] = field(default_factory=dict)
 
     def table(self, resource_type: str) -> Table | None:
         return self.tables.get(resource_type)
@@ -43,9 +48,9 @@ def load_mappings(root: Traversable | None = None) -> Mappings:
             tables[table.resource] = table
     for table in tables.values():
         for source in table.sources.values():
-            for field in source.fields:
-                if field.codes and field.codes not in code_tables:
-                    raise ValueError(f"{table.resource}: unknown code table {field.codes}")
+            for f in source.fields:
+                if f.codes and f.codes not in code_tables:
+                    raise ValueError(f"{table.resource}: unknown code table {f.codes}")
         steps = (
             [table.writes.create, *table.writes.update, *table.writes.steps] if table.writes else []
         )
@@ -53,4 +58,8 @@ def load_mappings(root: Traversable | None = None) -> Mappings:
             for record in step.records.values():
                 if record.type is not None and record.type not in tables:
                     raise ValueError(f"{table.resource} {step.name}: unknown type {record.type}")
-    return Mappings(tables=tables, codes=Codes(code_tables))
+    elements = {
+        rtype: TypeElements.load(raw)
+        for rtype, raw in json.loads((root / "elements.json").read_text(encoding="utf-8")).items()
+    }
+    return Mappings(tables=tables, codes=Codes(code_tables), elements=elements)

@@ -328,6 +328,17 @@ def filled_slot(value: Any) -> str | None:
     return str(appointmentid) if str(status) in BOOKED_STATUSES and appointmentid else None
 
 
+def first_present(value: Any) -> Any:
+    """The first of several athena fields that has a value (read only).
+
+    >>> first_present(("", "CANCELLED FROM API"))
+    'CANCELLED FROM API'
+    >>> first_present(("Patient called", "CANCELLED FROM API"))
+    'Patient called'
+    """
+    return next((v for v in value if v not in (None, "")), None)
+
+
 def _constant(text: str) -> Fn:
     def read(value: Any) -> str:
         return text
@@ -354,6 +365,7 @@ TRANSFORMS: dict[str, Transform] = {
     "appointment_status_key": Transform(appointment_status_key, None),
     "slot_status": Transform(slot_status, None),
     "filled_slot": Transform(filled_slot, None),
+    "first_present": Transform(first_present, None),
     # participant.status and participant.required of athena's actors (constants)
     "accepted": Transform(_constant("accepted"), None),
     "required": Transform(_constant("required"), None),

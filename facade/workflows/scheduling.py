@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from facade.auth.context import AuthContext
@@ -65,6 +65,24 @@ def _instant(value: Any, element: str) -> datetime:
             f"{element} must be a dateTime with a time zone", expression=(element,)
         )
     return moment
+
+
+_DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+
+
+def _day(value: str) -> date | None:
+    """A ``$find`` bound given as a date (the whole local day), else None."""
+    return date.fromisoformat(value.strip()) if _DATE.match(value.strip()) else None
+
+
+async def _offsets(services: Services, practice: str) -> tuple[int, int]:
+    """The easternmost and westernmost UTC offsets (hours) of the practice's departments."""
+    found = []
+    for department in await services.directory.ids(practice):
+        offset = await services.directory.timezone(practice, department)
+        if offset is not None:
+            found.append(offset)
+    return (max(found), min(found)) if found else (14, -12)
 
 
 async def _slot_at(ctx: WriteContext) -> str:
@@ -159,6 +177,11 @@ async def booked_slot(services: Services, practice: str, intent: dict[str, Any])
 # -- $find ----------------------------------------------------------------------------
 
 
+def _default_practice(services: Services, auth: AuthContext) -> str:
+    """The practice a $find without practitioner or location searches (as a Slot search)."""
+    return searches.search_practice(services, auth, parse_query("Slot", []))
+
+
 def _proposal(slot: Json, patient: str | None) -> Json:
     """A free Slot as a proposed Appointment (IHE ITI Scheduling $find output)."""
     practice, local = slot["id"].split(".", 1)
@@ -205,8 +228,9 @@ async def find(services: Services, auth: AuthContext, items: list[tuple[str, str
     for name in ("start", "end"):
         if not params.get(name):
             raise InvalidRequest(f"$find needs {name}", expression=(name,))
-    start = _instant(params["start"][0], "start")
-    end = _instant(params["end"][0], "end")
+    first_day, last_day = _day(params["start"][0]), _day(params["end"][0])
+    start = None if first_day else _instant(params["start"][0], "start")
+    end = None if last_day else _instant(params["end"][0], "end")
     providers = {_ref(v, "Provider") for v in params.get("practitioner", [])}
     locations = {_ref(v, "Department") for v in params.get("location-reference", [])}
     patient = params.get("patient-reference", [None])[0]
@@ -218,10 +242,21 @@ async def find(services: Services, auth: AuthContext, items: list[tuple[str, str
             " and Location/a-{practiceid}.Department-{id} in one practice",
             expression=("practitioner",),
         )
+    practice = practices.pop() if practices else None
+    if first_day or last_day:
+        # A date is the whole local day of each slot's department: search the span every
+        # department's version of it covers, then keep slots by their own local date.
+        east, west = await _offsets(services, practice or _default_practice(services, auth))
+        if first_day:
+            start = datetime.combine(first_day, time(), timezone(timedelta(hours=east)))
+        if last_day:
+            after = last_day + timedelta(days=1)
+            end = datetime.combine(after, time(), timezone(timedelta(hours=west)))
+    assert start is not None and end is not None
     query = [("start", f"ge{start.isoformat()}"), ("start", f"le{end.isoformat()}")]
     query.append(("_count", str(services.settings.max_count)))
-    if practices:
-        query.append(("ah-practice", f"Organization/a-1.Practice-{practices.pop()}"))
+    if practice:
+        query.append(("ah-practice", f"Organization/a-1.Practice-{practice}"))
     if len(providers) == 1 and len(locations) == 1:
         (_, provider), (practice, department) = providers.pop(), locations.pop()  # type: ignore[misc]
         query.append(("schedule", f"Schedule/a-{practice}.Schedule-{provider}-{department}"))
@@ -239,6 +274,9 @@ async def find(services: Services, auth: AuthContext, items: list[tuple[str, str
         if providers and not any(p and p[1] == provider for p in providers):
             continue
         if locations and not any(loc and loc[1] == department for loc in locations):
+            continue
+        day = str(slot.get("start", ""))[:10]  # the slot's local date (athena's local time)
+        if (first_day and day < first_day.isoformat()) or (last_day and day > last_day.isoformat()):
             continue
         codes = {c.get("code") for c in slot.get("appointmentType", {}).get("coding", [])}
         if wanted_types and not wanted_types & codes:
