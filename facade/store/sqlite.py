@@ -2,7 +2,10 @@
 
 One file under the data directory, WAL journal, one connection guarded by a
 lock: every operation is a single indexed statement or two, far below a
-millisecond, so a lock costs less than a pool. Schema (all secrets hashed)::
+millisecond, so a lock costs less than a pool. The lock orders this process's
+threads; operations that read then write (single-use takes) also run in a
+``BEGIN IMMEDIATE`` transaction, which orders the server's worker processes.
+Schema (all secrets hashed)::
 
     grants          (id PK, client_id, revoked, expires_at)
     codes           (hash PK, grant_id, client_id, redirect_uri, code_challenge,
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +61,18 @@ class SqliteAuthStore:
     def _run(self, sql: str, args: tuple[Any, ...]) -> int:
         with self._lock:
             return self._db.execute(sql, args).rowcount
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Hold this process's lock and SQLite's write lock (other worker processes wait)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # grants
     def create_grant(self, grant_id: str, client_id: str, expires_at: int) -> None:
@@ -98,8 +115,8 @@ class SqliteAuthStore:
         return CodeRecord(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], bool(row[6]))
 
     def _take(self, select: str, update: str, key: str) -> tuple[Any, ...] | None:
-        """Read a row and mark it used, atomically (single-use secrets)."""
-        with self._lock:
+        """Read a row and mark it used, atomically (single-use secrets), across processes."""
+        with self._transaction():
             row: tuple[Any, ...] | None = self._db.execute(select, (key,)).fetchone()
             if row is not None:
                 self._db.execute(update, (key,))
