@@ -4,7 +4,10 @@ Routes in :mod:`facade.api.routes_auth` hand in parsed parameters and render
 what comes back. Specifications:
 
 - authorize: RFC 6749 §4.1, PKCE RFC 7636 (S256 only), SMART "App Launch"
-  (``aud`` must be the FHIR base, ``launch`` from :meth:`create_launch`);
+  (``aud`` must be the FHIR base, ``launch`` from :meth:`create_launch`); the
+  signed ``session`` that carries the request through login, picker and consent
+  lives ``authorize_session_ttl_seconds`` from the authorize request and ends
+  at consent or deny (its id is remembered in the store: no second code);
 - token: RFC 6749 §4.1.3 (authorization_code), §6 (refresh_token, rotated,
   scope may only narrow), §4.4 + SMART Backend Services (client_credentials
   with private_key_jwt), errors §5.2;
@@ -76,6 +79,13 @@ class PageError(Exception):
         self.message = message
 
 
+def _session_used() -> PageError:
+    return PageError(
+        "Sign-in already finished",
+        "This sign-in has already been answered; start again from the application.",
+    )
+
+
 class RedirectError(Exception):
     """An authorize error reported to the client's (verified) redirect_uri (RFC 6749 §4.1.2.1)."""
 
@@ -100,6 +110,8 @@ class Pending:
     launch: dict[str, Any] = field(default_factory=dict)  # EHR launch context
     user: str | None = None
     patient: str | None = None
+    sid: str = ""  # one id for every page of this sign-in; used up at consent or deny
+    expires_at: int = 0  # fixed at the authorize request: re-signing never extends it
 
     def dump(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -165,11 +177,7 @@ class AuthorizationServer:
 
     # ------------------------------------------------------------------ authorize
     def sign_pending(self, pending: Pending) -> str:
-        now = int(time.time())
-        claims = {
-            "p": pending.dump(),
-            "exp": now + self.settings.authorize_session_ttl_seconds,
-        }
+        claims = {"p": pending.dump(), "exp": pending.expires_at}
         return jwt.encode({"alg": "HS256"}, claims, self._session_key)
 
     def load_pending(self, value: str) -> Pending:
@@ -182,7 +190,20 @@ class AuthorizationServer:
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp < time.time() or not isinstance(claims.get("p"), dict):
             raise PageError("Sign-in expired", "This sign-in took too long; start again.")
-        return Pending.load(claims["p"])
+        try:
+            pending = Pending.load(claims["p"])
+        except TypeError as exc:
+            raise PageError(
+                "Sign-in expired", "This sign-in form is invalid; start again."
+            ) from exc
+        if not pending.sid or self.store.session_used(token_hash(pending.sid)):
+            raise _session_used()
+        return pending
+
+    def _end_session(self, pending: Pending) -> None:
+        """A sign-in issues one answer (a code or a denial); any later use is refused."""
+        if not self.store.use_session(token_hash(pending.sid), pending.expires_at):
+            raise _session_used()
 
     def start_authorize(self, params: dict[str, str]) -> Pending:
         """Validate an authorization request (GET query or POST form)."""
@@ -243,6 +264,8 @@ class AuthorizationServer:
             code_challenge=challenge,
             nonce=params.get("nonce") or None,
             launch=launch,
+            sid=secrets.token_urlsafe(16),
+            expires_at=int(time.time()) + self.settings.authorize_session_ttl_seconds,
         )
 
     def login(self, pending: Pending, username: str, password: str) -> User | None:
@@ -276,6 +299,7 @@ class AuthorizationServer:
         patient = pending.patient or pending.launch.get("patient")
         if pending.needs_patient() and not patient:
             raise PageError("No patient", "Choose a patient first.")
+        self._end_session(pending)
         now = int(time.time())
         grant_id = secrets.token_urlsafe(16)
         self.store.create_grant(
@@ -308,6 +332,7 @@ class AuthorizationServer:
         return redirect_with(pending.redirect_uri, {"code": code, "state": pending.state})
 
     def deny(self, pending: Pending) -> str:
+        self._end_session(pending)
         return redirect_with(
             pending.redirect_uri,
             {

@@ -14,6 +14,7 @@ Schema (all secrets hashed)::
     revoked_tokens  (jti PK, expires_at)                 -- access tokens revoked early
     assertion_jtis  (client_id, jti, expires_at, PK(client_id, jti))  -- replay guard
     launches        (hash PK, payload JSON, expires_at)  -- EHR launch contexts
+    used_sessions   (hash PK, expires_at)                -- authorize sessions that ended
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS assertion_jtis (
   PRIMARY KEY (client_id, jti));
 CREATE TABLE IF NOT EXISTS launches (
   hash TEXT PRIMARY KEY, payload TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS used_sessions (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 """
 
 
@@ -188,6 +190,18 @@ class SqliteAuthStore:
         payload: dict[str, Any] = json.loads(row[0])
         return payload
 
+    # authorize sessions (login -> picker -> consent): single use
+    def use_session(self, session_hash: str, expires_at: int) -> bool:
+        return (
+            self._run(
+                "INSERT OR IGNORE INTO used_sessions VALUES (?, ?)", (session_hash, expires_at)
+            )
+            == 1
+        )
+
+    def session_used(self, session_hash: str) -> bool:
+        return self._one("SELECT 1 FROM used_sessions WHERE hash = ?", (session_hash,)) is not None
+
     def purge(self, now: int) -> None:
         with self._lock:
             for table in (
@@ -196,6 +210,7 @@ class SqliteAuthStore:
                 "revoked_tokens",
                 "assertion_jtis",
                 "launches",
+                "used_sessions",
             ):
                 self._db.execute(f"DELETE FROM {table} WHERE expires_at < ?", (now,))
             self._db.execute("DELETE FROM grants WHERE expires_at < ?", (now,))
