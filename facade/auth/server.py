@@ -520,12 +520,16 @@ class AuthorizationServer:
         return self.keys.sign(claims)
 
     def _refresh(self, client: Client, form: dict[str, str]) -> dict[str, Any]:
+        """RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every check runs before the
+        presented token is consumed, so a refused request (wrong scope, wrong client)
+        leaves it usable; only a token that was already rotated out ends the grant."""
         self._check_grant_type(client, "refresh_token")
         presented = form.get("refresh_token", "")
         if not presented:
             raise OAuthError(400, "invalid_request", "refresh_token is required")
         now = int(time.time())
-        record = self.store.take_refresh(token_hash(presented))
+        key = token_hash(presented)
+        record = self.store.get_refresh(key)
         if record is None or record.client_id != client.client_id:
             raise OAuthError(400, "invalid_grant", "The refresh token is invalid")
         if record.used:
@@ -539,6 +543,10 @@ class AuthorizationServer:
             scopes = ScopeSet.parse(form["scope"])
             if not scopes.within(original):
                 raise OAuthError(400, "invalid_scope", "A refresh can only narrow the scope")
+        taken = self.store.take_refresh(key)
+        if taken is None or taken.used:  # another request rotated it meanwhile: a replay
+            self.store.revoke_grant(record.grant_id)
+            raise OAuthError(400, "invalid_grant", "The refresh token was already used")
         return self._user_tokens(
             client, record.grant_id, scopes, record.payload, now, refresh_scope=record.scope
         )
