@@ -224,7 +224,7 @@ async def choose_patient(request: Request, services: ServicesDep) -> Response:
     try:
         form = await _form(request)
         pending = authz.load_pending(form.get("session", ""))
-        authz.user_of(pending)
+        authz.picker_user(pending)
     except PageError as exc:
         return _page_error(exc)
     except OAuthError as exc:
@@ -241,7 +241,7 @@ async def choose_patient(request: Request, services: ServicesDep) -> Response:
                 session, patients, query=query, error="Choose a patient from the list."
             )
             return _html(page, 400)
-        pending.patient = patient
+        authz.choose_patient(pending, patient)
     elif form.get("action") == "select":
         session = authz.sign_pending(pending)
         patients = await _patients(services, query)

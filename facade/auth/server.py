@@ -288,6 +288,25 @@ class AuthorizationServer:
             raise PageError("Sign-in expired", "Please sign in again.")
         return user
 
+    def picker_user(self, pending: Pending) -> User:
+        """The clinician who may use the patient picker for this sign-in.
+
+        Nobody else may: a patient user only ever gets her own record (the
+        picker would list other patients), and a launch or an earlier choice has
+        already fixed the patient.
+        """
+        user = self.user_of(pending)
+        if user.patient:
+            raise PageError("Not allowed", "You can only share your own record.")
+        if not pending.needs_patient() or pending.patient:
+            raise PageError("Not allowed", "This sign-in has no patient to choose.")
+        return user
+
+    def choose_patient(self, pending: Pending, patient: str) -> None:
+        """Record the picked patient (the caller has checked that it exists)."""
+        self.picker_user(pending)
+        pending.patient = patient
+
     def consent(self, pending: Pending, ticked: list[str]) -> str:
         """Issue the code for the scopes the user kept; return the redirect URL."""
         user = self.user_of(pending)
@@ -299,6 +318,8 @@ class AuthorizationServer:
         patient = pending.patient or pending.launch.get("patient")
         if pending.needs_patient() and not patient:
             raise PageError("No patient", "Choose a patient first.")
+        if user.patient and patient not in (None, user.patient):
+            raise PageError("Not your record", "You can only share your own record.")
         self._end_session(pending)
         now = int(time.time())
         grant_id = secrets.token_urlsafe(16)
