@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         "(SMART browser apps); [] turns CORS off",
     )
 
+    # sign-in throttling (README "SMART on FHIR"): failed sign-ins are counted per user and
+    # per client address over a sliding window, shared by the workers (auth.sqlite3)
+    login_throttle_user_failures: int = Field(default=5, ge=1)
+    login_throttle_address_failures: int = Field(default=20, ge=1)
+    login_throttle_window_seconds: int = Field(default=300, ge=1)
+
     @model_validator(mode="after")
     def _check_environment(self) -> Settings:
         if self.environment != "embedded":

@@ -44,6 +44,7 @@ from facade.auth.server import (
     RedirectError,
     redirect_with,
 )
+from facade.auth.throttle import LoginThrottled
 from facade.errors import FacadeError, Unauthorized
 from facade.search import parse_query
 
@@ -119,6 +120,12 @@ def _app_name(authz: AuthorizationServer, client_id: str) -> str:
     return (client.client_name or client.client_id) if client else client_id
 
 
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{round(seconds / 60)} minutes"
+
+
 def _page_error(exc: PageError) -> HTMLResponse:
     return _html(pages.error_page(exc.title, exc.message), 400)
 
@@ -157,11 +164,23 @@ async def login(request: Request, services: ServicesDep) -> Response:
         form = await _form(request)
         pending = authz.load_pending(form.get("session", ""))
         username = form.get("username", "")
-        user = authz.login(pending, username, form.get("password", ""))
+        address = request.client.host if request.client else "unknown"
+        user = authz.login(pending, username, form.get("password", ""), address)
     except PageError as exc:
         return _page_error(exc)
     except OAuthError as exc:
         return _html(pages.error_page("Bad request", exc.description), 400)
+    except LoginThrottled as exc:
+        log.info("sign-in throttled retry_after=%d", exc.retry_after)
+        page = pages.login_page(
+            form["session"],
+            _app_name(authz, pending.client_id),
+            error=f"Too many failed sign-ins. Wait {_duration(exc.retry_after)}, then try again.",
+            username=username,
+        )
+        return HTMLResponse(
+            page, 429, headers={**PAGE_HEADERS, "Retry-After": str(exc.retry_after)}
+        )
     if user is None:
         page = pages.login_page(
             form["session"],

@@ -36,6 +36,7 @@ from facade.auth.clients import Client, ClientRegistry
 from facade.auth.context import AuthContext
 from facade.auth.keys import KeyRing
 from facade.auth.scopes import ScopeSet
+from facade.auth.throttle import LoginThrottle
 from facade.auth.tokens import TokenIssuer, context_from_claims
 from facade.auth.users import User, UserDirectory
 from facade.errors import Unauthorized
@@ -165,6 +166,12 @@ class AuthorizationServer:
         self.assertions = assertions
         self._session_key = OctKey.import_key(session_key)
         self.endpoints = endpoints
+        self.throttle = LoginThrottle(
+            store,
+            user_failures=settings.login_throttle_user_failures,
+            address_failures=settings.login_throttle_address_failures,
+            window_seconds=settings.login_throttle_window_seconds,
+        )
 
     # ------------------------------------------------------------------ bearer tokens
     def authenticate_bearer(self, token: str) -> AuthContext:
@@ -268,10 +275,14 @@ class AuthorizationServer:
             expires_at=int(time.time()) + self.settings.authorize_session_ttl_seconds,
         )
 
-    def login(self, pending: Pending, username: str, password: str) -> User | None:
+    def login(self, pending: Pending, username: str, password: str, address: str) -> User | None:
+        """Check the password (None when wrong); raise ``LoginThrottled`` without checking it
+        when this user or this client address has failed too often lately."""
+        attempt = self.throttle.begin(username, address)
         user = self.users.authenticate(username, password)
         if user is None:
             return None
+        self.throttle.succeeded(attempt)
         launch_patient = pending.launch.get("patient")
         if user.patient and launch_patient and launch_patient != user.patient:
             raise PageError("Not your record", "This launch is for another patient's record.")

@@ -79,6 +79,19 @@ class AuthStore(Protocol):
 
     def session_used(self, session_hash: str) -> bool: ...
 
+    def claim_attempt(self, attempt: str, limits: dict[str, int], now: int, expires_at: int) -> int:
+        """Count a sign-in attempt against each key (user, client address) until ``expires_at``.
+
+        Atomic across processes: when a key already holds ``limits[key]`` unexpired
+        attempts nothing is recorded and the answer is the seconds until one
+        expires; otherwise the attempt is recorded under every key and the answer is 0.
+        """
+        ...
+
+    def forgive_attempt(self, attempt: str, clear_key: str | None = None) -> None:
+        """A sign-in succeeded: drop its attempt (and every earlier failure under ``clear_key``)."""
+        ...
+
     def purge(self, now: int) -> None: ...
 
     def close(self) -> None: ...

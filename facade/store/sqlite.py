@@ -3,8 +3,8 @@
 One file under the data directory, WAL journal, one connection guarded by a
 lock: every operation is a single indexed statement or two, far below a
 millisecond, so a lock costs less than a pool. The lock orders this process's
-threads; operations that read then write (single-use takes) also run in a
-``BEGIN IMMEDIATE`` transaction, which orders the server's worker processes.
+threads; operations that read then write (single-use takes, sign-in attempts)
+also run in a ``BEGIN IMMEDIATE`` transaction, which orders the server's worker processes.
 Schema (all secrets hashed)::
 
     grants          (id PK, client_id, revoked, expires_at)
@@ -15,6 +15,8 @@ Schema (all secrets hashed)::
     assertion_jtis  (client_id, jti, expires_at, PK(client_id, jti))  -- replay guard
     launches        (hash PK, payload JSON, expires_at)  -- EHR launch contexts
     used_sessions   (hash PK, expires_at)                -- authorize sessions that ended
+    login_attempts  (attempt, key, expires_at)           -- recent failed sign-ins; key =
+                                                            hash of a user or client address
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ CREATE TABLE IF NOT EXISTS assertion_jtis (
 CREATE TABLE IF NOT EXISTS launches (
   hash TEXT PRIMARY KEY, payload TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS used_sessions (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS login_attempts (
+  attempt TEXT NOT NULL, key TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS login_attempts_key ON login_attempts (key, expires_at);
+CREATE INDEX IF NOT EXISTS login_attempts_expiry ON login_attempts (expires_at);
 """
 
 
@@ -202,6 +208,33 @@ class SqliteAuthStore:
     def session_used(self, session_hash: str) -> bool:
         return self._one("SELECT 1 FROM used_sessions WHERE hash = ?", (session_hash,)) is not None
 
+    # failed sign-ins (throttling)
+    def claim_attempt(self, attempt: str, limits: dict[str, int], now: int, expires_at: int) -> int:
+        with self._transaction():
+            self._db.execute("DELETE FROM login_attempts WHERE expires_at <= ?", (now,))
+            wait = 0
+            for key, limit in limits.items():
+                rows = self._db.execute(
+                    "SELECT expires_at FROM login_attempts WHERE key = ? ORDER BY expires_at",
+                    (key,),
+                ).fetchall()
+                if len(rows) >= limit:
+                    # the count falls below the limit once this many of the oldest have expired
+                    wait = max(wait, int(rows[len(rows) - limit][0]) - now)
+            if wait:
+                return max(wait, 1)
+            self._db.executemany(
+                "INSERT INTO login_attempts VALUES (?, ?, ?)",
+                [(attempt, key, expires_at) for key in limits],
+            )
+            return 0
+
+    def forgive_attempt(self, attempt: str, clear_key: str | None = None) -> None:
+        with self._transaction():
+            self._db.execute("DELETE FROM login_attempts WHERE attempt = ?", (attempt,))
+            if clear_key is not None:
+                self._db.execute("DELETE FROM login_attempts WHERE key = ?", (clear_key,))
+
     def purge(self, now: int) -> None:
         with self._lock:
             for table in (
@@ -211,6 +244,7 @@ class SqliteAuthStore:
                 "assertion_jtis",
                 "launches",
                 "used_sessions",
+                "login_attempts",
             ):
                 self._db.execute(f"DELETE FROM {table} WHERE expires_at < ?", (now,))
             self._db.execute("DELETE FROM grants WHERE expires_at < ?", (now,))
