@@ -130,8 +130,10 @@ def _clients(args: argparse.Namespace) -> int:
     registry = clients_file(Settings())
     if args.action == "list":
         for client in registry.all():
+            source = "dynamic" if client.dynamic else "operator"
             print(
-                f"{client.client_id}\t{client.kind}\t{' '.join(client.grant_types)}\t{client.scope}"
+                f"{client.client_id}\t{client.kind}\t{' '.join(client.grant_types)}\t"
+                f"{client.scope}\t{source}"
             )
         return 0
     if args.action == "remove":

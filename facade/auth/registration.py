@@ -4,7 +4,8 @@
 Open registration may create public clients and ``private_key_jwt`` clients for
 the authorization-code flow with patient/user/launch scopes. It never grants
 ``system/`` scopes or ``client_credentials``: backend clients are added by an
-operator with ``athena-facade clients add``.
+operator with ``athena-facade clients add``. Registered clients live in the auth
+store (every worker sees them at once) and are not trusted.
 """
 
 from __future__ import annotations
@@ -69,10 +70,11 @@ def register_client(clients: ClientRegistry, metadata: Any, settings: Settings) 
             jwks_uri=jwks_uri,
             scope=str(kept),
             grant_types=["authorization_code", "refresh_token"],
+            dynamic=True,
         )
     except ValidationError as exc:
         raise RegistrationError("invalid_client_metadata", "Invalid client metadata") from exc
-    clients.add(client)
+    clients.register(client)
     body: dict[str, Any] = {
         "client_id": client.client_id,
         "client_id_issued_at": int(time.time()),

@@ -17,6 +17,7 @@ Schema (all secrets hashed)::
     used_sessions   (hash PK, expires_at)                -- authorize sessions that ended
     login_attempts  (attempt, key, expires_at)           -- recent failed sign-ins; key =
                                                             hash of a user or client address
+    clients         (client_id PK, body JSON, created_at) -- RFC 7591 registrations
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ CREATE TABLE IF NOT EXISTS login_attempts (
   attempt TEXT NOT NULL, key TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS login_attempts_key ON login_attempts (key, expires_at);
 CREATE INDEX IF NOT EXISTS login_attempts_expiry ON login_attempts (expires_at);
+CREATE TABLE IF NOT EXISTS clients (
+  client_id TEXT PRIMARY KEY, body TEXT NOT NULL, created_at INTEGER NOT NULL);
 """
 
 
@@ -234,6 +237,31 @@ class SqliteAuthStore:
             self._db.execute("DELETE FROM login_attempts WHERE attempt = ?", (attempt,))
             if clear_key is not None:
                 self._db.execute("DELETE FROM login_attempts WHERE key = ?", (clear_key,))
+
+    # dynamically registered clients (RFC 7591)
+    def add_client(self, client_id: str, body: dict[str, Any], created_at: int) -> bool:
+        return (
+            self._run(
+                "INSERT OR IGNORE INTO clients VALUES (?, ?, ?)",
+                (client_id, json.dumps(body), created_at),
+            )
+            == 1
+        )
+
+    def get_client(self, client_id: str) -> dict[str, Any] | None:
+        row = self._one("SELECT body FROM clients WHERE client_id = ?", (client_id,))
+        if row is None:
+            return None
+        body: dict[str, Any] = json.loads(row[0])
+        return body
+
+    def list_clients(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM clients ORDER BY created_at").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def remove_client(self, client_id: str) -> bool:
+        return self._run("DELETE FROM clients WHERE client_id = ?", (client_id,)) == 1
 
     def purge(self, now: int) -> None:
         with self._lock:

@@ -24,3 +24,22 @@ def take_codes(path: str, codes: list[str], barrier: Any, out: Any) -> None:
             fresh.append(code)
     store.close()
     out.put(fresh)
+
+
+def add_clients(data_dir: str, prefix: str, count: int, barrier: Any) -> None:
+    """What ``athena-facade clients add`` does, ``count`` times, racing other processes."""
+    from facade.auth.clients import Client
+    from facade.auth.factory import clients_file
+    from facade.settings import Settings
+
+    registry = clients_file(Settings(data_dir=Path(data_dir)))
+    barrier.wait()
+    for i in range(count):
+        registry.add(
+            Client(
+                client_id=f"{prefix}-{i}",
+                kind="public",
+                redirect_uris=["https://app.example/cb"],
+                scope="openid patient/*.rs",
+            )
+        )
