@@ -383,8 +383,9 @@ async def create_launch(request: Request, services: ServicesDep) -> Response:
 
     Form or JSON: ``patient``, optional ``encounter``, ``fhirContext`` (list of
     relative references), ``need_patient_banner``, ``intent``, ``launch_url``.
-    With ``launch_url`` the browser is sent to ``launch_url?iss=<FHIR base>&launch=...``
-    (SMART EHR launch); otherwise the answer is ``{"launch": ..., "iss": ...}``.
+    With ``launch_url`` (exactly one of a trusted client's ``launch_uris``) the browser
+    is sent to ``launch_url?iss=<FHIR base>&launch=...`` (SMART EHR launch); otherwise
+    the answer is ``{"launch": ..., "iss": ...}``.
     Only where the launcher is enabled (``FACADE_EHR_LAUNCHER``; embedded by default).
     """
     off = _launcher_off(services)
@@ -422,8 +423,13 @@ async def create_launch(request: Request, services: ServicesDep) -> Response:
     iss = services.settings.fhir_base
     launch_url = str(data.get("launch_url") or "")
     if launch_url:
-        if not launch_url.startswith(("https://", "http://")):
-            return _html(pages.launcher_page(error="The launch URL must be http(s)."), 400)
+        if services.authz.clients.launch_target(launch_url) is None:
+            # only to a launch URL an operator registered (clients add --launch-url):
+            # anything else would make the launcher an open redirector
+            message = "The launch URL is not registered for any application."
+            if content_type == "application/json":
+                return _error(400, "invalid_request", message)
+            return _html(pages.launcher_page(error=message), 400)
         return _redirect(redirect_with(launch_url, {"iss": iss, "launch": value}))
     return JSONResponse({"launch": value, "iss": iss}, headers=NO_STORE)
 

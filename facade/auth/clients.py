@@ -12,7 +12,9 @@ Three sources, looked up in this order:
 - the auth store (``auth.sqlite3``): RFC 7591 registrations (``dynamic``),
   shared at once by every worker process.
 
-Operator clients are *trusted*; dynamic ones are not. Secrets are stored as
+Operator clients are *trusted*: only they get authorize errors redirected to
+their redirect URI, and only their ``launch_uris`` are targets of the EHR
+launcher (RFC 9700 §4.11: no open redirectors). Secrets are stored as
 PBKDF2-SHA256 hashes.
 
 Kinds (SMART App Launch 2.0 "Client Authentication"):
@@ -38,8 +40,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from facade.settings import DEV_CLIENT_ID
 from facade.store import AuthStore
@@ -84,11 +87,24 @@ class Client(BaseModel):
     jwks_uri: str | None = None
     scope: str = ""  # the scopes this client may be granted (SMART v1 or v2 syntax)
     grant_types: list[GrantType] = Field(default_factory=_code_grant)
+    launch_uris: list[str] = Field(default_factory=list)  # where the EHR launcher may send
     dynamic: bool = False  # registered through RFC 7591, not by an operator: not trusted
+
+    @field_validator("launch_uris")
+    @classmethod
+    def _absolute_urls(cls, uris: list[str]) -> list[str]:
+        for uri in uris:
+            parts = urlsplit(uri)
+            if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
+                raise ValueError(f"{uri!r} must be an absolute http(s) URL without a fragment")
+            if parts.username is not None or parts.password is not None:
+                raise ValueError(f"{uri!r} must not carry user information")
+        return uris
 
     @property
     def trusted(self) -> bool:
-        """Registered by an operator (CLI, clients.json), not through open registration."""
+        """Registered by an operator (CLI, clients.json), so its URIs may be redirected to
+        without the user's say (authorize errors, the EHR launcher)."""
         return not self.dynamic
 
     @property
@@ -164,6 +180,13 @@ class ClientRegistry:
             *self._load().values(),
             *(Client.model_validate({**body, "dynamic": True}) for body in dynamic),
         ]
+
+    def launch_target(self, url: str) -> Client | None:
+        """The trusted client that registered exactly this launch URL (EHR launcher)."""
+        for client in (*self._builtin.values(), *self._load().values()):
+            if client.trusted and url in client.launch_uris:
+                return client
+        return None
 
     def check_secret(self, client: Client, secret: str) -> bool:
         if client.kind != "confidential-symmetric":

@@ -88,7 +88,8 @@ def _session_used() -> PageError:
 
 
 class RedirectError(Exception):
-    """An authorize error reported to the client's (verified) redirect_uri (RFC 6749 §4.1.2.1)."""
+    """An authorize error reported to the client's (verified) redirect_uri (RFC 6749 §4.1.2.1);
+    only for trusted (operator-registered) clients, others get a :class:`PageError`."""
 
     def __init__(self, redirect_uri: str, state: str | None, error: str, description: str) -> None:
         super().__init__(description)
@@ -237,8 +238,14 @@ class AuthorizationServer:
             )
         state = params.get("state")
 
-        def fail(error: str, description: str) -> RedirectError:
-            return RedirectError(redirect_uri, state, error, description)
+        def fail(error: str, description: str) -> RedirectError | PageError:
+            if client.trusted:
+                return RedirectError(redirect_uri, state, error, description)
+            # RFC 9700 §4.11.2: a dynamically registered client's redirect URI is anyone's;
+            # sending errors there unasked would make this server an open redirector
+            return PageError(
+                "Invalid request", f"The application's request is invalid: {description}."
+            )
 
         if params.get("response_type") != "code":
             raise fail("unsupported_response_type", "response_type must be code")

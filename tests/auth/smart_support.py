@@ -21,6 +21,7 @@ from joserfc.jwk import ECKey, RSAKey
 from facade.auth.clients import hash_secret
 
 REDIRECT = "http://127.0.0.1:9/callback"  # never contacted: tests read the Location header
+LAUNCH_URL = "http://127.0.0.1:9/launch"  # PUBLIC's registered launch URL (EHR launcher)
 PUBLIC = "test-public"
 CONFIDENTIAL = "test-confidential"
 CONFIDENTIAL_SECRET = "test-confidential-secret"
@@ -60,6 +61,7 @@ def write_clients(data_dir: Path, keys: Keys, jwks_url: str) -> None:
             "client_name": "Test public app",
             "kind": "public",
             "redirect_uris": [REDIRECT],
+            "launch_uris": [LAUNCH_URL],
             "scope": USER_SCOPES,
         },
         {
