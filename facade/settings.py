@@ -133,6 +133,14 @@ class Settings(BaseSettings):
     login_throttle_address_failures: int = Field(default=20, ge=1)
     login_throttle_window_seconds: int = Field(default=300, ge=1)
 
+    # clients' JWKS URLs (README "SMART on FHIR", facade/auth/remote_jwks.py)
+    jwks_allow_loopback: bool | None = Field(
+        default=None,
+        description="JWKS URLs on loopback (127.0.0.0/8, ::1, localhost); default: embedded only",
+    )
+    jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0)  # whole fetch; failures wait it
+    jwks_max_bytes: int = Field(default=65536, ge=1024)
+
     @model_validator(mode="after")
     def _check_environment(self) -> Settings:
         if self.environment != "embedded":
@@ -178,3 +186,9 @@ class Settings(BaseSettings):
         if self.athena_client_id and self.athena_client_secret:
             return self.athena_client_id, self.athena_client_secret.get_secret_value()
         return EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET
+
+    @property
+    def jwks_loopback_allowed(self) -> bool:
+        if self.jwks_allow_loopback is None:
+            return self.environment == "embedded"
+        return self.jwks_allow_loopback

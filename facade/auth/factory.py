@@ -7,6 +7,7 @@ import httpx
 from facade.auth.assertion import AssertionVerifier
 from facade.auth.clients import ClientRegistry, dev_client
 from facade.auth.keys import KeyRing
+from facade.auth.remote_jwks import JwksFetcher
 from facade.auth.server import AuthorizationServer
 from facade.auth.tokens import TokenIssuer
 from facade.auth.users import UserDirectory, demo_users
@@ -66,15 +67,21 @@ def build_authorization_server(
     users = UserDirectory(
         demo_users(settings.demo_password.get_secret_value()) if settings.demo_users else []
     )
-    # JWKS URLs of registered clients only (allow-listed); never athena.
-    http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
-    assertions = AssertionVerifier(
-        clients,
-        store,
-        http,
-        token_url=endpoints["token"],
-        jwks_url_allow=settings.jwks_url_allow,
+    # JWKS URLs of registered clients only (vetted by JwksFetcher); never athena. No proxy
+    # from the environment: the fetcher connects to the address it has checked.
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.jwks_fetch_timeout_seconds),
+        follow_redirects=False,
+        trust_env=False,
     )
+    fetcher = JwksFetcher(
+        http,
+        allow_loopback=settings.jwks_loopback_allowed,
+        prefixes=settings.jwks_url_allow,
+        timeout=settings.jwks_fetch_timeout_seconds,
+        max_bytes=settings.jwks_max_bytes,
+    )
+    assertions = AssertionVerifier(clients, store, fetcher, token_url=endpoints["token"])
     server = AuthorizationServer(
         settings,
         clients=clients,

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from facade.auth.clients import Client, ClientRegistry
+from facade.auth.remote_jwks import JwksUrlRefused, check_jwks_url
 from facade.auth.scopes import ScopeSet
 from facade.settings import Settings
 
@@ -55,11 +56,15 @@ def register_client(clients: ClientRegistry, metadata: Any, settings: Settings) 
     jwks_uri = metadata.get("jwks_uri")
     if method == "private_key_jwt" and not (jwks or jwks_uri):
         raise RegistrationError("invalid_client_metadata", "private_key_jwt needs jwks or jwks_uri")
-    if jwks_uri is not None and (
-        not isinstance(jwks_uri, str)
-        or not any(jwks_uri.startswith(p) for p in settings.jwks_url_allow)
-    ):
-        raise RegistrationError("invalid_client_metadata", "jwks_uri is not an allowed URL")
+    if jwks_uri is not None:
+        try:
+            check_jwks_url(
+                jwks_uri,
+                allow_loopback=settings.jwks_loopback_allowed,
+                prefixes=settings.jwks_url_allow,
+            )
+        except JwksUrlRefused as exc:
+            raise RegistrationError("invalid_client_metadata", str(exc)) from None
     try:
         client = Client(
             client_id=f"dyn-{secrets.token_urlsafe(12)}",
