@@ -1,6 +1,6 @@
-"""Authorize sessions are single use (RFC 9700 §2.1.1, §4.5): the ``session`` value that
-carries a signed-in user through picker and consent issues at most one code, and every
-page of that sign-in is dead once it has."""
+"""Authorize sessions are single use: the ``session`` value that carries a signed-in user
+through picker and consent issues at most one code (a replayed one gets an error page),
+and every page of that sign-in is dead once it has."""
 
 from __future__ import annotations
 
