@@ -52,7 +52,10 @@ class AssertionVerifier:
         if jku is not None and jku != client.jwks_uri:
             raise AssertionError_("jku is not the client's registered JWKS URL")
         if client.jwks is not None:
-            return KeySet.import_key_set(client.jwks)  # type: ignore[arg-type]
+            try:
+                return KeySet.import_key_set(client.jwks)  # type: ignore[arg-type]
+            except (JoseError, ValueError, KeyError, TypeError) as exc:
+                raise AssertionError_("The client has no usable JWKS") from exc
         if not client.jwks_uri:
             raise AssertionError_("The client has no usable JWKS")
         try:
