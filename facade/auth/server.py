@@ -285,6 +285,10 @@ class AuthorizationServer:
     def login(self, pending: Pending, username: str, password: str, address: str) -> User | None:
         """Check the password (None when wrong); raise ``LoginThrottled`` without checking it
         when this user or this client address has failed too often lately."""
+        if pending.user is not None:
+            # only the login page's own session signs in: a later page's session already
+            # carries a user (and maybe a patient they chose), which nobody may take over
+            raise PageError("Already signed in", "This sign-in already has a user; start again.")
         attempt = self.throttle.begin(username, address)
         user = self.users.authenticate(username, password)
         if user is None:

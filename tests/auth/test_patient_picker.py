@@ -82,3 +82,25 @@ def test_clinician_picks_only_a_patient_that_exists(smart_url: str, http: httpx.
         response = _pick(http, smart_url, steps.sessions["patient"], bogus)
         assert response.status_code == 400, bogus
         assert 'action="/auth/consent"' not in response.text
+
+
+def test_a_signed_in_session_cannot_sign_in_again_as_someone_else(
+    smart_url: str, http: httpx.Client
+) -> None:
+    """dr.demo picked Eleana; patient.demo must not inherit that sign-in (and its patient)."""
+    steps = to_consent(http, smart_url, user="dr.demo", patient=ELEANA)
+    for session in (steps.sessions["consent"], steps.sessions["patient"]):
+        relogin = http.post(
+            f"{smart_url}/auth/login",
+            data={"session": session, "username": "patient.demo", "password": "demo-password"},
+        )
+        _refused(relogin)
+    done = consent(http, smart_url, steps)  # the clinician's own sign-in still completes
+    body = exchange(http, smart_url, Flow(done, steps.verifier, steps.state, steps.pages)).json()
+    assert body["patient"] == ELEANA
+    assert (
+        http.get(
+            f"{smart_url}/fhir/r4/Patient/{DONNA}", headers=bearer(body["access_token"])
+        ).status_code
+        == 404
+    )  # patient/ scopes: confined to the picked patient
