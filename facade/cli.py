@@ -124,6 +124,8 @@ def _clients(args: argparse.Namespace) -> int:
     import json
     import secrets
 
+    from pydantic import ValidationError
+
     from facade.auth.clients import Client, hash_secret
     from facade.auth.factory import clients_file
     from facade.settings import Settings
@@ -131,8 +133,10 @@ def _clients(args: argparse.Namespace) -> int:
     registry = clients_file(Settings())
     if args.action == "list":
         for client in registry.all():
+            source = "dynamic" if client.dynamic else "operator"
             print(
-                f"{client.client_id}\t{client.kind}\t{' '.join(client.grant_types)}\t{client.scope}"
+                f"{client.client_id}\t{client.kind}\t{' '.join(client.grant_types)}\t"
+                f"{client.scope}\t{source}"
             )
         return 0
     if args.action == "remove":
@@ -155,19 +159,24 @@ def _clients(args: argparse.Namespace) -> int:
         if args.kind == "confidential-asymmetric" and not args.redirect_uri
         else ["authorization_code", "refresh_token"]
     )
-    client = Client.model_validate(
-        {
-            "client_id": args.client_id,
-            "client_name": args.name or args.client_id,
-            "kind": args.kind,
-            "secret_hash": hash_secret(secret) if secret else None,
-            "redirect_uris": args.redirect_uri or [],
-            "jwks": jwks,
-            "jwks_uri": args.jwks_uri,
-            "scope": args.scope,
-            "grant_types": args.grant or default_grants,
-        }
-    )
+    try:
+        client = Client.model_validate(
+            {
+                "client_id": args.client_id,
+                "client_name": args.name or args.client_id,
+                "kind": args.kind,
+                "secret_hash": hash_secret(secret) if secret else None,
+                "redirect_uris": args.redirect_uri or [],
+                "jwks": jwks,
+                "jwks_uri": args.jwks_uri,
+                "scope": args.scope,
+                "grant_types": args.grant or default_grants,
+                "launch_uris": args.launch_url or [],
+            }
+        )
+    except ValidationError as exc:
+        print(f"invalid client: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
     registry.add(client)
     print(f"added {client.client_id} ({client.kind}) to {registry.path}")
     if secret and not args.secret:
@@ -259,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--secret", default=None, help="confidential-symmetric (default: generated)")
     add.add_argument("--jwks", default=None, help="JWKS JSON, or a file holding it")
     add.add_argument("--jwks-uri", default=None, help="JWKS URL (https, or loopback http)")
+    add.add_argument(
+        "--launch-url",
+        action="append",
+        help="the app's SMART launch URL, a target of the EHR launcher (repeat for several)",
+    )
     clients.set_defaults(run=_clients)
 
     keys = sub.add_parser("keys", help="id_token signing keys ({FACADE_DATA_DIR}/jwks.json)")

@@ -142,6 +142,19 @@ class Settings(BaseSettings):
         default=8192, ge=1, description="Characters of one parameter name or value"
     )
     max_json_depth: int = Field(default=64, ge=1, description="Nesting of a JSON body")
+    # sign-in throttling (README "SMART on FHIR"): failed sign-ins are counted per user and
+    # per client address over a sliding window, shared by the workers (auth.sqlite3)
+    login_throttle_user_failures: int = Field(default=5, ge=1)
+    login_throttle_address_failures: int = Field(default=20, ge=1)
+    login_throttle_window_seconds: int = Field(default=300, ge=1)
+
+    # clients' JWKS URLs (README "SMART on FHIR", facade/auth/remote_jwks.py)
+    jwks_allow_loopback: bool | None = Field(
+        default=None,
+        description="JWKS URLs on loopback (127.0.0.0/8, ::1, localhost); default: embedded only",
+    )
+    jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0)  # whole fetch; failures wait it
+    jwks_max_bytes: int = Field(default=65536, ge=1024)
 
     @model_validator(mode="after")
     def _check_environment(self) -> Settings:
@@ -215,3 +228,9 @@ class Settings(BaseSettings):
                 f" write_readback_attempts x write_readback_interval ({held:g} s)"
             )
         return self
+
+    @property
+    def jwks_loopback_allowed(self) -> bool:
+        if self.jwks_allow_loopback is None:
+            return self.environment == "embedded"
+        return self.jwks_allow_loopback

@@ -180,7 +180,10 @@ def launcher_page(*, error: str | None = None) -> str:
         f"{_error(error, 'launch')}"
         '<form method="post" action="/auth/launch">'
         '<label for="launch_url">App launch URL</label>'
-        '<input type="url" id="launch_url" name="launch_url" required autofocus>'
+        '<p class="hint" id="launch_url-hint">A launch URL registered for an application '
+        "(athena-facade clients add --launch-url).</p>"
+        '<input type="url" id="launch_url" name="launch_url" required autofocus '
+        'aria-describedby="launch_url-hint">'
         '<label for="patient">Patient id</label>'
         '<input type="text" id="patient" name="patient" value="a-195900.E-60178" required>'
         '<label for="encounter">Encounter id (optional)</label>'

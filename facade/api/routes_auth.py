@@ -43,6 +43,7 @@ from facade.auth.server import (
     RedirectError,
     redirect_with,
 )
+from facade.auth.throttle import LoginThrottled
 from facade.engine import reads, searches
 from facade.engine.services import Services
 from facade.errors import FacadeError, Unauthorized
@@ -120,6 +121,12 @@ def _app_name(authz: AuthorizationServer, client_id: str) -> str:
     return (client.client_name or client.client_id) if client else client_id
 
 
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{round(seconds / 60)} minutes"
+
+
 def _page_error(exc: PageError) -> HTMLResponse:
     return _html(pages.error_page(exc.title, exc.message), 400)
 
@@ -158,11 +165,23 @@ async def login(request: Request, services: ServicesDep) -> Response:
         form = await _form(request)
         pending = authz.load_pending(form.get("session", ""))
         username = form.get("username", "")
-        user = authz.login(pending, username, form.get("password", ""))
+        address = request.client.host if request.client else "unknown"
+        user = authz.login(pending, username, form.get("password", ""), address)
     except PageError as exc:
         return _page_error(exc)
     except OAuthError as exc:
         return _html(pages.error_page("Bad request", exc.description), 400)
+    except LoginThrottled as exc:
+        log.info("sign-in throttled retry_after=%d", exc.retry_after)
+        page = pages.login_page(
+            form["session"],
+            _app_name(authz, pending.client_id),
+            error=f"Too many failed sign-ins. Wait {_duration(exc.retry_after)}, then try again.",
+            username=username,
+        )
+        return HTMLResponse(
+            page, 429, headers={**PAGE_HEADERS, "Retry-After": str(exc.retry_after)}
+        )
     if user is None:
         page = pages.login_page(
             form["session"],
@@ -225,7 +244,7 @@ async def choose_patient(request: Request, services: ServicesDep) -> Response:
     try:
         form = await _form(request)
         pending = authz.load_pending(form.get("session", ""))
-        authz.user_of(pending)
+        authz.picker_user(pending)
     except PageError as exc:
         return _page_error(exc)
     except OAuthError as exc:
@@ -242,7 +261,7 @@ async def choose_patient(request: Request, services: ServicesDep) -> Response:
                 session, patients, query=query, error="Choose a patient from the list."
             )
             return _html(page, 400)
-        pending.patient = patient
+        authz.choose_patient(pending, patient)
     elif form.get("action") == "select":
         session = authz.sign_pending(pending)
         patients = await _patients(services, query)
@@ -365,8 +384,9 @@ async def create_launch(request: Request, services: ServicesDep) -> Response:
 
     Form or JSON: ``patient``, optional ``encounter``, ``fhirContext`` (list of
     relative references), ``need_patient_banner``, ``intent``, ``launch_url``.
-    With ``launch_url`` the browser is sent to ``launch_url?iss=<FHIR base>&launch=...``
-    (SMART EHR launch); otherwise the answer is ``{"launch": ..., "iss": ...}``.
+    With ``launch_url`` (exactly one of a trusted client's ``launch_uris``) the browser
+    is sent to ``launch_url?iss=<FHIR base>&launch=...`` (SMART EHR launch); otherwise
+    the answer is ``{"launch": ..., "iss": ...}``.
     Only where the launcher is enabled (``FACADE_EHR_LAUNCHER``; embedded by default).
     """
     off = _launcher_off(services)
@@ -404,8 +424,13 @@ async def create_launch(request: Request, services: ServicesDep) -> Response:
     iss = services.settings.fhir_base
     launch_url = str(data.get("launch_url") or "")
     if launch_url:
-        if not launch_url.startswith(("https://", "http://")):
-            return _html(pages.launcher_page(error="The launch URL must be http(s)."), 400)
+        if services.authz.clients.launch_target(launch_url) is None:
+            # only to a launch URL an operator registered (clients add --launch-url):
+            # anything else would make the launcher an open redirector
+            message = "The launch URL is not registered for any application."
+            if content_type == "application/json":
+                return _error(400, "invalid_request", message)
+            return _html(pages.launcher_page(error=message), 400)
         return _redirect(redirect_with(launch_url, {"iss": iss, "launch": value}))
     return JSONResponse({"launch": value, "iss": iss}, headers=NO_STORE)
 

@@ -2,9 +2,10 @@
 
 The client signs a JWT (RS384 or ES384) with iss = sub = client_id, aud = the
 token URL, ``exp`` at most five minutes ahead and a unique ``jti``. Its public
-keys come from the registered JWKS, or from the registered JWKS URL; a URL is
-fetched only when it starts with an allow-listed prefix (https, or loopback
-http) and a ``jku`` header is honoured only when it equals that registered URL.
+keys come from the registered JWKS, or from the registered JWKS URL (fetched by
+:class:`facade.auth.remote_jwks.JwksFetcher`: vetted URL and address, bounded in
+time and size, one error for every failure) and a ``jku`` header is honoured
+only when it equals that registered URL.
 A seen ``jti`` is refused until the assertion expires (the store remembers it).
 """
 
@@ -14,12 +15,12 @@ import json
 import time
 from typing import Any
 
-import httpx
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from facade.auth.clients import Client, ClientRegistry
+from facade.auth.remote_jwks import JwksFetcher, JwksUnavailable
 from facade.store import AuthStore
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -32,43 +33,37 @@ class AssertionError_(Exception):
     """The assertion does not authenticate a client; the message is safe to return."""
 
 
-def url_allowed(url: str, allow: list[str]) -> bool:
-    return any(url.startswith(prefix) for prefix in allow) and url.startswith(
-        ("https://", "http://127.0.0.1:", "http://localhost:", "http://[::1]:")
-    )
-
-
 class AssertionVerifier:
     def __init__(
         self,
         clients: ClientRegistry,
         store: AuthStore,
-        http: httpx.AsyncClient,
+        fetcher: JwksFetcher,
         *,
         token_url: str,
-        jwks_url_allow: list[str],
     ) -> None:
         self._clients = clients
         self._store = store
-        self._http = http
+        self._fetcher = fetcher
         self._token_url = token_url
-        self._allow = jwks_url_allow
 
     async def _keys(self, client: Client, header: dict[str, Any]) -> KeySet:
         jku = header.get("jku")
         if jku is not None and jku != client.jwks_uri:
             raise AssertionError_("jku is not the client's registered JWKS URL")
         if client.jwks is not None:
-            return KeySet.import_key_set(client.jwks)  # type: ignore[arg-type]
-        url = client.jwks_uri
-        if not url or not url_allowed(url, self._allow):
+            try:
+                return KeySet.import_key_set(client.jwks)  # type: ignore[arg-type]
+            except (JoseError, ValueError, KeyError, TypeError) as exc:
+                raise AssertionError_("The client has no usable JWKS") from exc
+        if not client.jwks_uri:
             raise AssertionError_("The client has no usable JWKS")
         try:
-            response = await self._http.get(url, headers={"Accept": "application/json"})
-            response.raise_for_status()
-            return KeySet.import_key_set(response.json())
-        except (httpx.HTTPError, ValueError, JoseError) as exc:
-            raise AssertionError_("The client's JWKS URL could not be read") from exc
+            return await self._fetcher.fetch(
+                client.jwks_uri, client_id=client.client_id, trusted=client.trusted
+            )
+        except JwksUnavailable as exc:
+            raise AssertionError_(str(exc)) from None
 
     async def verify(self, assertion: str, assertion_type: str | None) -> Client:
         if assertion_type != ASSERTION_TYPE:

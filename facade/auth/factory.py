@@ -7,11 +7,12 @@ import httpx
 from facade.auth.assertion import AssertionVerifier
 from facade.auth.clients import ClientRegistry, dev_client
 from facade.auth.keys import KeyRing
+from facade.auth.remote_jwks import JwksFetcher
 from facade.auth.server import AuthorizationServer
 from facade.auth.tokens import TokenIssuer
 from facade.auth.users import UserDirectory, demo_users
 from facade.settings import Settings
-from facade.store import SqliteAuthStore
+from facade.store import AuthStore, SqliteAuthStore
 
 
 def auth_endpoints(settings: Settings) -> dict[str, str]:
@@ -30,9 +31,19 @@ def auth_endpoints(settings: Settings) -> dict[str, str]:
     return urls
 
 
-def clients_file(settings: Settings) -> ClientRegistry:
+def auth_store(settings: Settings) -> SqliteAuthStore:
+    return SqliteAuthStore(settings.data_dir / "auth.sqlite3")
+
+
+def clients_file(settings: Settings, store: AuthStore | None = None) -> ClientRegistry:
+    """The client registry: built-in, ``clients.json`` and (in the auth store) dynamic clients."""
     dev_secret = settings.dev_client_secret.get_secret_value()
-    return ClientRegistry(settings.data_dir / "clients.json", [dev_client()], dev_secret=dev_secret)
+    return ClientRegistry(
+        settings.data_dir / "clients.json",
+        [dev_client()],
+        dev_secret=dev_secret,
+        store=store if store is not None else auth_store(settings),
+    )
 
 
 class AuthorizationResources:
@@ -51,20 +62,26 @@ def build_authorization_server(
     settings: Settings, issuer: TokenIssuer, session_key: bytes
 ) -> AuthorizationResources:
     endpoints = auth_endpoints(settings)
-    store = SqliteAuthStore(settings.data_dir / "auth.sqlite3")
-    clients = clients_file(settings)
+    store = auth_store(settings)
+    clients = clients_file(settings, store)
     users = UserDirectory(
         demo_users(settings.demo_password.get_secret_value()) if settings.demo_users else []
     )
-    # JWKS URLs of registered clients only (allow-listed); never athena.
-    http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
-    assertions = AssertionVerifier(
-        clients,
-        store,
-        http,
-        token_url=endpoints["token"],
-        jwks_url_allow=settings.jwks_url_allow,
+    # JWKS URLs of registered clients only (vetted by JwksFetcher); never athena. No proxy
+    # from the environment: the fetcher connects to the address it has checked.
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.jwks_fetch_timeout_seconds),
+        follow_redirects=False,
+        trust_env=False,
     )
+    fetcher = JwksFetcher(
+        http,
+        allow_loopback=settings.jwks_loopback_allowed,
+        prefixes=settings.jwks_url_allow,
+        timeout=settings.jwks_fetch_timeout_seconds,
+        max_bytes=settings.jwks_max_bytes,
+    )
+    assertions = AssertionVerifier(clients, store, fetcher, token_url=endpoints["token"])
     server = AuthorizationServer(
         settings,
         clients=clients,

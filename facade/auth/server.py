@@ -4,7 +4,10 @@ Routes in :mod:`facade.api.routes_auth` hand in parsed parameters and render
 what comes back. Specifications:
 
 - authorize: RFC 6749 §4.1, PKCE RFC 7636 (S256 only), SMART "App Launch"
-  (``aud`` must be the FHIR base, ``launch`` from :meth:`create_launch`);
+  (``aud`` must be the FHIR base, ``launch`` from :meth:`create_launch`); the
+  signed ``session`` that carries the request through login, picker and consent
+  lives ``authorize_session_ttl_seconds`` from the authorize request and ends
+  at consent or deny (its id is remembered in the store: no second code);
 - token: RFC 6749 §4.1.3 (authorization_code), §6 (refresh_token, rotated,
   scope may only narrow), §4.4 + SMART Backend Services (client_credentials
   with private_key_jwt), errors §5.2;
@@ -33,6 +36,7 @@ from facade.auth.clients import Client, ClientRegistry
 from facade.auth.context import AuthContext
 from facade.auth.keys import KeyRing
 from facade.auth.scopes import ScopeSet
+from facade.auth.throttle import LoginThrottle
 from facade.auth.tokens import TokenIssuer, context_from_claims
 from facade.auth.users import User, UserDirectory
 from facade.errors import Unauthorized
@@ -76,8 +80,16 @@ class PageError(Exception):
         self.message = message
 
 
+def _session_used() -> PageError:
+    return PageError(
+        "Sign-in already finished",
+        "This sign-in has already been answered; start again from the application.",
+    )
+
+
 class RedirectError(Exception):
-    """An authorize error reported to the client's (verified) redirect_uri (RFC 6749 §4.1.2.1)."""
+    """An authorize error reported to the client's (verified) redirect_uri (RFC 6749 §4.1.2.1);
+    only for trusted (operator-registered) clients, others get a :class:`PageError`."""
 
     def __init__(self, redirect_uri: str, state: str | None, error: str, description: str) -> None:
         super().__init__(description)
@@ -100,6 +112,8 @@ class Pending:
     launch: dict[str, Any] = field(default_factory=dict)  # EHR launch context
     user: str | None = None
     patient: str | None = None
+    sid: str = ""  # one id for every page of this sign-in; used up at consent or deny
+    expires_at: int = 0  # fixed at the authorize request: re-signing never extends it
 
     def dump(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -153,6 +167,12 @@ class AuthorizationServer:
         self.assertions = assertions
         self._session_key = OctKey.import_key(session_key)
         self.endpoints = endpoints
+        self.throttle = LoginThrottle(
+            store,
+            user_failures=settings.login_throttle_user_failures,
+            address_failures=settings.login_throttle_address_failures,
+            window_seconds=settings.login_throttle_window_seconds,
+        )
 
     # ------------------------------------------------------------------ bearer tokens
     def authenticate_bearer(self, token: str) -> AuthContext:
@@ -165,11 +185,7 @@ class AuthorizationServer:
 
     # ------------------------------------------------------------------ authorize
     def sign_pending(self, pending: Pending) -> str:
-        now = int(time.time())
-        claims = {
-            "p": pending.dump(),
-            "exp": now + self.settings.authorize_session_ttl_seconds,
-        }
+        claims = {"p": pending.dump(), "exp": pending.expires_at}
         return jwt.encode({"alg": "HS256"}, claims, self._session_key)
 
     def load_pending(self, value: str) -> Pending:
@@ -182,7 +198,20 @@ class AuthorizationServer:
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp < time.time() or not isinstance(claims.get("p"), dict):
             raise PageError("Sign-in expired", "This sign-in took too long; start again.")
-        return Pending.load(claims["p"])
+        try:
+            pending = Pending.load(claims["p"])
+        except TypeError as exc:
+            raise PageError(
+                "Sign-in expired", "This sign-in form is invalid; start again."
+            ) from exc
+        if not pending.sid or self.store.session_used(token_hash(pending.sid)):
+            raise _session_used()
+        return pending
+
+    def _end_session(self, pending: Pending) -> None:
+        """A sign-in issues one answer (a code or a denial); any later use is refused."""
+        if not self.store.use_session(token_hash(pending.sid), pending.expires_at):
+            raise _session_used()
 
     def start_authorize(self, params: dict[str, str]) -> Pending:
         """Validate an authorization request (GET query or POST form)."""
@@ -209,8 +238,14 @@ class AuthorizationServer:
             )
         state = params.get("state")
 
-        def fail(error: str, description: str) -> RedirectError:
-            return RedirectError(redirect_uri, state, error, description)
+        def fail(error: str, description: str) -> RedirectError | PageError:
+            if client.trusted:
+                return RedirectError(redirect_uri, state, error, description)
+            # RFC 9700 §4.11.2: a dynamically registered client's redirect URI is anyone's;
+            # sending errors there unasked would make this server an open redirector
+            return PageError(
+                "Invalid request", f"The application's request is invalid: {description}."
+            )
 
         if params.get("response_type") != "code":
             raise fail("unsupported_response_type", "response_type must be code")
@@ -243,12 +278,22 @@ class AuthorizationServer:
             code_challenge=challenge,
             nonce=params.get("nonce") or None,
             launch=launch,
+            sid=secrets.token_urlsafe(16),
+            expires_at=int(time.time()) + self.settings.authorize_session_ttl_seconds,
         )
 
-    def login(self, pending: Pending, username: str, password: str) -> User | None:
+    def login(self, pending: Pending, username: str, password: str, address: str) -> User | None:
+        """Check the password (None when wrong); raise ``LoginThrottled`` without checking it
+        when this user or this client address has failed too often lately."""
+        if pending.user is not None:
+            # only the login page's own session signs in: a later page's session already
+            # carries a user (and maybe a patient they chose), which nobody may take over
+            raise PageError("Already signed in", "This sign-in already has a user; start again.")
+        attempt = self.throttle.begin(username, address)
         user = self.users.authenticate(username, password)
         if user is None:
             return None
+        self.throttle.succeeded(attempt)
         launch_patient = pending.launch.get("patient")
         if user.patient and launch_patient and launch_patient != user.patient:
             raise PageError("Not your record", "This launch is for another patient's record.")
@@ -265,6 +310,25 @@ class AuthorizationServer:
             raise PageError("Sign-in expired", "Please sign in again.")
         return user
 
+    def picker_user(self, pending: Pending) -> User:
+        """The clinician who may use the patient picker for this sign-in.
+
+        Nobody else may: a patient user only ever gets her own record (the
+        picker would list other patients), and a launch or an earlier choice has
+        already fixed the patient.
+        """
+        user = self.user_of(pending)
+        if user.patient:
+            raise PageError("Not allowed", "You can only share your own record.")
+        if not pending.needs_patient() or pending.patient:
+            raise PageError("Not allowed", "This sign-in has no patient to choose.")
+        return user
+
+    def choose_patient(self, pending: Pending, patient: str) -> None:
+        """Record the picked patient (the caller has checked that it exists)."""
+        self.picker_user(pending)
+        pending.patient = patient
+
     def consent(self, pending: Pending, ticked: list[str]) -> str:
         """Issue the code for the scopes the user kept; return the redirect URL."""
         user = self.user_of(pending)
@@ -276,6 +340,9 @@ class AuthorizationServer:
         patient = pending.patient or pending.launch.get("patient")
         if pending.needs_patient() and not patient:
             raise PageError("No patient", "Choose a patient first.")
+        if user.patient and patient not in (None, user.patient):
+            raise PageError("Not your record", "You can only share your own record.")
+        self._end_session(pending)
         now = int(time.time())
         grant_id = secrets.token_urlsafe(16)
         self.store.create_grant(
@@ -308,6 +375,7 @@ class AuthorizationServer:
         return redirect_with(pending.redirect_uri, {"code": code, "state": pending.state})
 
     def deny(self, pending: Pending) -> str:
+        self._end_session(pending)
         return redirect_with(
             pending.redirect_uri,
             {
@@ -495,12 +563,16 @@ class AuthorizationServer:
         return self.keys.sign(claims)
 
     def _refresh(self, client: Client, form: dict[str, str]) -> dict[str, Any]:
+        """RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every check runs before the
+        presented token is consumed, so a refused request (wrong scope, wrong client)
+        leaves it usable; only a token that was already rotated out ends the grant."""
         self._check_grant_type(client, "refresh_token")
         presented = form.get("refresh_token", "")
         if not presented:
             raise OAuthError(400, "invalid_request", "refresh_token is required")
         now = int(time.time())
-        record = self.store.take_refresh(token_hash(presented))
+        key = token_hash(presented)
+        record = self.store.get_refresh(key)
         if record is None or record.client_id != client.client_id:
             raise OAuthError(400, "invalid_grant", "The refresh token is invalid")
         if record.used:
@@ -514,6 +586,10 @@ class AuthorizationServer:
             scopes = ScopeSet.parse(form["scope"])
             if not scopes.within(original):
                 raise OAuthError(400, "invalid_scope", "A refresh can only narrow the scope")
+        taken = self.store.take_refresh(key)
+        if taken is None or taken.used:  # another request rotated it meanwhile: a replay
+            self.store.revoke_grant(record.grant_id)
+            raise OAuthError(400, "invalid_grant", "The refresh token was already used")
         return self._user_tokens(
             client, record.grant_id, scopes, record.payload, now, refresh_scope=record.scope
         )

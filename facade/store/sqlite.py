@@ -2,7 +2,10 @@
 
 One file under the data directory, WAL journal, one connection guarded by a
 lock: every operation is a single indexed statement or two, far below a
-millisecond, so a lock costs less than a pool. Schema (all secrets hashed)::
+millisecond, so a lock costs less than a pool. The lock orders this process's
+threads; operations that read then write (single-use takes, sign-in attempts)
+also run in a ``BEGIN IMMEDIATE`` transaction, which orders the server's worker processes.
+Schema (all secrets hashed)::
 
     grants          (id PK, client_id, revoked, expires_at)
     codes           (hash PK, grant_id, client_id, redirect_uri, code_challenge,
@@ -11,12 +14,18 @@ millisecond, so a lock costs less than a pool. Schema (all secrets hashed)::
     revoked_tokens  (jti PK, expires_at)                 -- access tokens revoked early
     assertion_jtis  (client_id, jti, expires_at, PK(client_id, jti))  -- replay guard
     launches        (hash PK, payload JSON, expires_at)  -- EHR launch contexts
+    used_sessions   (hash PK, expires_at)                -- authorize sessions that ended
+    login_attempts  (attempt, key, expires_at)           -- recent failed sign-ins; key =
+                                                            hash of a user or client address
+    clients         (client_id PK, body JSON, created_at) -- RFC 7591 registrations
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +49,13 @@ CREATE TABLE IF NOT EXISTS assertion_jtis (
   PRIMARY KEY (client_id, jti));
 CREATE TABLE IF NOT EXISTS launches (
   hash TEXT PRIMARY KEY, payload TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS used_sessions (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS login_attempts (
+  attempt TEXT NOT NULL, key TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS login_attempts_key ON login_attempts (key, expires_at);
+CREATE INDEX IF NOT EXISTS login_attempts_expiry ON login_attempts (expires_at);
+CREATE TABLE IF NOT EXISTS clients (
+  client_id TEXT PRIMARY KEY, body TEXT NOT NULL, created_at INTEGER NOT NULL);
 """
 
 
@@ -56,6 +72,18 @@ class SqliteAuthStore:
     def _run(self, sql: str, args: tuple[Any, ...]) -> int:
         with self._lock:
             return self._db.execute(sql, args).rowcount
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Hold this process's lock and SQLite's write lock (other worker processes wait)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # grants
     def create_grant(self, grant_id: str, client_id: str, expires_at: int) -> None:
@@ -98,8 +126,8 @@ class SqliteAuthStore:
         return CodeRecord(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], bool(row[6]))
 
     def _take(self, select: str, update: str, key: str) -> tuple[Any, ...] | None:
-        """Read a row and mark it used, atomically (single-use secrets)."""
-        with self._lock:
+        """Read a row and mark it used, atomically (single-use secrets), across processes."""
+        with self._transaction():
             row: tuple[Any, ...] | None = self._db.execute(select, (key,)).fetchone()
             if row is not None:
                 self._db.execute(update, (key,))
@@ -171,6 +199,70 @@ class SqliteAuthStore:
         payload: dict[str, Any] = json.loads(row[0])
         return payload
 
+    # authorize sessions (login -> picker -> consent): single use
+    def use_session(self, session_hash: str, expires_at: int) -> bool:
+        return (
+            self._run(
+                "INSERT OR IGNORE INTO used_sessions VALUES (?, ?)", (session_hash, expires_at)
+            )
+            == 1
+        )
+
+    def session_used(self, session_hash: str) -> bool:
+        return self._one("SELECT 1 FROM used_sessions WHERE hash = ?", (session_hash,)) is not None
+
+    # failed sign-ins (throttling)
+    def claim_attempt(self, attempt: str, limits: dict[str, int], now: int, expires_at: int) -> int:
+        with self._transaction():
+            self._db.execute("DELETE FROM login_attempts WHERE expires_at <= ?", (now,))
+            wait = 0
+            for key, limit in limits.items():
+                rows = self._db.execute(
+                    "SELECT expires_at FROM login_attempts WHERE key = ? ORDER BY expires_at",
+                    (key,),
+                ).fetchall()
+                if len(rows) >= limit:
+                    # the count falls below the limit once this many of the oldest have expired
+                    wait = max(wait, int(rows[len(rows) - limit][0]) - now)
+            if wait:
+                return max(wait, 1)
+            self._db.executemany(
+                "INSERT INTO login_attempts VALUES (?, ?, ?)",
+                [(attempt, key, expires_at) for key in limits],
+            )
+            return 0
+
+    def forgive_attempt(self, attempt: str, clear_key: str | None = None) -> None:
+        with self._transaction():
+            self._db.execute("DELETE FROM login_attempts WHERE attempt = ?", (attempt,))
+            if clear_key is not None:
+                self._db.execute("DELETE FROM login_attempts WHERE key = ?", (clear_key,))
+
+    # dynamically registered clients (RFC 7591)
+    def add_client(self, client_id: str, body: dict[str, Any], created_at: int) -> bool:
+        return (
+            self._run(
+                "INSERT OR IGNORE INTO clients VALUES (?, ?, ?)",
+                (client_id, json.dumps(body), created_at),
+            )
+            == 1
+        )
+
+    def get_client(self, client_id: str) -> dict[str, Any] | None:
+        row = self._one("SELECT body FROM clients WHERE client_id = ?", (client_id,))
+        if row is None:
+            return None
+        body: dict[str, Any] = json.loads(row[0])
+        return body
+
+    def list_clients(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM clients ORDER BY created_at").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def remove_client(self, client_id: str) -> bool:
+        return self._run("DELETE FROM clients WHERE client_id = ?", (client_id,)) == 1
+
     def purge(self, now: int) -> None:
         with self._lock:
             for table in (
@@ -179,6 +271,8 @@ class SqliteAuthStore:
                 "revoked_tokens",
                 "assertion_jtis",
                 "launches",
+                "used_sessions",
+                "login_attempts",
             ):
                 self._db.execute(f"DELETE FROM {table} WHERE expires_at < ?", (now,))
             self._db.execute("DELETE FROM grants WHERE expires_at < ?", (now,))

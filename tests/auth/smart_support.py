@@ -21,6 +21,7 @@ from joserfc.jwk import ECKey, RSAKey
 from facade.auth.clients import hash_secret
 
 REDIRECT = "http://127.0.0.1:9/callback"  # never contacted: tests read the Location header
+LAUNCH_URL = "http://127.0.0.1:9/launch"  # PUBLIC's registered launch URL (EHR launcher)
 PUBLIC = "test-public"
 CONFIDENTIAL = "test-confidential"
 CONFIDENTIAL_SECRET = "test-confidential-secret"
@@ -60,6 +61,7 @@ def write_clients(data_dir: Path, keys: Keys, jwks_url: str) -> None:
             "client_name": "Test public app",
             "kind": "public",
             "redirect_uris": [REDIRECT],
+            "launch_uris": [LAUNCH_URL],
             "scope": USER_SCOPES,
         },
         {
@@ -152,7 +154,22 @@ class Flow:
         return self.params["code"]
 
 
-def run_flow(
+@dataclass
+class Steps:
+    """authorize -> login -> (picker) up to the consent page, without consenting."""
+
+    response: httpx.Response  # the consent page (or the page where the flow stopped)
+    verifier: str
+    state: str
+    pages: list[str]
+    sessions: dict[str, str] = field(default_factory=dict)  # page -> its session value
+
+    @property
+    def at_consent(self) -> bool:
+        return self.response.status_code == 200 and 'action="/auth/consent"' in self.response.text
+
+
+def to_consent(
     http: httpx.Client,
     base: str,
     *,
@@ -161,17 +178,17 @@ def run_flow(
     user: str = "patient.demo",
     password: str = "demo-password",
     patient: str = ELEANA,
-    untick: tuple[str, ...] = (),
     launch: str | None = None,
     extra: dict[str, str] | None = None,
     method: str = "GET",
-) -> Flow:
+    redirect_uri: str = REDIRECT,
+) -> Steps:
     verifier, challenge = verifier_pair()
     state = secrets.token_urlsafe(8)
     params = {
         "response_type": "code",
         "client_id": client_id,
-        "redirect_uri": REDIRECT,
+        "redirect_uri": redirect_uri,
         "scope": scope,
         "state": state,
         "aud": f"{base}/fhir/r4",
@@ -184,32 +201,57 @@ def run_flow(
         page = http.get(f"{base}/auth/authorize", params=params)
     else:
         page = http.post(f"{base}/auth/authorize", data=params)
-    pages = [page.text]
+    steps = Steps(page, verifier, state, [page.text])
     if page.status_code != 200:
-        return Flow(page, verifier, state, pages)
+        return steps
+    steps.sessions["login"] = session_of(page.text)
     login = http.post(
         f"{base}/auth/login",
-        data={"session": session_of(page.text), "username": user, "password": password},
+        data={"session": steps.sessions["login"], "username": user, "password": password},
     )
-    pages.append(login.text)
+    steps.pages.append(login.text)
+    steps.response = login
     if login.status_code != 200:
-        return Flow(login, verifier, state, pages)
-    step = login
-    if 'action="/auth/patient"' in step.text:
-        step = http.post(
+        return steps
+    if 'action="/auth/patient"' in login.text:
+        steps.sessions["patient"] = session_of(login.text)
+        picked = http.post(
             f"{base}/auth/patient",
-            data={"session": session_of(step.text), "patient": patient, "action": "select"},
+            data={"session": steps.sessions["patient"], "patient": patient, "action": "select"},
         )
-        pages.append(step.text)
-    assert 'action="/auth/consent"' in step.text, step.text[:800]
-    boxes = [unescape(v) for v in _SCOPE_BOX.findall(step.text)]
+        steps.pages.append(picked.text)
+        steps.response = picked
+    assert steps.at_consent, steps.response.text[:800]
+    steps.sessions["consent"] = session_of(steps.response.text)
+    return steps
+
+
+def consent(
+    http: httpx.Client, base: str, steps: Steps, *, untick: tuple[str, ...] = ()
+) -> httpx.Response:
+    """Allow on the consent page, keeping every offered scope except ``untick``."""
+    boxes = [unescape(v) for v in _SCOPE_BOX.findall(steps.response.text)]
     keep = [("scope", b) for b in boxes if b not in untick]
-    done = http.post(
+    return http.post(
         f"{base}/auth/consent",
-        content=urlencode([("session", session_of(step.text)), ("decision", "allow"), *keep]),
+        content=urlencode([("session", steps.sessions["consent"]), ("decision", "allow"), *keep]),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    return Flow(done, verifier, state, pages)
+
+
+def run_flow(
+    http: httpx.Client,
+    base: str,
+    *,
+    untick: tuple[str, ...] = (),
+    **kwargs: Any,
+) -> Flow:
+    """authorize -> login -> (picker) -> consent (allow); see :func:`to_consent` for kwargs."""
+    steps = to_consent(http, base, **kwargs)
+    if not steps.at_consent:
+        return Flow(steps.response, steps.verifier, steps.state, steps.pages)
+    done = consent(http, base, steps, untick=untick)
+    return Flow(done, steps.verifier, steps.state, steps.pages)
 
 
 def exchange(

@@ -10,6 +10,7 @@ import pytest
 from tests.auth.smart_support import (
     DONNA,
     ELEANA,
+    LAUNCH_URL,
     PUBLIC,
     REDIRECT,
     exchange,
@@ -229,7 +230,7 @@ def test_ehr_launch_form_redirects_to_the_app(smart_url: str, http: httpx.Client
     assert 'name="launch_url"' in http.get(f"{smart_url}/auth/launch").text
     response = http.post(
         f"{smart_url}/auth/launch",
-        data={"launch_url": "http://127.0.0.1:9/launch", "patient": ELEANA},
+        data={"launch_url": LAUNCH_URL, "patient": ELEANA},
     )
     assert response.status_code == 303
     query = parse_qs(urlsplit(response.headers["location"]).query)

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,6 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from emulator.server import ServerThread
+from facade.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "browser"  # the npm project: package.json, run.mjs, app/
@@ -67,7 +67,10 @@ def app_server() -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def test_js_fhirclient_standalone_and_ehr_launch_in_chromium(
-    smart_url: str, app_server: tuple[str, dict[str, str]]
+    smart_url: str,
+    smart_data_dir: Path,
+    app_server: tuple[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     reason = _missing()
     if reason:
@@ -75,17 +78,27 @@ def test_js_fhirclient_standalone_and_ehr_launch_in_chromium(
             pytest.fail(reason)
         pytest.skip(reason)
     app_url, config = app_server
-    registered = httpx.post(
-        f"{smart_url}/auth/register",
-        json={
-            "client_name": "Browser test app",
-            "redirect_uris": [f"{app_url}/index.html"],
-            "token_endpoint_auth_method": "none",
-            "scope": "launch launch/patient openid fhirUser offline_access patient/*.rs",
-        },
+    # the EHR launcher sends the browser only to a launch URL an operator registered
+    monkeypatch.setenv("FACADE_DATA_DIR", str(smart_data_dir))
+    added = main(
+        [
+            "clients",
+            "add",
+            "browser-test-app",
+            "--kind",
+            "public",
+            "--name",
+            "Browser test app",
+            "--redirect-uri",
+            f"{app_url}/index.html",
+            "--launch-url",
+            f"{app_url}/launch.html",
+            "--scope",
+            "launch launch/patient openid fhirUser offline_access patient/*.rs",
+        ]
     )
-    assert registered.status_code == 201, registered.text
-    config["client_id"] = registered.json()["client_id"]
+    assert added == 0
+    config["client_id"] = "browser-test-app"
     ARTIFACTS.mkdir(exist_ok=True)
     started = time.monotonic()
     run = subprocess.run(

@@ -117,3 +117,29 @@ def test_demo_password_default_is_refused_outside_embedded_mode() -> None:
         Settings(**common)  # type: ignore[arg-type]
     Settings(**common, demo_users=False)  # type: ignore[arg-type]
     Settings(**common, demo_password="something-else")  # type: ignore[arg-type]
+
+
+def test_single_use_takes_are_atomic_across_processes(tmp_path: Path) -> None:
+    """Two worker processes racing for the same codes: each code is fresh for exactly one."""
+    import multiprocessing
+
+    from tests.auth import races
+
+    path = tmp_path / "auth.sqlite3"
+    store = SqliteAuthStore(path)
+    codes = [f"code-{i}" for i in range(400)]
+    for code in codes:
+        store.put_code(token_hash(code), CodeRecord("g", "app", "http://x/cb", "ch", {}, 2**31))
+    store.close()
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(3), ctx.Queue()
+    procs = [
+        ctx.Process(target=races.take_codes, args=(str(path), codes, barrier, out))
+        for _ in range(3)
+    ]
+    for proc in procs:
+        proc.start()
+    fresh = [code for _ in procs for code in out.get(timeout=60)]
+    for proc in procs:
+        proc.join(timeout=30)
+    assert sorted(fresh) == sorted(codes)  # no code was first-used twice, none lost

@@ -193,16 +193,37 @@ def test_refresh_scope_can_only_narrow(smart_url: str, http: httpx.Client) -> No
     wider = _refresh(http, smart_url, body["refresh_token"], scope="patient/*.cruds")
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
     other = _refresh(http, smart_url, body["refresh_token"], scope="user/Patient.rs")
-    assert other.status_code == 400
-    # the failed attempts above consumed nothing: rotation happens only on success? No:
-    # a refresh token is single use, so start again for the narrowing case.
-    body = exchange(http, smart_url, run_flow(http, smart_url)).json()
+    assert other.status_code == 400 and other.json()["error"] == "invalid_scope"
     narrower = _refresh(http, smart_url, body["refresh_token"], scope="patient/Patient.rs")
     assert narrower.status_code == 200, narrower.text
     assert narrower.json()["scope"] == "patient/Patient.rs"
     # the rotated refresh token keeps the original grant: it can go back to the full set
     again = _refresh(http, smart_url, narrower.json()["refresh_token"])
     assert set(again.json()["scope"].split()) == set(body["scope"].split())
+
+
+def test_refused_refresh_consumes_nothing(smart_url: str, http: httpx.Client) -> None:
+    """RFC 9700 §4.14.2: a refresh refused for its scope is not a use of the token, so the
+    client's retry is not mistaken for a replay that would end the grant."""
+    body = exchange(http, smart_url, run_flow(http, smart_url)).json()
+    for scope in ("patient/*.cruds", "system/*.rs", "openid nonsense/*.x"):
+        refused = _refresh(http, smart_url, body["refresh_token"], scope=scope)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope", scope
+    retry = _refresh(http, smart_url, body["refresh_token"])
+    assert retry.status_code == 200, retry.text
+    assert set(retry.json()["scope"].split()) == set(body["scope"].split())
+    read = http.get(
+        f"{smart_url}/fhir/r4/Patient/{DONNA}", headers=bearer(retry.json()["access_token"])
+    )
+    assert read.status_code == 200
+    # a wrong client does not consume it either, and the token still rotates only once
+    stolen = http.post(
+        f"{smart_url}/auth/token",
+        data={"grant_type": "refresh_token", "refresh_token": retry.json()["refresh_token"]},
+        auth=(CONFIDENTIAL, CONFIDENTIAL_SECRET),
+    )
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    assert _refresh(http, smart_url, retry.json()["refresh_token"]).status_code == 200
 
 
 def test_random_refresh_token_is_refused(smart_url: str, http: httpx.Client) -> None:
