@@ -29,6 +29,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from emulator.eligibility import settle_patient
 from emulator.errors import AthenaError, invalid, json_response, not_found
 from emulator.form import request_params
 from emulator.insurance import RELATIONSHIPS, WRITABLE, InsuranceRecord
@@ -138,6 +139,7 @@ async def list_insurances(request: Request) -> Response:
     rows = world.insurances.for_patient(
         patient.practiceid, patient.patientid, cancelled=_truthy(params.get("showcancelled"))
     )
+    settle_patient(world, patient.practiceid, rows)
     path = f"/v1/{patient.practiceid}/patients/{patient.patientid}/insurances"
     body = paged(rows, "insurances", path, params, page_of(request, params))
     body["insurances"] = [r.v1() for r in body["insurances"]]

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from emulator.config import EmulatorConfig
+from emulator.eligibility import EligibilityDesk
 from emulator.insurance import InsuranceBook
 from emulator.insurance_seed import build_insurances
 from emulator.oauth import AccessToken, MinuteLimiter, TokenStore
@@ -48,6 +49,7 @@ class World:
         insured = build_insurances(config.seed, self.patients)
         self.insurances = InsuranceBook(self.lock, insured.records)
         self.unknown_members: set[tuple[int, str]] = insured.unknown_members
+        self.eligibility = EligibilityDesk(self.lock)
         self.tokens = TokenStore(config.token_ttl_seconds, self._now)
         self.token_limiter = MinuteLimiter(config.token_requests_per_minute, self._now)
         self.budget = ApiBudget(
