@@ -108,7 +108,9 @@ def test_one_service_type_and_bad_input(client: httpx.Client) -> None:
     codes = {(b["benefitcode"], b["servicetypecode"]) for b in result["benefits"]}
     assert codes == {("1", "30"), ("B", "98"), ("A", "98")}
     response = client.post(ELIG.format(60179, 7002), data={"servicetypecode": "ZZ"})
-    assert response.status_code == 400 and response.json()["error"] == "The data provided is invalid."
+    assert (
+        response.status_code == 400 and response.json()["error"] == "The data provided is invalid."
+    )
     response = client.post(ELIG.format(60179, 7002), data={"dateofservice": "2025-07-01"})
     assert response.json()["detailedmessage"] == "Expecting format date, but value is 2025-07-01"
 

@@ -78,7 +78,10 @@ def test_sandbox_insurances_as_specified(v1: httpx.Client) -> None:
     assert "expirationdate" not in primary and "cancelled" not in primary
 
     eleana = _list(v1, 60179)["insurances"]
-    assert [(i["sequencenumber"], i["insurancepackageid"]) for i in eleana] == [(1, 31724), (2, 8477)]
+    assert [(i["sequencenumber"], i["insurancepackageid"]) for i in eleana] == [
+        (1, 31724),
+        (2, 8477),
+    ]
     assert eleana[1]["relationshiptoinsured"] == "Spouse"
     assert eleana[1]["insurancepolicyholder"] == "MARCO SANDBOXTEST"
 
@@ -125,7 +128,9 @@ def test_patient_read_with_showinsurance(v1: httpx.Client) -> None:
 
 
 def test_population_mix(world: World) -> None:
-    rows = [r for p in ("195900", "195901") for r in world.insurances.all(p) if r.insuranceid > 10000]
+    rows = [
+        r for p in ("195900", "195901") for r in world.insurances.all(p) if r.insuranceid > 10000
+    ]
     kinds = Counter(r.package.kind for r in rows)
     for kind in ("commercial", "medicare", "medicaid", "selfpay", "supplement", "advantage"):
         assert kinds[kind] >= 10, kinds
@@ -148,7 +153,9 @@ def test_insurances_deterministic_and_separate_from_patients() -> None:
     patients = {p: {r.patientid: r for r in rows} for p, rows in seed.patients.items()}
     first, again = build_insurances(5, patients), build_insurances(5, patients)
     assert first == again
-    other = build_insurances(6, {p: {r.patientid: r for r in build_seed(6, 300).patients[p]} for p in patients})
+    other = build_insurances(
+        6, {p: {r.patientid: r for r in build_seed(6, 300).patients[p]} for p in patients}
+    )
     assert [r.v1() for r in other.records] != [r.v1() for r in first.records]
     sandbox = [r for r in first.records if r.insuranceid < 10000]
     assert sandbox == [r for r in other.records if r.insuranceid < 10000]
@@ -174,12 +181,18 @@ def test_create_validation_bodies(own: httpx.Client) -> None:
         "insurancepolicyholdersex",
     ]  # fmt: skip
     response = _post(own, pid, insurancepackageid="123", sequencenumber="1", **HOLDER)
-    assert response.status_code == 400 and response.json()["invalidfields"] == ["insurancepackageid"]
-    response = _post(own, pid, insurancepackageid="8477", sequencenumber="4", insuranceidnumber="A1", **HOLDER)
+    assert response.status_code == 400 and response.json()["invalidfields"] == [
+        "insurancepackageid"
+    ]
+    response = _post(
+        own, pid, insurancepackageid="8477", sequencenumber="4", insuranceidnumber="A1", **HOLDER
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "The data provided is invalid."
     bad_date = {**HOLDER, "insurancepolicyholderdob": "1980-04-02"}
-    response = _post(own, pid, insurancepackageid="8477", sequencenumber="1", insuranceidnumber="A1", **bad_date)
+    response = _post(
+        own, pid, insurancepackageid="8477", sequencenumber="1", insuranceidnumber="A1", **bad_date
+    )
     assert response.json() == {
         "detailedmessage": "Expecting format date, but value is 1980-04-02",
         "error": "The data provided is invalid.",
@@ -188,26 +201,39 @@ def test_create_validation_bodies(own: httpx.Client) -> None:
 
 def test_secondary_rules(own: httpx.Client) -> None:
     pid = _new_patient(own, "Seconds")
-    response = _post(own, pid, insurancepackageid="31724", sequencenumber="2", insuranceidnumber="H1", **HOLDER)
+    response = _post(
+        own, pid, insurancepackageid="31724", sequencenumber="2", insuranceidnumber="H1", **HOLDER
+    )
     assert response.status_code == 400
     assert response.json() == {
         "detailedmessage": "The patient has no primary insurance.",
         "error": "Secondary insurance without primary",
     }
     response = _post(own, pid, insurancepackageid="0", sequencenumber="2")
-    assert response.status_code == 400 and response.json()["invalidfields"] == ["insurancepackageid"]
+    assert response.status_code == 400 and response.json()["invalidfields"] == [
+        "insurancepackageid"
+    ]
     assert _post(own, pid, insurancepackageid="0", sequencenumber="1").status_code == 200
-    response = _post(own, pid, insurancepackageid="31724", sequencenumber="2", insuranceidnumber="H1", **HOLDER)
+    response = _post(
+        own, pid, insurancepackageid="31724", sequencenumber="2", insuranceidnumber="H1", **HOLDER
+    )
     assert response.status_code == 400
     assert response.json() == {
         "detailedmessage": "The primary insurance is self-pay.",
         "error": "Secondary insurance without primary",
     }
-    response = _post(own, pid, insurancepackageid="8477", sequencenumber="1", insuranceidnumber="X1", **HOLDER)
+    response = _post(
+        own, pid, insurancepackageid="8477", sequencenumber="1", insuranceidnumber="X1", **HOLDER
+    )
     assert response.status_code == 400  # sequence 1 is taken (by self-pay)
     assert response.json()["error"] == "The data provided is invalid."
-    response = _post(own, 60178, insurancepackageid="31724", sequencenumber="3", insuranceidnumber="H1", **HOLDER)
-    assert response.status_code == 400 and response.json()["error"] == "Tertiary insurance without secondary"
+    response = _post(
+        own, 60178, insurancepackageid="31724", sequencenumber="3", insuranceidnumber="H1", **HOLDER
+    )
+    assert (
+        response.status_code == 400
+        and response.json()["error"] == "Tertiary insurance without secondary"
+    )
 
 
 def test_create_update_delete_round_trip(own: httpx.Client) -> None:
@@ -251,7 +277,9 @@ def test_create_update_delete_round_trip(own: httpx.Client) -> None:
     assert own.put(path, data={"insuranceidnumber": "H57"}).status_code == 404
     assert own.delete(path).status_code == 404
     # The package is changed by delete + post, and the sequence is free again.
-    response = _post(own, pid, insurancepackageid="8477", sequencenumber="1", insuranceidnumber="X9", **HOLDER)
+    response = _post(
+        own, pid, insurancepackageid="8477", sequencenumber="1", insuranceidnumber="X9", **HOLDER
+    )
     assert response.status_code == 200 and int(response.json()[0]["insuranceid"]) > int(iid)
 
 
@@ -283,12 +311,16 @@ def test_package_search(v1: httpx.Client) -> None:
     by_member = v1.get("/v1/195900/insurancepackages", params={"memberid": "XKB884412078"}).json()
     assert [p["insurancepackageid"] for p in by_member["insurances"]] == [8477]
     vermont = v1.get(
-        "/v1/195900/insurancepackages", params={"insuranceplanname": "bcbs", "stateofcoverage": "VT"}
+        "/v1/195900/insurancepackages",
+        params={"insuranceplanname": "bcbs", "stateofcoverage": "VT"},
     ).json()
     assert [p["insurancepackageid"] for p in vermont["insurances"]] == [900106]
-    assert v1.get("/v1/195900/insurancepackages", params={"insuranceplanname": "self pay"}).json()[
-        "totalcount"
-    ] == 0
+    assert (
+        v1.get("/v1/195900/insurancepackages", params={"insuranceplanname": "self pay"}).json()[
+            "totalcount"
+        ]
+        == 0
+    )
     response = v1.get("/v1/195900/insurancepackages")
     assert response.status_code == 400 and response.json()["missingfields"] == ["insuranceplanname"]
 
@@ -302,8 +334,14 @@ def test_top_packages(v1: httpx.Client) -> None:
     shares = [float(r["percentage"]) for r in rows]
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 100
     insured = next(r for r in rows if r["insurancepackageid"] not in {"0", "-500"})
-    assert {"insuranceproducttypename", "address", "city", "state", "zip", "phone"} <= insured.keys()
+    assert {
+        "insuranceproducttypename",
+        "address",
+        "city",
+        "state",
+        "zip",
+        "phone",
+    } <= insured.keys()
     page = v1.get("/v1/195900/misc/topinsurancepackages", params={"limit": 3}).json()
     assert page["insurancepackages"] == rows[:3]
     assert page["next"] == "/v1/195900/misc/topinsurancepackages?limit=3&offset=3"
-
