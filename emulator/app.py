@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from emulator import (
     fhir_api,
+    fhir_coverage,
     fhir_resources,
     rest_appointments,
     rest_chart,
@@ -48,6 +49,9 @@ ROUTES: list[tuple[str, str, Need, Handler]] = [
     ("GET", "/fhir/r4/Practitioner/{id}", fhir("Practitioner", "read"), fhir_resources.read_practitioner),
     ("GET", "/fhir/r4/Organization", fhir("Organization", "search"), fhir_resources.search_organizations),
     ("GET", "/fhir/r4/Organization/{id}", fhir("Organization", "read"), fhir_resources.read_organization),
+    ("GET", "/fhir/r4/Coverage", fhir("Coverage", "search"), fhir_coverage.search_coverage),
+    ("POST", "/fhir/r4/Coverage/_search", fhir("Coverage", "search"), fhir_coverage.search_coverage),
+    ("GET", "/fhir/r4/Coverage/{id}", fhir("Coverage", "read"), fhir_coverage.read_coverage),
     ("GET", "/fhir/r4/Location", fhir("Location", "search"), fhir_resources.search_locations),
     ("GET", "/fhir/r4/Location/{id}", fhir("Location", "read"), fhir_resources.read_location),
     ("GET", "/fhir/r4/Appointment", fhir("Appointment", "search"), fhir_resources.search_appointments),
