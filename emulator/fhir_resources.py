@@ -1,5 +1,7 @@
 """Native athena FHIR read/search for Encounter, Condition, Provenance,
-Practitioner, Organization, Location and Appointment (API-NOTES sections 5.2-5.5).
+Practitioner, Organization (practice, department, insurance package), Location and
+Appointment (API-NOTES sections 5.2-5.5); Coverage's search spec is here too
+(handlers in :mod:`emulator.fhir_coverage`).
 
 Every search is checked against athena's "required any" combinations
 (:data:`SEARCHES`); anything else, unknown parameters included [G], gets the
@@ -35,6 +37,7 @@ from emulator.fhir_encounter import (
     provenance_resource,
 )
 from emulator.fhir_patient import PATIENT_ID
+from emulator.fhir_payer import PACKAGE_ID, package_lookup
 from emulator.fhir_practice import (
     APPOINTMENT_ID,
     DEPARTMENT_ID,
@@ -99,6 +102,7 @@ SEARCHES: dict[str, SearchSpec] = {
             ("_id",),
         ),
         SearchSpec("Organization", ("_id",), (frozenset({"_id"}),), ("_id",)),
+        SearchSpec("Coverage", ("patient", "_lastUpdated"), (frozenset({"patient"}),), ("patient",)),
         SearchSpec("Location", ("_id",), (frozenset({"_id"}),), ("_id",)),
         SearchSpec("Appointment", ("_id",), (frozenset({"_id"}),), ("_id",)),
     )
@@ -111,6 +115,7 @@ PROFILES: dict[str, list[str]] = {
     "Provenance": ["us-core-provenance"],
     "Practitioner": ["us-core-practitioner"],
     "Organization": ["us-core-organization"],
+    "Coverage": ["us-core-coverage"],
     "Location": ["us-core-location"],
     "Appointment": [],
 }
@@ -213,7 +218,7 @@ def _not_found(kind: str, ident: str) -> FhirError:
     return FhirError(404, "not-found", f"Resource {kind}/{ident} not found")
 
 
-def _bundle(
+def bundle(
     request: Request,
     kind: str,
     query: Query,
@@ -319,7 +324,7 @@ async def search_encounters(request: Request) -> Response:
         (e for e in world.schedule.all_encounters(pid) if all(t(e) for t in tests)),
         key=lambda e: (e.encounterdate, e.encounterid),
     )
-    return _bundle(request, "Encounter", query, pairs, hits, lambda e: render_encounter(world, e))
+    return bundle(request, "Encounter", query, pairs, hits, lambda e: render_encounter(world, e))
 
 
 def _service_provider_test(value: str, pid: str) -> Callable[[EncounterRecord], bool]:
@@ -402,7 +407,7 @@ async def search_conditions(request: Request) -> Response:
         (d for d in world.schedule.all_diagnoses(pid) if all(t(d) for t in tests)),
         key=lambda d: d.diagnosisid,
     )
-    return _bundle(request, "Condition", query, pairs, hits, lambda d: _render_condition(world, d))
+    return bundle(request, "Condition", query, pairs, hits, lambda d: _render_condition(world, d))
 
 
 # -- Provenance -----------------------------------------------------------------------------
@@ -476,7 +481,7 @@ async def search_provenance(request: Request) -> Response:
         for kind, ident in sorted(keys or set(), key=lambda k: (k[0] != "Patient", k[1]))
         if (r := _provenance(world, pid, kind, ident)) is not None
     ]
-    return _bundle(request, "Provenance", query, pairs, resources, lambda r: r)
+    return bundle(request, "Provenance", query, pairs, resources, lambda r: r)
 
 
 # -- Practitioner, Organization, Location, Appointment ---------------------------------------
@@ -510,7 +515,7 @@ async def search_practitioners(request: Request) -> Response:
             return any((s, v) in mine if bar else v in {x for _, x in mine} for s, bar, v in wanted)
 
         rows = [p for p in rows if hit(p)]
-    return _bundle(
+    return bundle(
         request, "Practitioner", query, pairs, rows, lambda p: practitioner_resource(pid, p)
     )
 
@@ -520,6 +525,8 @@ def _organization(world: World, ident: str) -> dict[str, Any] | None:
     if practice:
         info = world.practices.get(practice["practice"])
         return practice_organization(info) if info else None
+    if PACKAGE_ID.match(ident):
+        return package_lookup(world, ident)
     department = DEPARTMENT_ID.match(ident)
     if department is None:
         raise invalid_fhir_request()
@@ -573,7 +580,7 @@ def _by_id_handlers(
                     and resource["id"] not in {r["id"] for r in found}
                 ):
                     found.append(resource)
-        return _bundle(request, kind, query, pairs, found, lambda r: r)
+        return bundle(request, kind, query, pairs, found, lambda r: r)
 
     read.__name__, search.__name__ = f"read_{kind.lower()}", f"search_{kind.lower()}"
     return read, search
