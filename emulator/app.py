@@ -13,6 +13,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from emulator import (
+    admin_changes,
+    changed_feeds,
     fhir_api,
     fhir_coverage,
     fhir_resources,
@@ -110,9 +112,9 @@ def create_app(
     config = config or EmulatorConfig()
     routes = [
         Route(path, endpoint(path, need, handler), methods=[method], name=f"{method} {path}")
-        for method, path, need, handler in ROUTES
+        for method, path, need, handler in [*changed_feeds.ROUTES, *ROUTES]
     ]
-    app = Starlette(routes=[*routes, *ADMIN_ROUTES])
+    app = Starlette(routes=[*routes, *ADMIN_ROUTES, *admin_changes.ADMIN_ROUTES])
     app.state.emulator = World(config, clock)
     app.state.faults = FaultState(config.faults)
     app.add_middleware(FaultInjector, state=app.state.faults, world=app.state.emulator)

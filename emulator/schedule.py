@@ -64,6 +64,9 @@ class Schedule:
         self.encounters: dict[str, dict[int, EncounterRecord]] = {}
         self.diagnoses: dict[str, dict[int, DiagnosisRecord]] = {}
         self._next: dict[tuple[str, str], int] = {}
+        # (practiceid, eventname, record) after each change: athena's changed feeds
+        # (emulator/changed_feeds.py); the world connects it
+        self.on_change: Callable[[str, str, AppointmentRecord], None] = lambda *_: None
 
     # -- loading and ids ------------------------------------------------------------
 
@@ -168,6 +171,7 @@ class Schedule:
                 )
                 self.appointments.setdefault(practiceid, {})[record.appointmentid] = record
                 created.append(record)
+                self.on_change(practiceid, "AddAppointmentSlot", record)
             return created
 
     def _reopen(self, old: AppointmentRecord, by: str) -> AppointmentRecord:
@@ -191,6 +195,9 @@ class Schedule:
             record.frozen = freeze
             record.lastmodified = self.local_now(practiceid, record.departmentid)
             record.lastmodifiedby = by
+            self.on_change(
+                practiceid, "FreezeAppointment" if freeze else "UnfreezeAppointment", record
+            )
             return ""
 
     def delete_slot(self, practiceid: str, appointmentid: int) -> None:
@@ -199,6 +206,7 @@ class Schedule:
             if record.status != "o":
                 raise _state_error("Only open appointment slots can be deleted.")
             record.deleted = True
+            self.on_change(practiceid, "DeleteAppointment", record)
 
     # -- booking ------------------------------------------------------------------------
 
@@ -248,6 +256,7 @@ class Schedule:
             if not self._bookable(record, ignore_permission):
                 raise TAKEN
             self._take(record, patientid, appointmenttypeid, reasonid, by, note)
+            self.on_change(practiceid, "ScheduleAppointment", record)
             return replace(record)
 
     def cancel(
@@ -282,6 +291,7 @@ class Schedule:
         record.cancelled = stamp
         record.lastmodified = stamp
         record.lastmodifiedby = by
+        self.on_change(record.practiceid, "CancelAppointment", record)
         return self._reopen(record, by) if reason.slotavailable else None
 
     def reschedule(
@@ -311,8 +321,9 @@ class Schedule:
                 by,
                 old.bookingnote,
             )
-            self._cancel(old, CANCEL_REASONS[5], by)
             old.rescheduledappointmentid = new.appointmentid
+            self.on_change(practiceid, "ScheduleAppointment", new)
+            self._cancel(old, CANCEL_REASONS[5], by)
             return replace(new)
 
     # -- check-in family --------------------------------------------------------------
@@ -326,6 +337,7 @@ class Schedule:
                 practiceid, record.departmentid
             )
             record.lastmodifiedby = by
+            self.on_change(practiceid, "UpdateAppointment", record)
 
     def checkin(self, practiceid: str, appointmentid: int, by: str) -> EncounterRecord:
         """f -> 2; creates the encounter tied to the appointment (section 7.20) [G mechanism]."""
@@ -346,6 +358,7 @@ class Schedule:
                 existing.status, existing.stage = "OPEN", "INTAKE"
                 existing.start, existing.last_updated = stamp, stamp
                 record.encounterstatus = "READYFORSTAFF"
+                self.on_change(practiceid, "CheckIn", record)
                 return existing
             kind = APPOINTMENT_TYPES[record.appointmenttypeid]
             reason = REASONS[record.reasonid].snomed if record.reasonid in REASONS else None
@@ -369,6 +382,7 @@ class Schedule:
             self.encounters.setdefault(practiceid, {})[encounter.encounterid] = encounter
             record.encounterid = encounter.encounterid
             record.encounterstatus = "READYFORSTAFF"
+            self.on_change(practiceid, "CheckIn", record)
             return encounter
 
     def cancel_checkin(self, practiceid: str, appointmentid: int, by: str) -> None:
@@ -387,6 +401,7 @@ class Schedule:
                 encounter.status = "DELETED"
                 encounter.last_updated = stamp
                 record.encounterstatus = None
+            self.on_change(practiceid, "UpdateAppointment", record)
 
     def checkout(self, practiceid: str, appointmentid: int, by: str) -> None:
         """2 -> 3; the encounter moves to CHECKOUT and gets its end instant."""
@@ -405,6 +420,7 @@ class Schedule:
                 encounter.end = stamp
                 encounter.discharge = encounter.discharge or "home"
                 encounter.last_updated = stamp
+            self.on_change(practiceid, "CheckOut", record)
 
     # -- diagnoses ------------------------------------------------------------------------
 

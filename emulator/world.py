@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
+from emulator.changed_feeds import ChangeLog
 from emulator.config import EmulatorConfig
 from emulator.eligibility import EligibilityDesk
 from emulator.insurance import InsuranceBook
@@ -74,6 +75,11 @@ class World:
             {p: [r.patientid for r in self.live_patients(p)] for p in self.practices},
         )
         self.schedule.load(seeded.appointments, seeded.encounters)
+        # athena's changed-data feeds (emulator/changed_feeds.py) hear every change from here on
+        self.changes = ChangeLog(self.lock, clock)
+        self.schedule.on_change = lambda p, name, record: self.changes.record(
+            p, "appointments", name, record.v1()
+        )
 
     def _now(self) -> float:
         return self.clock()
@@ -171,6 +177,7 @@ class World:
             if fields.get("address1"):
                 record.address_since = stamp[:10]
             rows[patientid] = record
+            self.changes.record(practiceid, "patients", "AddPatient", record.v1())
             return record
 
     def update_patient(self, record: PatientRecord, changes: dict[str, str | list[str]]) -> None:
@@ -185,3 +192,5 @@ class World:
                 record.address_since = self.now_instant()[:10]
             record.fields["lastupdated"] = self.now_us_date()
             record.last_updated = self.now_instant()
+            name = "DeletePatient" if record.deleted else "UpdatePatient"
+            self.changes.record(record.practiceid, "patients", name, record.v1())
