@@ -229,6 +229,54 @@ class Settings(BaseSettings):
             )
         return self
 
+    # events (README "Events", facade/events/): Subscriptions, the outbox, athena's feeds
+    events_enabled: bool = Field(
+        default=True, description="Run the event engine (feeds, fan-out, deliveries) in workers"
+    )
+    events_feeds: list[str] = Field(
+        default_factory=lambda: ["appointments", "patients"],
+        description="athena changed-data feeds polled (mappings/events/feeds.yaml)",
+    )
+    events_poll_interval_seconds: float = Field(default=15.0, gt=0)
+    events_poll_lease_seconds: float = Field(default=60.0, gt=0)
+    events_replay_margin_seconds: float = Field(
+        default=300.0, ge=0, description="How far before a lost poll its records are re-read"
+    )
+    events_retry_schedule: list[float] = Field(
+        default_factory=lambda: [10.0, 60.0, 300.0, 1800.0, 7200.0, 18000.0, 43200.0],
+        description="Seconds before each retry of a failed delivery (then dead-letter)",
+    )
+    events_retry_jitter: float = Field(default=0.2, ge=0, le=1)
+    events_delivery_timeout_seconds: float = Field(default=10.0, gt=0)
+    events_delivery_concurrency: int = Field(default=16, ge=1)
+    events_endpoint_concurrency: int = Field(default=2, ge=1)
+    events_delivery_lease_seconds: float = Field(default=60.0, gt=0)
+    events_heartbeat_min_seconds: int = Field(default=10, ge=1)
+    events_max_subscriptions_per_client: int = Field(default=50, ge=1)
+    events_replay_max: int = Field(default=100, ge=1)
+    events_retention_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    events_idle_seconds: float = Field(
+        default=1.0, gt=0, description="How often idle workers look for work other workers queued"
+    )
+    events_allow_loopback: bool | None = Field(
+        default=None,
+        description="rest-hook endpoints on loopback (http allowed); default: embedded",
+    )
+    events_allow_private_hosts: list[str] = Field(
+        default_factory=list, description="rest-hook hosts allowed on private addresses"
+    )
+    events_athena_push_secret: SecretStr | None = Field(
+        default=None,
+        description="X-Hub-Secret of athena's Event Subscription Platform: enables the inbound "
+        "endpoint /events/athena",
+    )
+
+    @property
+    def events_loopback_allowed(self) -> bool:
+        if self.events_allow_loopback is None:
+            return self.environment == "embedded"
+        return self.events_allow_loopback
+
     @property
     def jwks_loopback_allowed(self) -> bool:
         if self.jwks_allow_loopback is None:

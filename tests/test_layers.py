@@ -99,10 +99,11 @@ def test_the_checker_sees_a_forbidden_edge() -> None:
     assert any(name.startswith("fastapi") for name in found)
 
 
-ENGINE = ["facade/engine", "facade/workflows"]
+ENGINE = ["facade/engine", "facade/workflows", "facade/events"]
 ENGINE_FORBIDDEN = ("fastapi", "starlette", "uvicorn", "granian")
 BELOW_API = [
     "facade/engine",
+    "facade/events",
     "facade/workflows",
     "facade/auth",
     "facade/search",
@@ -119,6 +120,8 @@ BELOW_API_FILES = sorted(p for d in BELOW_API for p in (ROOT / d).rglob("*.py"))
 def test_engine_packages_exist() -> None:
     assert ROOT / "facade/engine/reads.py" in ENGINE_FILES
     assert ROOT / "facade/workflows/scheduling.py" in ENGINE_FILES
+    assert ROOT / "facade/events/runtime.py" in ENGINE_FILES
+    assert ROOT / "facade/events/runtime.py" in BELOW_API_FILES
 
 
 @pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(ROOT)))

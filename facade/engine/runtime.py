@@ -31,6 +31,7 @@ from facade.engine.services import Services
 from facade.mapping.loader import Mappings, load_mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
+from facade.store.events import EventStore
 from facade.store.ledger import SqliteLedger
 from facade.store.sqlite import SqliteAuthStore
 from facade.upstream.breaker import BreakerConfig, Breakers
@@ -75,6 +76,10 @@ def prepare_state(settings: Settings) -> None:
     ledger = SqliteLedger(settings.data_dir / "idempotency.sqlite3")
     ledger.purge(now - settings.idempotency_retention_seconds)
     ledger.close()
+    if settings.events_enabled:
+        events = EventStore(settings.data_dir / "events.sqlite3")
+        events.purge(now - settings.events_retention_seconds)
+        events.close()
 
 
 def derive(key: bytes, purpose: str) -> bytes:

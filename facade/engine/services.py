@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from facade.auth.server import AuthorizationServer
 from facade.auth.tokens import TokenIssuer
@@ -30,3 +31,6 @@ class Services:
     directory: DepartmentDirectory
     ledger: IdempotencyLedger
     operation_definitions: dict[str, dict[str, object]]
+    # called with (resource type, practice, id, action) for every record a write touched
+    # (facade.engine.writes.answer); the event engine listens (facade/events/runtime.py)
+    write_listeners: list[Callable[[str, str, str, str], None]] = field(default_factory=list)

@@ -293,9 +293,9 @@ async def _check_writable(
             )
 
 
-def forget(ctx: WriteContext) -> None:
-    """Drop the cached copies of every record the request names (the entity cache)."""
-    cache, practice = ctx.services.cache, ctx.practice
+def touched(ctx: WriteContext) -> list[tuple[str, str]]:
+    """(resource type, id) of every record the request names (besides the answer)."""
+    practice, found = ctx.practice, []
     for name, record in ctx.step.records.items():
         value = ctx.target if record.role == "target" else ctx.fields.get(name)
         if value in (None, ""):
@@ -304,9 +304,14 @@ def forget(ctx: WriteContext) -> None:
         if record.role == "taken":  # a taken slot becomes this table's resource
             kinds[ctx.table.resource] = ctx.table
         for kind in kinds.values():
-            cache.invalidate(
-                kind.resource, practice, format_id(practice, kind.id.prefix, str(value))
-            )
+            found.append((kind.resource, format_id(practice, kind.id.prefix, str(value))))
+    return found
+
+
+def forget(ctx: WriteContext) -> None:
+    """Drop the cached copies of every record the request names (the entity cache)."""
+    for rtype, rid in touched(ctx):
+        ctx.services.cache.invalidate(rtype, ctx.practice, rid)
 
 
 def protected(ctx: WriteContext) -> set[str]:

@@ -250,10 +250,17 @@ async def to_resource(ctx: WriteContext, record: Json) -> Json:
 
 
 def answer(ctx: WriteContext, resource: Json, status: int) -> WriteOutcome:
-    """201/200 with Location and ETag; the entity cache forgets the old copy."""
+    """201/200 with Location and ETag; the entity cache forgets the old copy, and the
+    write listeners (the event engine) learn of every record the write touched."""
     rid = str(resource["id"])
     ctx.services.cache.invalidate(ctx.table.resource, ctx.practice, rid)
     write_policy.forget(ctx)
+    touched = {(ctx.table.resource, rid): "create" if status == 201 else "update"}
+    for rtype, other in write_policy.touched(ctx):
+        touched.setdefault((rtype, other), "update")
+    for listener in ctx.services.write_listeners:
+        for (rtype, other), action in touched.items():
+            listener(rtype, ctx.practice, other, action)
     base = ctx.services.settings.fhir_base
     headers = {"ETag": render(resource).etag}
     if status == 201:

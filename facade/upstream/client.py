@@ -125,8 +125,13 @@ class AthenaClient:
         params: list[tuple[str, str]] | None = None,
         form: dict[str, str] | None = None,
         idempotent: bool = False,
+        once: bool = False,
     ) -> UpstreamResponse:
-        """Proprietary API: ``/v1/{practice}{path}``; bodies are form-encoded (API-NOTES §3.0)."""
+        """Proprietary API: ``/v1/{practice}{path}``; bodies are form-encoded (API-NOTES §3.0).
+
+        ``once``: a GET that changes athena's state (a changed-data feed marks what it
+        returns as processed, API-NOTES §3.11) is sent once and never shared or retried.
+        """
         return await self.request(
             method,
             f"/v1/{practice}{path}",
@@ -135,6 +140,7 @@ class AthenaClient:
             params=params,
             form=form,
             idempotent=idempotent,
+            once=once,
         )
 
     async def fhir(
@@ -160,19 +166,21 @@ class AthenaClient:
         params: list[tuple[str, str]] | None = None,
         form: dict[str, str] | None = None,
         idempotent: bool = False,
+        once: bool = False,
     ) -> UpstreamResponse:
         started = time.monotonic()
         template = path_template(template)  # ids never reach logs or diagnostics
         try:
             breaker = self.breakers.get(key)
             breaker.before()
-            if method == "GET":
+            if method == "GET" and not once:
                 flight = (url_path, tuple(params or ()))
                 return await self._flights.run(
                     flight,
                     lambda: self._attempts(method, url_path, template, key, params, form, True),
                 )
-            return await self._attempts(method, url_path, template, key, params, form, idempotent)
+            retryable = idempotent and not once
+            return await self._attempts(method, url_path, template, key, params, form, retryable)
         finally:
             add_upstream_time(time.monotonic() - started)
 
