@@ -15,6 +15,7 @@ from starlette.routing import Route
 from emulator import (
     admin_changes,
     changed_feeds,
+    event_platform,
     fhir_api,
     fhir_coverage,
     fhir_resources,
@@ -112,7 +113,7 @@ def create_app(
     config = config or EmulatorConfig()
     routes = [
         Route(path, endpoint(path, need, handler), methods=[method], name=f"{method} {path}")
-        for method, path, need, handler in [*changed_feeds.ROUTES, *ROUTES]
+        for method, path, need, handler in [*changed_feeds.ROUTES, *event_platform.ROUTES, *ROUTES]
     ]
     app = Starlette(routes=[*routes, *ADMIN_ROUTES, *admin_changes.ADMIN_ROUTES])
     app.state.emulator = World(config, clock)

@@ -77,5 +77,13 @@ class EmulatorConfig(BaseSettings):
     # 270, on the emulator clock. athena's help asks users to wait 20 s for a payer.
     eligibility_delay_seconds: float = Field(default=20.0, ge=0)
 
+    # FHIR Event Subscription Platform (section 3.11, emulator/event_platform.py): athena
+    # expects 2xx within 5 s and retries for an hour; every Nth notification is sent twice
+    # (0: never) to reproduce at-least-once delivery.
+    push_timeout_seconds: float = Field(default=5.0, gt=0)
+    push_retry_seconds: float = Field(default=3600.0, ge=0)
+    push_retry_base_seconds: float = Field(default=1.0, gt=0)
+    push_duplicate_every: int = Field(default=0, ge=0)
+
     # Fault injection at start (emulator/faults.py); JSON in EMULATOR_FAULTS.
     faults: FaultPlan = Field(default_factory=FaultPlan)

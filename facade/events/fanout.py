@@ -93,6 +93,9 @@ async def process(engine: EventEngine, change: Change) -> bool:
     if table is None:
         return True
     services.cache.invalidate(change.resource_type, change.practice, change.rid)
+    every = tuple(t.url for t in engine.catalog.by_resource(change.resource_type))
+    if not await engine.store.live_subscriptions(every):
+        return True  # nobody subscribes to this type: no read, nothing to report
     try:
         resource: Json | None = (
             await reads.read(services, engine.system, change.resource_type, change.rid)

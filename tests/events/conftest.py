@@ -20,7 +20,8 @@ from tests.conftest import dev_token, facade_settings, start_facade
 from tests.events.support import Receiver
 
 TODAY = date(2025, 6, 30)
-FAST = {
+FAST: dict[str, Any] = {
+    "events_feeds": ["appointments", "patients"],
     "events_poll_interval_seconds": 0.5,
     "events_idle_seconds": 0.1,
     "events_retry_schedule": [0.3, 0.6, 0.9],

@@ -47,9 +47,8 @@ def _env(upstream: str, data_dir: Path) -> dict[str, str]:
         "FACADE_ATHENA_BASE_URL": upstream,
         "FACADE_DATA_DIR": str(data_dir),
         "FACADE_UPSTREAM_READ_TIMEOUT": "60",
-        "FACADE_EVENTS_FEEDS": '["appointments"]',
     }
-    for name, value in FAST.items():
+    for name, value in {**FAST, "events_feeds": ["appointments"]}.items():
         env[f"FACADE_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
     return env
 
@@ -173,7 +172,7 @@ def test_a_worker_killed_mid_poll_loses_and_duplicates_nothing(
     assert len(events_of(receiver.at("/crash"))) == 1
 
     # a second facade on the same data directory takes the feed over
-    settings = facade_settings(clinic[0], data_dir, events_feeds=["appointments"], **FAST)
+    settings = facade_settings(clinic[0], data_dir, **{**FAST, "events_feeds": ["appointments"]})
     second = start_facade(settings)
     try:
         got = receiver.wait("/crash", lambda got: len(events_of(got)) >= 2)

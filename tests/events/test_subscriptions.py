@@ -341,3 +341,63 @@ def test_search_read_delete_and_ownership(
         assert other.get(f"Subscription/{sid}").status_code in (403, 404)
     assert fhir.delete(f"Subscription/{sid}").status_code == 204
     assert fhir.get(f"Subscription/{sid}").status_code == 404
+
+
+def test_a_visit_and_demographics_changed_inside_athena(
+    fhir: httpx.Client, receiver: Receiver, clinic: tuple[str, Any], admin: httpx.Client
+) -> None:
+    world = clinic[1]
+    subs = {
+        name: _subscribe(fhir, receiver, f"/{name}", name, content="full-resource")
+        for name in (
+            "encounter-create",
+            "encounter-finished",
+            "appointment-status",
+            "appointment-rescheduled",
+            "patient-update",
+        )
+    }
+    for created in subs.values():
+        wait_status(fhir, created["id"], "active")
+    slot = open_slot(world, skip=TAKEN, days=0)
+    assert (
+        admin.post(f"athena/{PID}/appointments/{slot}/book", json={"patientid": 60179}).status_code
+        == 200
+    )
+    assert admin.post(f"athena/{PID}/appointments/{slot}/checkin", json={}).status_code == 200
+    created = receiver.wait("/encounter-create", lambda got: len(events_of(got)) >= 1)
+    encounter = events_of(created)[0].json["entry"][1]["resource"]
+    assert encounter["resourceType"] == "Encounter"
+    assert encounter["subject"]["reference"] == f"Patient/a-{PID}.E-60179"
+    assert admin.post(f"athena/{PID}/appointments/{slot}/checkout", json={}).status_code == 200
+    finished = receiver.wait("/encounter-finished", lambda got: len(events_of(got)) >= 1)
+    assert events_of(finished)[0].json["entry"][1]["resource"]["status"] == "finished"
+    # state-based: changes between two polls make one event with the state then seen
+    statuses = receiver.wait(
+        "/appointment-status",
+        lambda got: (
+            [e.json["entry"][1]["resource"]["status"] for e in events_of(got)][-1:] == ["fulfilled"]
+        ),
+    )
+    seen = [e.json["entry"][1]["resource"]["status"] for e in events_of(statuses)]
+    assert len(seen) == len(set(seen))  # each status once
+
+    old = open_slot(world, skip=TAKEN)
+    new = open_slot(world, skip=TAKEN)
+    assert (
+        admin.post(f"athena/{PID}/appointments/{old}/book", json={"patientid": 60179}).status_code
+        == 200
+    )
+    moved = admin.post(
+        f"athena/{PID}/appointments/{old}/reschedule", json={"newappointmentid": new}
+    )
+    assert moved.status_code == 200, moved.text
+    rescheduled = receiver.wait("/appointment-rescheduled", lambda got: len(events_of(got)) >= 1)
+    assert events_of(rescheduled)[0].focus[0].endswith(f"Appointment-{old}")
+
+    edited = admin.post(f"athena/{PID}/patients/60179", json={"homephone": "6175550101"})
+    assert edited.status_code == 200, edited.text
+    updated = receiver.wait("/patient-update", lambda got: len(events_of(got)) >= 1)
+    patient = events_of(updated)[0].json["entry"][1]["resource"]
+    assert patient["id"] == f"a-{PID}.E-60179"
+    assert any(t.get("value", "").endswith("5550101") for t in patient.get("telecom", []))
