@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from facade.auth.server import AuthorizationServer
 from facade.auth.tokens import TokenIssuer
@@ -31,6 +32,9 @@ class Services:
     directory: DepartmentDirectory
     ledger: IdempotencyLedger
     operation_definitions: dict[str, dict[str, object]]
-    # called with (resource type, practice, id, action) for every record a write touched
-    # (facade.engine.writes.answer); the event engine listens (facade/events/runtime.py)
-    write_listeners: list[Callable[[str, str, str, str], None]] = field(default_factory=list)
+    # called with (resource type, practice, id, action, the resource the write produced or
+    # None) for every record a write touched (facade.engine.writes.answer); the event
+    # engine listens (facade/events/runtime.py)
+    write_listeners: list[Callable[[str, str, str, str, dict[str, Any] | None], None]] = field(
+        default_factory=list
+    )

@@ -260,7 +260,8 @@ def answer(ctx: WriteContext, resource: Json, status: int) -> WriteOutcome:
         touched.setdefault((rtype, other), "update")
     for listener in ctx.services.write_listeners:
         for (rtype, other), action in touched.items():
-            listener(rtype, ctx.practice, other, action)
+            produced = resource if (rtype, other) == (ctx.table.resource, rid) else None
+            listener(rtype, ctx.practice, other, action, produced)
     base = ctx.services.settings.fhir_base
     headers = {"ETag": render(resource).etag}
     if status == 201:

@@ -2,8 +2,9 @@
 
 A *change* says only that a record may have changed (the facade wrote it, athena's
 changed feed or push platform named it). Fan-out takes queued changes (a claim with a
-lease, so every worker helps and none takes the same change), reads the resource as it
-is now through the engine (the cache forgotten first), and compares it with the last
+lease, so every worker helps and none takes the same change), takes the resource as the
+facade's write produced it or else reads it as it is now through the engine (the cache
+forgotten first), and compares it with the last
 state an event reported for it (``resource_state``, a content hash without ``meta``):
 
 - the same state: a duplicate (athena delivers at least once, the feed and the push
@@ -98,8 +99,11 @@ async def process(engine: EventEngine, change: Change) -> bool:
         return True  # nobody subscribes to this type: no read, nothing to report
     try:
         resource: Json | None = (
-            await reads.read(services, engine.system, change.resource_type, change.rid)
-        ).resource
+            change.resource
+            or (
+                await reads.read(services, engine.system, change.resource_type, change.rid)
+            ).resource
+        )
     except NotFound:
         resource = None
     except FacadeError as exc:

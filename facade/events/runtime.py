@@ -76,10 +76,16 @@ class EventEngine:
 
     # -- hooks -------------------------------------------------------------------------
 
-    def on_write(self, resource_type: str, practice: str, rid: str, action: str) -> None:
-        """The engine's write listener: queue the change durably (one INSERT), wake fan-out."""
+    def on_write(
+        self, resource_type: str, practice: str, rid: str, action: str, resource: Json | None
+    ) -> None:
+        """The engine's write listener: queue the change durably (one INSERT), wake fan-out.
+
+        The resource the write produced is the event's state (a later read could already
+        show a later change, and so hide this one); other records it touched are read.
+        """
         if self.catalog.by_resource(resource_type):
-            self.store.queue_change_now(practice, resource_type, rid, action, "own-write")
+            self.store.queue_change_now(practice, resource_type, rid, action, "own-write", resource)
             self.wake_fanout()
 
     def wake_fanout(self) -> None:

@@ -17,6 +17,7 @@ Schema (SQLite, ``events.sqlite3`` under the data directory, 0600)::
                    heartbeat_due REAL, created_at, updated_at)
     changes       (id INTEGER PK, practice, resource_type, rid, action, source,
                    dedupe UNIQUE,            -- e.g. athena's notification id
+                   resource JSON NULL,       -- an own write: the resource it produced
                    state, attempts, next_at, owner, lease_until, created_at)
     resource_state (key PK, hash, resource JSON, updated_at)  -- last state an event said
     events        (seq INTEGER PK, practice, resource_type, rid, action,
@@ -57,7 +58,7 @@ CREATE INDEX IF NOT EXISTS subscriptions_owner ON subscriptions (client_id, subj
 CREATE TABLE IF NOT EXISTS changes (
   id INTEGER PRIMARY KEY AUTOINCREMENT, practice TEXT NOT NULL, resource_type TEXT NOT NULL,
   rid TEXT NOT NULL, action TEXT NOT NULL, source TEXT NOT NULL, dedupe TEXT UNIQUE,
-  state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL,
+  resource TEXT, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL,
   owner TEXT, lease_until REAL, created_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_due ON changes (state, next_at);
 CREATE TABLE IF NOT EXISTS resource_state (
@@ -130,6 +131,7 @@ class Change:
     action: str  # create | update | delete
     source: str  # own-write | feed | push
     attempts: int
+    resource: dict[str, Any] | None = None  # an own write: the state it produced
 
 
 @dataclass(frozen=True)
@@ -349,7 +351,13 @@ class EventStore:
         return None if row is None else int(row[0])
 
     def queue_change_now(
-        self, practice: str, resource_type: str, rid: str, action: str, source: str
+        self,
+        practice: str,
+        resource_type: str,
+        rid: str,
+        action: str,
+        source: str,
+        resource: dict[str, Any] | None = None,
     ) -> None:
         """:meth:`add_change` for the write path, which is not a coroutine: one INSERT on a
         local file (a network backend queues it from a task instead)."""
@@ -358,9 +366,18 @@ class EventStore:
         now = time.time()
         with self._lock:
             self._db.execute(
-                "INSERT INTO changes (practice, resource_type, rid, action, source, state,"
-                " attempts, next_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-                (practice, resource_type, rid, action, source, now, now),
+                "INSERT INTO changes (practice, resource_type, rid, action, source, resource,"
+                " state, attempts, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                (
+                    practice,
+                    resource_type,
+                    rid,
+                    action,
+                    source,
+                    None if resource is None else json.dumps(resource),
+                    now,
+                    now,
+                ),
             )
 
     async def claim_changes(self, owner: str, now: float, lease: float, limit: int) -> list[Change]:
@@ -369,10 +386,23 @@ class EventStore:
                 "UPDATE changes SET owner = ?, lease_until = ? WHERE id IN (SELECT id FROM changes"
                 " WHERE state = 'pending' AND next_at <= ? AND (owner IS NULL OR lease_until <= ?)"
                 " ORDER BY id LIMIT ?) RETURNING id, practice, resource_type, rid, action, source,"
-                " attempts",
+                " attempts, resource",
                 (owner, now + lease, now, now, limit),
             ).fetchall()
-        return sorted((Change(*r) for r in rows), key=lambda c: c.id)
+        changes = [
+            Change(
+                int(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                int(r[6]),
+                json.loads(r[7]) if r[7] else None,
+            )
+            for r in rows
+        ]
+        return sorted(changes, key=lambda c: c.id)
 
     async def finish_change(self, change_id: int, owner: str) -> bool:
         return (
