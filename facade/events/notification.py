@@ -77,14 +77,8 @@ def status_parameters(
                     "valueReference": {"reference": f"{base}/{event.resource_type}/{event.rid}"},
                 }
             )
-            topic = (topics or {}).get(row.topic)
-            for path in topic.context if topic and event.resource else []:
-                assert event.resource is not None
-                for ref in _values(event.resource, path):
-                    if "/" in ref:
-                        parts.append(
-                            {"name": "additional-context", "valueReference": {"reference": ref}}
-                        )
+            for ref in context_of(base, row, event, topics):
+                parts.append({"name": "additional-context", "valueReference": {"reference": ref}})
         params.append({"name": "notification-event", "part": parts})
     if error:
         params.append(
@@ -112,6 +106,21 @@ def status_parameters(
         },
         "parameter": params,
     }
+
+
+def context_of(
+    base: str, row: SubscriptionRow, event: Event, topics: dict[str, Topic] | None
+) -> list[str]:
+    """The topic's ``context`` references of the focus, absolute (they resolve to entries)."""
+    topic = (topics or {}).get(row.topic)
+    if topic is None or event.resource is None:
+        return []
+    found = []
+    for path in topic.context:
+        for ref in _values(event.resource, path):
+            if "/" in ref and not ref.startswith("http"):
+                found.append(f"{base}/{ref}")
+    return list(dict.fromkeys(found))
 
 
 _METHODS = {"create": ("POST", "201"), "update": ("PUT", "200"), "delete": ("DELETE", "204")}
@@ -151,6 +160,20 @@ def bundle(
     content = content_of(row)
     if content != "empty":
         entries += [_entry(base, event, content) for _, event in events]
+        # additional-context resolves to an entry too (Inferno checks it); the resource itself
+        # is not read for it, so the entry carries request/response only (IG payloads.md)
+        known = {e["fullUrl"] for e in entries}
+        for _, event in events:
+            for ref in context_of(base, row, event, topics):
+                if ref not in known:
+                    known.add(ref)
+                    entries.append(
+                        {
+                            "fullUrl": ref,
+                            "request": {"method": "GET", "url": ref.removeprefix(base + "/")},
+                            "response": {"status": "200"},
+                        }
+                    )
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import httpx
+from fhir.resources.R4B.bundle import Bundle
 from standardwebhooks.webhooks import Webhook
 
 from tests.events.support import (
@@ -103,7 +104,13 @@ def test_handshake_then_a_booking_through_the_facade(
     first = bundle["entry"][0]
     assert first["request"]["url"].endswith(f"Subscription/{created['id']}/$status")
     assert all("request" in e and "response" in e for e in bundle["entry"])
-    assert [e.get("resource") for e in bundle["entry"][1:]] == [None]  # id-only
+    assert [e.get("resource") for e in bundle["entry"][1:]] == [None, None]  # id-only
+    # the focus and the additional-context (the patient) each resolve to an entry
+    assert [e["fullUrl"] for e in bundle["entry"][1:]] == [
+        f"{str(fhir.base_url).rstrip('/')}/Appointment/{appointment}",
+        f"{str(fhir.base_url).rstrip('/')}/Patient/{DONNA}",
+    ]
+    Bundle.model_validate(bundle)  # a valid R4(B) Bundle, its Parameters included
     assert event.status["events-since-subscription-start"]["valueString"] == "1"
     assert got[0].headers["webhook-id"] != event.headers["webhook-id"]
 
@@ -142,7 +149,8 @@ def test_a_cancellation_inside_athena_and_a_fresh_cache(
         for part in p["part"]
         if part["name"] == "additional-context"
     ]
-    assert context == [f"Patient/{DONNA}"]
+    assert context == [f"{str(fhir.base_url).rstrip('/')}/Patient/{DONNA}"]
+    Bundle.model_validate(event.json)
     assert got
 
 
@@ -261,7 +269,7 @@ def test_events_replays_a_missed_range(
         if part["name"] == "event-number"
     ]
     assert numbers == ["1", "2", "3"]  # the error status kept counting (IG errors.md)
-    assert [e["resource"]["id"] for e in bundle["entry"][1:]] == booked
+    assert [e["resource"]["id"] for e in bundle["entry"][1:] if "resource" in e] == booked
     one = fhir.post(
         f"Subscription/{sid}/$events",
         json={
@@ -273,7 +281,7 @@ def test_events_replays_a_missed_range(
         },
         headers=FHIR_JSON,
     ).json()
-    assert [e["resource"]["id"] for e in one["entry"][1:]] == [booked[1]]
+    assert [e["resource"]["id"] for e in one["entry"][1:] if "resource" in e] == [booked[1]]
     # the client re-activates it (IG errors.md): a new handshake, then active again
     body = fhir.get(f"Subscription/{sid}").json()
     again = fhir.put(f"Subscription/{sid}", json={**body, "status": "requested"}, headers=FHIR_JSON)
@@ -367,6 +375,7 @@ def test_a_visit_and_demographics_changed_inside_athena(
     assert admin.post(f"athena/{PID}/appointments/{slot}/checkin", json={}).status_code == 200
     created = receiver.wait("/encounter-create", lambda got: len(events_of(got)) >= 1)
     encounter = events_of(created)[0].json["entry"][1]["resource"]
+    assert events_of(created)[0].json["entry"][2]["fullUrl"].endswith(f"/Patient/a-{PID}.E-60179")
     assert encounter["resourceType"] == "Encounter"
     assert encounter["subject"]["reference"] == f"Patient/a-{PID}.E-60179"
     assert admin.post(f"athena/{PID}/appointments/{slot}/checkout", json={}).status_code == 200
