@@ -125,6 +125,7 @@ def confine(call: ToolCall, resource_type: str, patient: str) -> str:
     """
     pid = patient_id(patient)
     table = reads.table_of(call.services, resource_type)
+    call.auth.require(resource_type, "s")  # the scope first (as the engine's search would)
     confined = None if table.shared else policy.compartment_patient(call.auth, resource_type, "s")
     if confined is not None and pid != confined:
         raise NotFound(f"Patient/{pid} is not known")

@@ -3,7 +3,7 @@ Encounter through the engine)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -100,7 +100,7 @@ class PatientSummary(Arguments):
 async def get_patient_summary(call: ToolCall, args: PatientSummary) -> ToolResult:
     """One patient at a glance: demographics (name, birth date, gender, identifiers, phone,
     city), the next upcoming appointments (booked or arrived, soonest first) and the most
-    recent encounters (newest first), each list bounded by its argument. Use it after
+    recent encounters of the last year (newest first), each list bounded by its argument. Use it after
     search_patients to orient yourself; list_appointments and list_encounters give more.
     A section the access token may not see says so in `*_error` instead of failing."""
     pid = patient_id(args.patient_id)
@@ -127,7 +127,17 @@ async def get_patient_summary(call: ToolCall, args: PatientSummary) -> ToolResul
             data["appointments_error"] = exc.diagnostics
     if args.encounters:
         try:
-            found = await page(call, "Encounter", [("patient", f"Patient/{pid}")], count=100)
+            # athena lists a patient's encounters oldest first: ask for the last year's
+            # (the local date filter reads on), else whatever comes first
+            year_ago = (datetime.now(UTC) - timedelta(days=365)).date().isoformat()
+            found = await page(
+                call,
+                "Encounter",
+                [("patient", f"Patient/{pid}"), ("date", f"ge{year_ago}")],
+                count=100,
+            )
+            if not found.resources:
+                found = await page(call, "Encounter", [("patient", f"Patient/{pid}")], count=100)
             recent = sorted(
                 found.resources,
                 key=lambda e: str((e.get("period") or {}).get("start", "")),
