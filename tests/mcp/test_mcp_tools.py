@@ -3,6 +3,7 @@ paging, tool errors, and the front-desk story (find patient -> slots -> book -> 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -268,3 +269,20 @@ async def test_front_desk_story(stack: Stack, writer_token: str) -> None:
         assert stack.world.schedule.appointment("195900", local(appointment["id"])).status == "x"
         again = await client.call_tool("cancel_appointment", {"appointment_id": appointment["id"]})
         assert not again.is_error  # idempotent: nothing changes
+
+
+async def test_logs_name_the_tool_and_outcome_never_the_data(
+    stack: Stack, system_token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with http_client(stack, system_token) as client:
+        await client.call_tool(
+            "search_patients", {"name": "Sandboxtest", "birth_date": "1972-10-24"}
+        )
+        await client.call_tool("get_patient_summary", {"patient_id": DONNA})
+        await client.call_tool("get_patient_summary", {"patient_id": "a-195900.E-99999999"})
+    text = caplog.text
+    assert "mcp tool=search_patients outcome=ok" in text
+    assert "mcp tool=get_patient_summary outcome=404" in text
+    for phi in ("Sandboxtest", "Donna", "1972-10-24", "60178", "99999999"):
+        assert phi not in text, phi
