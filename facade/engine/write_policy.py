@@ -40,7 +40,7 @@ from facade.engine import reads
 from facade.errors import Forbidden, InvalidRequest, Unprocessable
 from facade.mapping.convert import match_template
 from facade.mapping.ids import format_id, parse_id
-from facade.mapping.paths import Segment, parse_path
+from facade.mapping.paths import Segment, matches, parse_path
 from facade.mapping.table import Table, WriteRecord
 from facade.mapping.transforms import TRANSFORMS
 
@@ -77,23 +77,17 @@ def locate(node: Any, segments: tuple[Segment, ...], prefix: str) -> list[tuple[
         return []
     value = node[seg.name]
     if not isinstance(value, list):
-        if seg.index not in (None, 0) or (seg.keys and not _selected(value, seg.keys)):
+        if seg.index not in (None, 0) or (seg.keys and not matches(value, seg.keys)):
             return []
         return locate(value, rest, f"{prefix}.{seg.name}")
     found: list[tuple[str, Any]] = []
     for position, item in enumerate(value):
         if seg.index is not None and position != seg.index:
             continue
-        if seg.keys and not _selected(item, seg.keys):
+        if seg.keys and not matches(item, seg.keys):
             continue
         found += locate(item, rest, f"{prefix}.{seg.name}[{position}]")
     return found
-
-
-def _selected(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
-    return isinstance(item, dict) and all(
-        item.get(k) == v or str(item.get(k)) == v for k, v in keys
-    )
 
 
 def _kind(template: str) -> str | None:
