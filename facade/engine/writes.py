@@ -21,6 +21,8 @@ resource type:
 7. athena's answer is mapped back with ``to_fhir``; the entity cache forgets every
    record the request named.
 
+DELETE is refused (405): athena deletes none of these records.
+
 Resolvers and read-backs are registered by name (:mod:`facade.engine.registry`)
 by the modules that own the resource's workflow (:mod:`facade.workflows`).
 """
@@ -41,6 +43,7 @@ from facade.errors import (
     FacadeError,
     Forbidden,
     InvalidRequest,
+    MethodNotAllowed,
     NotFound,
     Unprocessable,
     UpstreamError,
@@ -415,6 +418,24 @@ def _merge(target: Any, document: Any) -> Any:
 def new_id(ctx: WriteContext, record: Json) -> str:
     key = ctx.table.sources[ctx.step.source].record_id or "id"
     return format_id(ctx.practice, ctx.table.id.prefix, str(record[key]))
+
+
+def delete(services: Services, auth: AuthContext, resource_type: str) -> None:
+    """delete (http.html#delete) is not offered: athena deletes none of these records
+    (a patient is deactivated, an appointment cancelled). 405 with what to do instead."""
+    table = services.mappings.table(resource_type)
+    if table is None:
+        raise NotFound(f"Resource type {resource_type} is not supported by this server")
+    allowed = ["GET", "HEAD"]
+    if table.writes and table.writes.update:
+        allowed.append("PUT")
+    if table.writes and table.writes.patch_paths:
+        allowed.append("PATCH")
+    hint = f" {table.delete_instead}" if table.delete_instead else ""
+    raise MethodNotAllowed(
+        f"DELETE is not supported: athena does not delete {resource_type} records.{hint}",
+        headers={"Allow": ", ".join(allowed)},
+    )
 
 
 __all__ = ["FacadeError", "WriteContext", "WriteOutcome"]

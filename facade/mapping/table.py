@@ -367,6 +367,8 @@ class Table(_Strict):
     includes: dict[str, Include] = Field(default_factory=dict)  # "Encounter:patient": ...
     revincludes: dict[str, RevInclude] = Field(default_factory=dict)  # "Provenance:target": ...
     writes: Writes | None = None
+    # What to do instead of DELETE, said in its 405 answer (athena deletes nothing here).
+    delete_instead: str | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> Table:
