@@ -58,6 +58,8 @@ from facade.engine.writes import (
     build_fields,
     check_body,
     check_compartment,
+    existing,
+    matched,
     resolve,
     send,
     to_resource,
@@ -103,7 +105,7 @@ async def _read_back(ctx: WriteContext, intent: dict[str, Any], attempts: int) -
         if attempt:
             await asyncio.sleep(settings.write_readback_interval)
         try:
-            found = await registry.READBACKS[name](ctx.services, ctx.practice, intent)
+            found = await registry.READBACKS[name](ctx, intent)
         except FacadeError as exc:
             failure = exc
             continue
@@ -170,6 +172,7 @@ async def create(
         raise InvalidRequest(f"{resource_type} does not support create")
     practice = body_practice(auth, resource, services.settings.default_practice)
     ctx = WriteContext(services, auth, table, step, practice, resource, dict(extra or {}))
+    ctx.conditional = bool(condition)
     check_compartment(ctx, resource)
     build_fields(ctx)
     if key is None:
@@ -291,6 +294,8 @@ async def _attempt(ctx: WriteContext, claim: Claim | None, *, retried: bool) -> 
         raise Conflict("A request with this Idempotency-Key is still in progress")
     try:
         record = await send(ctx)
+        if record is not None and existing(ctx, record):  # athena's duplicate check
+            return await matched(ctx, record)
     except AMBIGUOUS as failure:
         try:
             found = await _read_back(ctx, intent, settings.write_readback_attempts)
@@ -310,8 +315,11 @@ async def _attempt(ctx: WriteContext, claim: Claim | None, *, retried: bool) -> 
 
 
 def _intent(ctx: WriteContext) -> dict[str, Any]:
-    """What identifies the outcome: the step's required athena fields (no names, no dates)."""
+    """What identifies the outcome: the step's ``intent`` athena fields (default its
+    required ones) and the ids its resolver noted (``facts["intent"]``); no names, no dates."""
+    names = ctx.step.required if ctx.step.intent is None else ctx.step.intent
     return {
         "practice": ctx.practice,
-        **{n: str(ctx.fields[n]) for n in ctx.step.required if ctx.fields.get(n) is not None},
+        **{n: str(ctx.fields[n]) for n in names if ctx.fields.get(n) is not None},
+        **{k: str(v) for k, v in (ctx.facts.get("intent") or {}).items()},
     }

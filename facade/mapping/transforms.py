@@ -176,7 +176,15 @@ def us_core_ethnicity(value: Any) -> dict[str, Any] | None:
 
 
 def race_codes_from_extension(value: Any) -> list[str] | None:
-    """Write direction of ``us_core_race``: the extension back to athena codes."""
+    """Write direction of ``us_core_race``: the extension back to athena codes
+    (``ASKU`` is athena's ``declined``; ``UNK`` is no race recorded).
+
+    >>> race_codes_from_extension({"extension": [
+    ...     {"url": "ombCategory", "valueCoding": {"code": "2106-3"}},
+    ...     {"url": "ombCategory", "valueCoding": {"code": "ASKU"}},
+    ...     {"url": "text", "valueString": "White"}]})
+    ['2106-3', 'declined']
+    """
     if not isinstance(value, dict):
         return None
     codes: list[str] = []
@@ -192,7 +200,11 @@ def race_codes_from_extension(value: Any) -> list[str] | None:
 
 
 def ethnicity_code_from_extension(value: Any) -> str | None:
-    """Write direction of ``us_core_ethnicity``."""
+    """Write direction of ``us_core_ethnicity``: athena's one ``ethnicitycode``.
+
+    >>> ethnicity_code_from_extension(us_core_ethnicity("2135-2"))
+    '2135-2'
+    """
     codes = race_codes_from_extension(value)
     return codes[0] if codes else None
 
@@ -212,7 +224,11 @@ def patient_status_active(value: Any) -> bool | None:
 
 
 def active_to_patient_status(value: Any) -> str | None:
-    """Write direction of ``patient_status_active``."""
+    """Write direction of ``patient_status_active`` (athena deactivates, never deletes).
+
+    >>> active_to_patient_status(False), active_to_patient_status(True)
+    ('inactive', 'active')
+    """
     if value is True:
         return "active"
     if value is False:
