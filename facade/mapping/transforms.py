@@ -209,6 +209,24 @@ def ethnicity_code_from_extension(value: Any) -> str | None:
     return codes[0] if codes else None
 
 
+def declined_unless_given(value: Any) -> str | None:
+    """``(value, exists)`` -> the data-absent-reason code ``asked-declined`` when athena has
+    no value and says it was declined (``emailexists`` false), else None (read only).
+
+    US Core's missing data: the element is there with a DataAbsentReason extension
+    saying why its value is not (``telecom[email]._value``).
+
+    >>> declined_unless_given(("", False)), declined_unless_given((None, "false"))
+    ('asked-declined', 'asked-declined')
+    >>> declined_unless_given(("a@b.c", False)), declined_unless_given((None, None))
+    (None, None)
+    """
+    given, exists = value
+    if given not in (None, "") or str(exists).strip().lower() != "false":
+        return None
+    return "asked-declined"
+
+
 def patient_status_active(value: Any) -> bool | None:
     """athena patient ``status`` -> ``Patient.active`` (deleted records are never served).
 
@@ -371,6 +389,7 @@ TRANSFORMS: dict[str, Transform] = {
     "phone_digits": Transform(phone_digits, phone_digits),
     "us_core_race": Transform(us_core_race, race_codes_from_extension),
     "us_core_ethnicity": Transform(us_core_ethnicity, ethnicity_code_from_extension),
+    "declined_unless_given": Transform(declined_unless_given, None),
     "summary_narrative": Transform(renderings.summary_narrative, None),
     "text": Transform(renderings.text, None),
     "nucc_specialty": Transform(renderings.nucc_specialty, None),

@@ -76,3 +76,12 @@ def test_the_patient_write_transforms_invert_their_reads() -> None:
     for athena in ("active", "inactive"):
         assert status.write(status.read(athena)) == athena
     assert status.write(None) is None  # `active` left out: athena's status stays
+
+
+def test_a_declined_value_reads_as_a_data_absent_reason() -> None:
+    declined = TRANSFORMS["declined_unless_given"]
+    assert declined.read(("", False)) == "asked-declined"
+    assert declined.read(("", "false")) == "asked-declined"
+    assert declined.read(("x@example.com", False)) is None  # given after all
+    assert declined.read(("", True)) is None and declined.read(("", None)) is None  # unknown
+    assert declined.write is None  # read only: athena's emailexists is not written
