@@ -294,8 +294,6 @@ async def _attempt(ctx: WriteContext, claim: Claim | None, *, retried: bool) -> 
         raise Conflict("A request with this Idempotency-Key is still in progress")
     try:
         record = await send(ctx)
-        if record is not None and existing(ctx, record):  # athena's duplicate check
-            return await matched(ctx, record)
     except AMBIGUOUS as failure:
         try:
             found = await _read_back(ctx, intent, settings.write_readback_attempts)
@@ -311,6 +309,8 @@ async def _attempt(ctx: WriteContext, claim: Claim | None, *, retried: bool) -> 
         record = found
     if record is None:
         raise UpstreamError(f"athena answered the {ctx.step.name} without the record")
+    if existing(ctx, record):  # athena's duplicate check answered a record it already had
+        return await matched(ctx, record)
     return answer(ctx, await to_resource(ctx, record), 201)
 
 
