@@ -22,7 +22,7 @@ from emulator.app import create_app as create_emulator
 from emulator.config import EmulatorConfig
 from emulator.records import PatientRecord
 from emulator.server import ServerThread
-from tests.api.test_write_authorization import _client, _user_token
+from tests.api.scheduling.test_write_authorization import _client, _user_token
 from tests.auth.smart_support import Keys, write_clients
 from tests.conftest import dev_token, facade_settings, start_facade
 from tests.support.profiles import ProfileValidator
