@@ -9,6 +9,9 @@ followed by one selector in brackets:
 - ``name[use=official]``   the list item whose keys equal these values (created,
   with those keys, when absent). Several ``k=v`` pairs are comma separated and a
   value may contain dots or colons: ``extension[url=http://x/y.z]``.
+- ``name[use=official|]``  alternatives: ``use`` is ``official`` or absent. Reading
+  athena, the first alternative is the one created; writing, a client's item without
+  ``use`` is taken too (``|`` never occurs in the values tables select on).
 
 Examples::
 
@@ -18,6 +21,8 @@ Examples::
     {'name': [{'use': 'official', 'given': ['Donna']}]}
     >>> get_values(r, parse_path("name[use=official].given[0]"))
     ['Donna']
+    >>> get_values({"name": [{"given": ["Amy"]}]}, parse_path("name[use=official|].given"))
+    ['Amy']
 """
 
 from __future__ import annotations
@@ -89,14 +94,30 @@ def parse_path(path: str) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
-def _matches(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
+def matches(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a list item is the one a selector names (``|`` separates alternatives;
+    an empty alternative is the key's absence).
+
+    >>> matches({"use": "home"}, (("use", "home|"),)), matches({}, (("use", "home|"),))
+    (True, True)
+    >>> matches({"use": "work"}, (("use", "home|"),))
+    False
+    """
     if not isinstance(item, dict):
         return False
     for key, value in keys:
         found = item.get(key)
-        if found != value and str(found) != value:
+        if not any(
+            (found is None if option == "" else found == option or str(found) == option)
+            for option in value.split("|")
+        ):
             return False
     return True
+
+
+def _created(keys: tuple[tuple[str, str], ...]) -> Json:
+    """The item a selector creates: its first alternative of each key."""
+    return {key: value.split("|", 1)[0] for key, value in keys if value.split("|", 1)[0]}
 
 
 def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
@@ -127,11 +148,11 @@ def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
         else:
             found = None
             for item in items:
-                if _matches(item, seg.keys):
+                if matches(item, seg.keys):
                     found = item
                     break
             if found is None:
-                found = dict(seg.keys)
+                found = _created(seg.keys)
                 items.append(found)
             if last:
                 if isinstance(value, dict):
@@ -163,7 +184,7 @@ def get_values(source: Any, segments: tuple[Segment, ...]) -> list[Any]:
             if seg.index is not None:
                 items = items[seg.index : seg.index + 1]
             elif seg.keys:
-                items = [i for i in items if _matches(i, seg.keys)]
+                items = [i for i in items if matches(i, seg.keys)]
             nxt.extend(i for i in items if i is not None)
         nodes = nxt
     return nodes

@@ -410,3 +410,30 @@ def test_a_visit_and_demographics_changed_inside_athena(
     patient = events_of(updated)[0].json["entry"][1]["resource"]
     assert patient["id"] == f"a-{PID}.E-60179"
     assert any(t.get("value", "").endswith("5550101") for t in patient.get("telecom", []))
+
+
+def test_a_patient_created_through_the_facade(fhir: httpx.Client, receiver: Receiver) -> None:
+    created = _subscribe(
+        fhir, receiver, "/patient-create", "patient-create", content="full-resource"
+    )
+    wait_status(fhir, created["id"], "active")
+    body = {
+        "resourceType": "Patient",
+        "name": [{"family": "Eventide", "given": ["Ada"]}],
+        "gender": "female",
+        "birthDate": "1988-04-05",
+        "telecom": [{"system": "phone", "value": "(617) 555-0142", "use": "mobile"}],
+    }
+    made = fhir.post("Patient", json=body, headers=FHIR_JSON)
+    assert made.status_code == 201, made.text
+    got = receiver.wait("/patient-create", lambda got: len(events_of(got)) >= 1)
+    (event,) = events_of(got)
+    assert event.json["entry"][1]["resource"]["id"] == made.json()["id"]
+    _verify(secret_of(created), event)
+    # the same create again with If-None-Exist matches it: nothing was written, no event
+    again = fhir.post(
+        "Patient", json=body, headers={**FHIR_JSON, "If-None-Exist": f"_id={made.json()['id']}"}
+    )
+    assert again.status_code == 200, again.text
+    time.sleep(1.0)
+    assert len(events_of(receiver.at("/patient-create"))) == 1
