@@ -20,8 +20,10 @@ steps operations use — so a table's new writes inherit it:
   id and the caller's patient (compartment tokens); a ``target`` is the URL's record;
   a ``writable`` record is re-read from athena with the caller's token (404 unknown,
   in another practice or outside the compartment; 403 without the ``u`` letter) and
-  belongs to the patient the request sends (422); a value the body named is the value
-  sent (400).
+  belongs to the patient the request sends (422); a ``referenced`` record likewise, in
+  the caller's compartment whatever its scope letters for that type (the Coverage an
+  eligibility check is for: 404, or 422 when it is another patient's); a value the body
+  named is the value sent (400).
 - :func:`forget`: every record the request names leaves the entity cache once the call
   went out, whatever its outcome, and again with the answer.
 
@@ -32,15 +34,16 @@ of their practices; everything else above applies to them too.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from facade.auth import policy
+from facade.auth.scopes import ScopeSet
 from facade.engine import reads
 from facade.errors import Forbidden, InvalidRequest, Unprocessable
 from facade.mapping.convert import match_template
 from facade.mapping.ids import format_id, parse_id
-from facade.mapping.paths import Segment, parse_path
+from facade.mapping.paths import Segment, matches_keys, parse_path
 from facade.mapping.table import Table, WriteRecord
 from facade.mapping.transforms import TRANSFORMS
 
@@ -91,9 +94,7 @@ def locate(node: Any, segments: tuple[Segment, ...], prefix: str) -> list[tuple[
 
 
 def _selected(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
-    return isinstance(item, dict) and all(
-        item.get(k) == v or str(item.get(k)) == v for k, v in keys
-    )
+    return matches_keys(item, keys)
 
 
 def _kind(template: str) -> str | None:
@@ -265,6 +266,8 @@ async def authorize(ctx: WriteContext) -> None:
             raise Forbidden(f"The {step.name} may only act on the {table.resource} in the URL")
         if record.role == "writable":
             await _check_writable(ctx, kind, value, sent_patients, where)
+        if record.role == "referenced":
+            await _check_referenced(ctx, kind, value, sent_patients, where)
 
 
 async def _check_writable(
@@ -289,6 +292,38 @@ async def _check_writable(
         if not policy.in_compartment(table, resource, patient):
             raise Unprocessable(
                 f"{rtype}/{rid} is not an {rtype} of the patient this {ctx.step.name} is for",
+                expression=where,
+            )
+
+
+async def _check_referenced(
+    ctx: WriteContext,
+    table: Table,
+    local: str,
+    sent_patients: list[str],
+    where: tuple[str, ...],
+) -> None:
+    """An existing record the call is about: readable in the caller's compartment (read
+    from athena, not the cache), and the patient's the request sends.
+
+    Read as the caller with only the ``r`` letter on its type: the caller's scope for the
+    write (``c`` on CoverageEligibilityRequest) is what lets it name the record; its
+    patient compartment and practices still decide which records it may name.
+    """
+    rtype = table.resource
+    rid = format_id(ctx.practice, table.id.prefix, local)
+    patient = policy.compartment_patient(ctx.auth, ctx.table.resource, permission(ctx))
+    scope = f"patient/{rtype}.r" if patient else f"system/{rtype}.r"
+    reader = replace(ctx.auth, scopes=ScopeSet.parse(scope), patient=patient or ctx.auth.patient)
+    ctx.services.cache.invalidate(rtype, ctx.practice, rid)
+    resource = (await reads.read(ctx.services, reader, rtype, rid)).resource
+    policy.check_resource(table, reader, resource, "r")  # another patient's: 404
+    if table.compartment is None:
+        return
+    for patient_id in sent_patients:
+        if not policy.in_compartment(table, resource, patient_id):
+            raise Unprocessable(
+                f"{rtype}/{rid} is not a {rtype} of the patient this {ctx.step.name} is for",
                 expression=where,
             )
 

@@ -18,8 +18,13 @@ resource type:
    it, per the table's declaration) and frozen: :func:`send` sends only that request;
 6. the upstream call goes out once (never retried blindly; see
    :mod:`facade.engine.idempotency` for keys, ledger and read-back);
-7. athena's answer is mapped back with ``to_fhir``; the entity cache forgets every
-   record the request named.
+7. athena's answer is mapped back with ``to_fhir`` (or handed to the step's named
+   *completer*, e.g. the eligibility check's); the entity cache forgets every record
+   the request named.
+
+A resolver that finds that athena need not be called (an eligibility request for a
+patient without insurance) *settles* the write: it sets ``ctx.settled`` to the record
+the completer builds the answer from, and nothing is sent.
 
 Resolvers and read-backs are registered by name (:mod:`facade.engine.registry`)
 by the modules that own the resource's workflow (:mod:`facade.workflows`).
@@ -47,6 +52,7 @@ from facade.errors import (
 )
 from facade.mapping.convert import to_athena, to_fhir
 from facade.mapping.ids import format_id
+from facade.mapping.paths import parse_path
 from facade.mapping.table import Table, WriteStep
 from facade.upstream.client import UpstreamResponse, athena_error_message
 
@@ -71,6 +77,7 @@ class WriteContext:
     # what the body names for each declared athena field (write_policy.check_body)
     named: dict[str, write_policy.Claim] = field(default_factory=dict)
     authorized: Request | None = None  # the athena request write_policy.authorize passed
+    settled: Json | None = None  # set by a resolver: the answer is known, nothing is sent
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ def expression(table: Table, source: str, athena_field: str) -> str:
     for f in table.sources[source].fields:
         names = [f.athena] if isinstance(f.athena, str) else f.athena
         if athena_field in names and f.direction != "read":
-            path = ".".join(part.split("[", 1)[0] for part in f.fhir.split("."))
+            path = ".".join(segment.name for segment in parse_path(f.fhir))
             return f"{table.resource}.{path}"
     return table.resource
 
@@ -171,6 +178,8 @@ async def resolve(ctx: WriteContext) -> None:
     before :func:`send`, in every write flow)."""
     if ctx.step.resolve:
         await registry.RESOLVERS[ctx.step.resolve](ctx)
+    if ctx.settled is not None:
+        return  # the resolver settled it: nothing will be sent
     missing = [name for name in ctx.step.required if ctx.fields.get(name) in (None, "")]
     if missing:
         raise Unprocessable(
@@ -201,8 +210,23 @@ def request_of(ctx: WriteContext) -> Request:
     return ctx.step.method, ctx.practice, path, tuple(form.items())
 
 
+def refused_elements(ctx: WriteContext, body: Any, message: str) -> tuple[str, ...]:
+    """The FHIR elements athena's refusal is about: its ``invalidfields`` and
+    ``missingfields``, or the step's ``errors`` whose text the message contains."""
+    named: list[str] = []
+    if isinstance(body, dict):
+        for key in ("invalidfields", "missingfields"):
+            items = body.get(key)
+            named += [str(f) for f in items] if isinstance(items, list) else []
+    lowered = message.lower()
+    named += [f for text, f in ctx.step.errors.items() if text.lower() in lowered]
+    found = [expression(ctx.table, ctx.step.source, f) for f in dict.fromkeys(named)]
+    return tuple(dict.fromkeys(e for e in found if e != ctx.table.resource))
+
+
 def raise_for_write(ctx: WriteContext, response: UpstreamResponse) -> None:
-    """athena's answer to a write as a typed error (404 unknown, 409 taken, 400/422 refused)."""
+    """athena's answer to a write as a typed error (404 unknown, 409 taken, 400/422 refused),
+    pointing at the elements athena's refusal names."""
     status = response.status
     if status < 400:
         return
@@ -211,19 +235,24 @@ def raise_for_write(ctx: WriteContext, response: UpstreamResponse) -> None:
         if isinstance(response.body, dict) and response.body.get("soft")
         else athena_error_message(response.body)
     )
+    where = refused_elements(ctx, response.body, message)
     if status == 404:
-        raise NotFound(f"athena does not know the record: {message}")
+        raise NotFound(f"athena does not know the record: {message}", expression=where)
     if status == 409:
-        raise Conflict(f"athena refused the {ctx.step.name}: {message}")
-    raise Unprocessable(f"athena refused the {ctx.step.name}: {message}")
+        raise Conflict(f"athena refused the {ctx.step.name}: {message}", expression=where)
+    raise Unprocessable(f"athena refused the {ctx.step.name}: {message}", expression=where)
 
 
 async def send(ctx: WriteContext) -> Json | None:
     """The one upstream call of a step; athena's record when it answers one.
 
     Only the request :func:`resolve` authorized goes out; afterwards, whatever the
-    outcome, the cache forgets every record it names.
+    outcome, the cache forgets every record it names. A settled write sends nothing.
+    athena's record carries the fields the step's path named (athena leaves them out:
+    a created insurance does not say whose it is).
     """
+    if ctx.settled is not None:
+        return ctx.settled
     request = request_of(ctx)
     if ctx.authorized != request:
         raise FacadeError(f"The {ctx.step.name} is not the request that was authorized")
@@ -232,9 +261,14 @@ async def send(ctx: WriteContext) -> Json | None:
         response = await ctx.services.athena.rest(method, practice, path, form=dict(form))
     finally:
         write_policy.forget(ctx)
-    raise_for_write(ctx, response)
     body = response.body
+    if ctx.step.soft and response.status == 422 and isinstance(body, dict) and body.get("soft"):
+        return {"soft": True, "errormessage": str(body.get("error") or "")}
+    raise_for_write(ctx, response)
     record = body[0] if isinstance(body, list) and len(body) == 1 else body
+    if isinstance(record, dict):
+        named = {n: str(ctx.fields[n]) for n in ctx.step.placeholders() if n in ctx.fields}
+        record = {**named, **record}
     if ctx.step.result == "record":
         if not isinstance(record, dict) or not record.get(
             ctx.table.sources[ctx.step.source].record_id or "id"
@@ -242,6 +276,19 @@ async def send(ctx: WriteContext) -> Json | None:
             raise UpstreamError(f"athena answered the {ctx.step.name} with an unexpected shape")
         return record
     return None
+
+
+async def finish(ctx: WriteContext, record: Json | None, status: int) -> WriteOutcome:
+    """The write's outcome from athena's record: the step's completer, or ``to_fhir``
+    (re-read from athena when the step says athena answers no record)."""
+    if ctx.step.complete:
+        return await registry.COMPLETERS[ctx.step.complete](ctx, record or {})
+    if record is None:
+        if ctx.target is None:
+            raise UpstreamError(f"athena answered the {ctx.step.name} without the record")
+        rid = format_id(ctx.practice, ctx.table.id.prefix, ctx.target)
+        return answer(ctx, await reread(ctx, rid), status)
+    return answer(ctx, await to_resource(ctx, record), status)
 
 
 async def to_resource(ctx: WriteContext, record: Json) -> Json:
@@ -303,13 +350,35 @@ async def update(
     )
     # the URL decides the record; the body may only repeat it (and the current patient)
     check_compartment(ctx, {**current, **resource})
-    if all(current.get(k) == v for k, v in step.when.items()):
+    if step.changes:
+        changed = changed_elements(current, resource)
+        fixed = sorted(changed - set(step.changes))
+        if fixed:
+            raise Unprocessable(
+                f"athena cannot change {', '.join(fixed)} of a {resource_type} this way"
+                f" ({step.name} changes {', '.join(step.changes)})",
+                expression=tuple(f"{resource_type}.{e}" for e in fixed),
+            )
+        if not changed and step.skip_if_current:
+            return WriteOutcome(200, current, {"ETag": render(current).etag})  # nothing to do
+    elif step.skip_if_current and all(current.get(k) == v for k, v in step.when.items()):
         return WriteOutcome(200, current, {"ETag": render(current).etag})  # nothing to do
     build_fields(ctx)
     await resolve(ctx)
-    record = await send(ctx)
-    result = await to_resource(ctx, record) if record is not None else await reread(ctx, rid)
-    return answer(ctx, result, 200)
+    return await finish(ctx, await send(ctx), 200)
+
+
+UNCOMPARED = frozenset({"resourceType", "id", "meta", "text"})
+
+
+def changed_elements(current: Json, body: Json) -> set[str]:
+    """The top-level elements the body gives with another value than the current record
+    (elements left out are kept, not removed: athena cannot clear most fields).
+
+    >>> sorted(changed_elements({"a": 1, "b": [2]}, {"a": 1, "b": [3], "meta": {}}))
+    ['b']
+    """
+    return {k for k, v in body.items() if k not in UNCOMPARED and current.get(k) != v}
 
 
 def apply_patch(table: Table, current: Json, operations: Any) -> Json:

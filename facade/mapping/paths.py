@@ -8,7 +8,9 @@ followed by one selector in brackets:
 - ``name[+]``              append a new list item (for ordered lists such as ``given``);
 - ``name[use=official]``   the list item whose keys equal these values (created,
   with those keys, when absent). Several ``k=v`` pairs are comma separated and a
-  value may contain dots or colons: ``extension[url=http://x/y.z]``.
+  value may contain dots or colons: ``extension[url=http://x/y.z]``. A key may itself
+  be a path into the item (``identifier[type.coding.code=MB]``: any value there
+  equals it); such selectors only read (write-direction fields), they create nothing.
 
 Examples::
 
@@ -89,14 +91,22 @@ def parse_path(path: str) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
-def _matches(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
+def matches_keys(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a list item satisfies a ``[k=v,...]`` selector (keys may be paths).
+
+    >>> matches_keys({"type": {"coding": [{"code": "MB"}]}}, (("type.coding.code", "MB"),))
+    True
+    """
     if not isinstance(item, dict):
         return False
     for key, value in keys:
-        found = item.get(key)
-        if found != value and str(found) != value:
+        found = get_values(item, parse_path(key)) if "." in key else [item.get(key)]
+        if not any(f == value or str(f) == value for f in found):
             return False
     return True
+
+
+_matches = matches_keys
 
 
 def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
@@ -131,6 +141,8 @@ def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
                     found = item
                     break
             if found is None:
+                if any("." in key for key, _ in seg.keys):
+                    raise ValueError(f"a selector with a path only reads: {seg.name!r}")
                 found = dict(seg.keys)
                 items.append(found)
             if last:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from facade.mapping import renderings
+from facade.mapping import insurance, renderings
 
 Fn = Callable[[Any], Any]
 
@@ -369,4 +369,15 @@ TRANSFORMS: dict[str, Transform] = {
     # participant.status and participant.required of athena's actors (constants)
     "accepted": Transform(_constant("accepted"), None),
     "required": Transform(_constant("required"), None),
+    # Coverage (facade/mapping/insurance.py)
+    "member_identifier": Transform(insurance.member_identifier, None),
+    "coverage_status": Transform(insurance.coverage_status, None),
+    "group_class": Transform(insurance.group_class, None),
+    "plan_class": Transform(insurance.plan_class, None),
+    "copay_costs": Transform(insurance.copay_costs, None),
+    "self_only": Transform(insurance.self_only, None),
+    "unless_self": Transform(insurance.unless_self, None),
+    "holder_date": Transform(insurance.holder_date, None),
+    "holder_kind": Transform(insurance.holder_kind, None),
+    "holder_ref": Transform(insurance.holder_ref, None),
 }
