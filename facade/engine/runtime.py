@@ -31,6 +31,7 @@ from facade.engine.services import Services
 from facade.mapping.loader import Mappings, load_mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
+from facade.store.eligibility import SqliteEligibilityStore
 from facade.store.ledger import SqliteLedger
 from facade.store.sqlite import SqliteAuthStore
 from facade.upstream.breaker import BreakerConfig, Breakers
@@ -75,6 +76,7 @@ def prepare_state(settings: Settings) -> None:
     ledger = SqliteLedger(settings.data_dir / "idempotency.sqlite3")
     ledger.purge(now - settings.idempotency_retention_seconds)
     ledger.close()
+    SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3").close()
 
 
 def derive(key: bytes, purpose: str) -> bytes:
@@ -180,10 +182,12 @@ async def open_services(
         directory=DepartmentDirectory(athena),
         ledger=SqliteLedger(settings.data_dir / "idempotency.sqlite3"),
         operation_definitions=operation_definitions(mappings, fhir_base=settings.fhir_base),
+        eligibility=SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3"),
     )
     try:
         yield services
     finally:
+        services.eligibility.close()
         services.ledger.close()
         await authz.aclose()
         await http.aclose()

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from facade.auth import policy
 from facade.auth.scopes import ScopeSet
 from facade.engine import reads
-from facade.errors import Forbidden, InvalidRequest, Unprocessable
+from facade.errors import Forbidden, InvalidRequest, NotFound, Unprocessable
 from facade.mapping.convert import match_template
 from facade.mapping.ids import format_id, parse_id
 from facade.mapping.paths import Segment, matches_keys, parse_path
@@ -316,8 +316,11 @@ async def _check_referenced(
     scope = f"patient/{rtype}.r" if patient else f"system/{rtype}.r"
     reader = replace(ctx.auth, scopes=ScopeSet.parse(scope), patient=patient or ctx.auth.patient)
     ctx.services.cache.invalidate(rtype, ctx.practice, rid)
-    resource = (await reads.read(ctx.services, reader, rtype, rid)).resource
-    policy.check_resource(table, reader, resource, "r")  # another patient's: 404
+    try:
+        resource = (await reads.read(ctx.services, reader, rtype, rid)).resource
+        policy.check_resource(table, reader, resource, "r")  # another patient's: 404
+    except NotFound as exc:
+        raise NotFound(exc.diagnostics, expression=where) from exc
     if table.compartment is None:
         return
     for patient_id in sent_patients:

@@ -121,26 +121,32 @@ def check_body(table: Table, body: Any, rid: str | None = None) -> Json:
 
 
 def body_practice(auth: AuthContext, resource: Json, fallback: str) -> str:
-    """The practice the references of a body name (``a-{practice}.``); one, and reachable."""
-    found: set[str] = set()
+    """The practice the references of a body name (``a-{practice}.``); one, and reachable.
 
-    def walk(node: Any) -> None:
+    Two practices are 400 at the first reference naming the second one.
+    """
+    found: dict[str, str] = {}  # practice -> the first element naming it
+
+    def walk(node: Any, where: str) -> None:
         if isinstance(node, dict):
             ref = node.get("reference")
             if isinstance(ref, str) and "/a-" in ref and "." in ref:
                 practice = ref.split("/a-", 1)[1].split(".", 1)[0]
                 if practice.isdigit() and practice != "1":
-                    found.add(practice)
-            for value in node.values():
-                walk(value)
+                    found.setdefault(practice, f"{where}.reference")
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
         elif isinstance(node, list):
-            for value in node:
-                walk(value)
+            for index, value in enumerate(node):
+                walk(value, f"{where}[{index}]")
 
-    walk(resource)
+    walk(resource, str(resource.get("resourceType") or "Resource"))
     if len(found) > 1:
-        raise InvalidRequest("The references of one write must all be in one practice")
-    practice = found.pop() if found else fallback
+        raise InvalidRequest(
+            "The references of one write must all be in one practice",
+            expression=(list(found.values())[1],),
+        )
+    practice = next(iter(found), fallback)
     if practice not in auth.practices:
         raise Forbidden(f"The access token does not grant practice {practice}")
     return practice

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from facade.mapping import insurance, renderings
+from facade.mapping import benefits, insurance, renderings
 
 Fn = Callable[[Any], Any]
 
@@ -339,6 +339,10 @@ def first_present(value: Any) -> Any:
     return next((v for v in value if v not in (None, "")), None)
 
 
+def _true(value: Any) -> bool:
+    return True
+
+
 def _constant(text: str) -> Fn:
     def read(value: Any) -> str:
         return text
@@ -380,4 +384,17 @@ TRANSFORMS: dict[str, Transform] = {
     "holder_date": Transform(insurance.holder_date, None),
     "holder_kind": Transform(insurance.holder_kind, None),
     "holder_ref": Transform(insurance.holder_ref, None),
+    # eligibility (facade/mapping/benefits.py)
+    "active": Transform(_constant("active"), None),
+    "true": Transform(_true, None),
+    "athena_purposes": Transform(benefits.athena_purposes, None),
+    "eastern_instant": Transform(benefits.eastern_instant, None),
+    "service_type": Transform(benefits.service_type, None),
+    "inforce": Transform(benefits.inforce, None),
+    "benefit_items": Transform(benefits.benefit_items, None),
+    "rejection_errors": Transform(benefits.rejection_errors, None),
+    "disposition": Transform(benefits.disposition, None),
+    "preview_disposition": Transform(benefits.preview_disposition, None),
+    "last_inforce": Transform(benefits.last_inforce, None),
+    "copay_items": Transform(benefits.copay_items, None),
 }

@@ -5,6 +5,6 @@ Importing this package registers every workflow with the engine
 ``registry.check``. A new workflow is a module here, added to the import below.
 """
 
-from facade.workflows import coverage, scheduling
+from facade.workflows import coverage, eligibility, scheduling
 
-__all__ = ["coverage", "scheduling"]
+__all__ = ["coverage", "eligibility", "scheduling"]

@@ -59,12 +59,15 @@ _MB = parse_path("identifier[type.coding.code=MB].value")
 
 async def insurances(
     services: Services, practice: str, patientid: str, *, cancelled: bool = False
-) -> list[Json]:
-    """The patient's insurances as athena lists them (``GET /patients/{id}/insurances``)."""
+) -> list[Json] | None:
+    """The patient's insurances as athena lists them (``GET /patients/{id}/insurances``);
+    None when athena does not know the patient."""
     params = [("limit", "100"), *([("showcancelled", "true")] if cancelled else [])]
     response = await services.athena.rest(
         "GET", practice, f"/patients/{patientid}/insurances", params=params
     )
+    if response.status == 404:
+        return None
     raise_for_bad_request(response)
     rows = response.body.get("insurances") if isinstance(response.body, dict) else None
     return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
@@ -122,7 +125,7 @@ async def coverage_fields(ctx: WriteContext) -> None:
     relationship = int(fields["relationshiptoinsuredid"])
     if ctx.current is None:  # create
         if fields.get("sequencenumber") in (None, ""):
-            rows = await insurances(ctx.services, ctx.practice, str(fields["patientid"]))
+            rows = await insurances(ctx.services, ctx.practice, str(fields["patientid"])) or []
             taken = {int(r.get("sequencenumber") or 0) for r in rows}
             fields["sequencenumber"] = next((s for s in SEQUENCES if s not in taken), 1)
         if relationship == SELF:
@@ -143,7 +146,7 @@ async def added_insurance(services: Services, practice: str, intent: dict[str, A
     patientid = str(intent.get("patientid", ""))
     if not patientid:
         return None
-    for row in await insurances(services, practice, patientid):
+    for row in await insurances(services, practice, patientid) or []:
         if (
             str(row.get("insurancepackageid")) == str(intent.get("insurancepackageid"))
             and str(row.get("insuranceidnumber")) == str(intent.get("insuranceidnumber"))
@@ -165,7 +168,7 @@ async def edited_coverage(ctx: WriteContext, record: Json) -> WriteOutcome:
     A new ``newsequencenumber`` swapped it with the patient's insurance holding that number."""
     if ctx.fields.get("newsequencenumber") not in (None, ""):
         rows = await insurances(ctx.services, ctx.practice, str(ctx.fields["patientid"]))
-        _forget_patients_coverages(ctx, rows)
+        _forget_patients_coverages(ctx, rows or [])
     rid = f"a-{ctx.practice}.{ctx.table.id.prefix}-{ctx.target}"
     return answer(ctx, await reread(ctx, rid), 200)
 
@@ -175,7 +178,7 @@ async def cancelled_coverage(ctx: WriteContext, record: Json) -> WriteOutcome:
     """Completer ``cancelled-coverage``: athena answers a DELETE with ``success`` only, and
     a cancelled insurance is listed only with ``showcancelled``: map that row."""
     patientid = str(ctx.fields["patientid"])
-    rows = await insurances(ctx.services, ctx.practice, patientid, cancelled=True)
+    rows = await insurances(ctx.services, ctx.practice, patientid, cancelled=True) or []
     row = next((r for r in rows if str(r.get("insuranceid")) == str(ctx.target)), None)
     if row is None:  # not listed at all: what we know, cancelled
         assert ctx.current is not None

@@ -68,6 +68,24 @@ def test_golden(
     if profile is None:  # a base resource (Appointment, Slot, Schedule): valid R4
         assert _base_errors(expected) == []
     _check_scheduling(expected)
+    _check_eligibility(expected)
+
+
+def _check_eligibility(resource: dict[str, Any]) -> None:
+    """ces-1 (CoverageEligibilityResponse.insurance.item: category xor productOrService) and
+    what the facade promises of every response (README "Eligibility")."""
+    if resource["resourceType"] != "CoverageEligibilityResponse":
+        return
+    for key in ("request", "patient", "insurer", "created", "outcome", "disposition"):
+        assert resource.get(key), key
+    for insurance in resource.get("insurance", []):
+        assert insurance["coverage"]["reference"].startswith("Coverage/a-")
+        if resource["outcome"] in ("complete", "partial"):
+            assert isinstance(insurance.get("inforce"), bool)
+        for item in insurance.get("item", []):
+            assert ("category" in item) != ("productOrService" in item), "ces-1"
+    if resource["outcome"] == "error" and resource.get("insurance"):
+        assert resource.get("error"), "a payer's rejection carries its error codes"
 
 
 def _check_scheduling(resource: dict[str, Any]) -> None:
