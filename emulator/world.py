@@ -181,6 +181,8 @@ class World:
                     record.fields.pop(name, None)
                 else:
                     record.fields[name] = value
+            if changes.get("email"):
+                record.fields["emailexists"] = "true"
             if "address1" in changes:
                 record.address_since = self.now_instant()[:10]
             record.fields["lastupdated"] = self.now_us_date()

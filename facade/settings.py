@@ -195,6 +195,17 @@ class Settings(BaseSettings):
     def fhir_base(self) -> str:
         return f"{self.base_url}/fhir/r4"
 
+    @property
+    def mcp_url(self) -> str:
+        """The MCP Streamable HTTP endpoint (facade/mcp), a resource of this same server."""
+        return f"{self.base_url}/mcp"
+
+    @property
+    def resource_indicators(self) -> tuple[str, ...]:
+        """The RFC 8707 ``resource`` values naming this one resource server (token audiences):
+        the FHIR base (the default), the MCP endpoint and the server's own base URL."""
+        return (self.fhir_base, self.mcp_url, self.base_url)
+
     def upstream_base(self) -> str:
         if self.athena_base_url:
             return self.athena_base_url.rstrip("/")

@@ -18,6 +18,7 @@ from facade.api.headers import SecurityHeaders, security_headers
 from facade.api.limits import Limits, RequestLimits
 from facade.api.timing import RequestEnvelope
 from facade.engine.runtime import load_checked_mappings, open_services
+from facade.mcp.http import McpEndpoint
 from facade.settings import Settings
 
 
@@ -35,10 +36,14 @@ def create_app(
     _quiet_libraries()
     mappings = load_checked_mappings()  # at creation: an unregistered workflow hook fails here
     software = version("athena-fhir-facade")
+    mcp = McpEndpoint(settings, mappings, lambda: app.state.services)  # MCP at /mcp
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings, mappings=mappings, transport=transport) as services:
+        async with (
+            open_services(settings, mappings=mappings, transport=transport) as services,
+            mcp.running(),
+        ):
             app.state.services = services
             yield
 
@@ -85,4 +90,5 @@ def create_app(
     app.include_router(routes_fhir.router)
     app.include_router(routes_auth.router)
     app.include_router(routes_ops.router)
+    app.router.routes.extend(mcp.routes())  # /mcp and its RFC 9728 documents
     return app

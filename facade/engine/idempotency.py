@@ -57,7 +57,9 @@ from facade.engine.writes import (
     build_fields,
     check_body,
     check_compartment,
+    existing,
     finish,
+    matched,
     resolve,
     send,
     writable_table,
@@ -102,7 +104,7 @@ async def _read_back(ctx: WriteContext, intent: dict[str, Any], attempts: int) -
         if attempt:
             await asyncio.sleep(settings.write_readback_interval)
         try:
-            found = await registry.READBACKS[name](ctx.services, ctx.practice, intent)
+            found = await registry.READBACKS[name](ctx, intent)
         except FacadeError as exc:
             failure = exc
             continue
@@ -169,6 +171,7 @@ async def create(
         raise InvalidRequest(f"{resource_type} does not support create")
     practice = body_practice(auth, resource, services.settings.default_practice)
     ctx = WriteContext(services, auth, table, step, practice, resource, dict(extra or {}))
+    ctx.conditional = bool(condition)
     check_compartment(ctx, resource)
     build_fields(ctx)
     if key is None:
@@ -305,12 +308,17 @@ async def _attempt(ctx: WriteContext, claim: Claim | None, *, retried: bool) -> 
         record = found
     if record is None and not ctx.step.complete:
         raise UpstreamError(f"athena answered the {ctx.step.name} without the record")
+    if record is not None and existing(ctx, record):
+        return await matched(ctx, record)  # athena's duplicate check answered one it had
     return await finish(ctx, record, 201)
 
 
 def _intent(ctx: WriteContext) -> dict[str, Any]:
-    """What identifies the outcome: the step's required athena fields (no names, no dates)."""
+    """What identifies the outcome: the step's ``intent`` athena fields (default its
+    required ones) and the ids its resolver noted (``facts["intent"]``); no names, no dates."""
+    names = ctx.step.required if ctx.step.intent is None else ctx.step.intent
     return {
         "practice": ctx.practice,
-        **{n: str(ctx.fields[n]) for n in ctx.step.required if ctx.fields.get(n) is not None},
+        **{n: str(ctx.fields[n]) for n in names if ctx.fields.get(n) is not None},
+        **{k: str(v) for k, v in (ctx.facts.get("intent") or {}).items()},
     }

@@ -81,6 +81,11 @@ async def collect(
     offset_paging = route.surface == "rest" and route.explode is None
     page_size = max(count, 1) if exact else route.page_size
     found: list[Json] = []
+    # A match is what a read would answer only when it comes from the read's own source
+    # and the read merges nothing else in (Location's search maps /v1 departments, its
+    # read athena's FHIR Location; Patient's /v1 searches lack previous names).
+    read = table.routes.read
+    cacheable = route.source == read.source and route.surface == read.surface and not read.merge
     position = start
     first_page = start.upstream is None and start.skip == 0
     upstream_total: int | None = None
@@ -96,7 +101,7 @@ async def collect(
             if not matches(resource, table, req):
                 continue
             found.append(resource)
-            if not table.routes.read.merge:  # a read adds merged sources a search lacks
+            if cacheable:
                 services.cache.put(
                     table.resource, plan.practice, resource["id"], compartment, render(resource)
                 )

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 
 Json = dict[str, Any]
 Resolver = Callable[["WriteContext"], Awaitable[None]]
-# (services, practice, intent) -> athena's record when the write took effect, else None
-ReadBack = Callable[["Services", str, dict[str, Any]], Awaitable[Json | None]]
+# (the write, its recorded intent) -> athena's record when the write took effect, else None.
+# The write is the request retrying it (same key, same body), its athena fields built.
+ReadBack = Callable[["WriteContext", dict[str, Any]], Awaitable[Json | None]]
 Operation = Callable[["Services", "AuthContext", "OperationCall"], Awaitable["WriteOutcome"]]
 # (the write, athena's record) -> the outcome
 Completer = Callable[["WriteContext", Json], Awaitable["WriteOutcome"]]

@@ -123,6 +123,7 @@ async def open_services(
         derive(key, "access-token"),
         issuer=settings.base_url,
         audience=settings.fhir_base,
+        audiences=settings.resource_indicators,
         ttl_seconds=settings.token_ttl_seconds,
     )
     authz = build_authorization_server(settings, issuer, derive(key, "authorize-session"))

@@ -18,9 +18,15 @@ resource type:
    it, per the table's declaration) and frozen: :func:`send` sends only that request;
 6. the upstream call goes out once (never retried blindly; see
    :mod:`facade.engine.idempotency` for keys, ledger and read-back);
-7. athena's answer is mapped back with ``to_fhir`` (or handed to the step's named
-   *completer*, e.g. the eligibility check's); the entity cache forgets every record
-   the request named.
+7. athena's answer is mapped back with ``to_fhir`` (or, when athena answers only an
+   id, read back through the table's read; or handed to the step's named *completer*,
+   e.g. the eligibility check's); the entity cache forgets every record the request
+   named.
+
+An update step either sets a state (``mode: set``, the Appointment cancel) or makes the
+body the new record (``mode: replace``, a Patient's demographics: only what changes is
+sent, and what the body leaves out is cleared). Patches (:mod:`facade.engine.patches`)
+become updates. DELETE is refused (405): athena deletes none of these records.
 
 A resolver that finds that athena need not be called (an eligibility request for a
 patient without insurance) *settles* the write: it sets ``ctx.settled`` to the record
@@ -39,6 +45,7 @@ from facade.auth import policy
 from facade.auth.context import AuthContext
 from facade.cache import render
 from facade.engine import reads, registry, write_policy
+from facade.engine.patches import apply_merge_patch, apply_patch
 from facade.engine.records import add_context
 from facade.engine.services import Services
 from facade.errors import (
@@ -46,13 +53,13 @@ from facade.errors import (
     FacadeError,
     Forbidden,
     InvalidRequest,
+    MethodNotAllowed,
     NotFound,
     Unprocessable,
     UpstreamError,
 )
-from facade.mapping.convert import to_athena, to_fhir
+from facade.mapping.convert import element_of, to_athena, to_fhir
 from facade.mapping.ids import format_id
-from facade.mapping.paths import parse_path
 from facade.mapping.table import Table, WriteStep
 from facade.upstream.client import UpstreamResponse, athena_error_message
 
@@ -78,6 +85,9 @@ class WriteContext:
     named: dict[str, write_policy.Claim] = field(default_factory=dict)
     authorized: Request | None = None  # the athena request write_policy.authorize passed
     settled: Json | None = None  # set by a resolver: the answer is known, nothing is sent
+    conditional: bool = False  # If-None-Exist: an existing match is the answer (200)
+    # a replace-mode update: the athena fields of the current record (what changes is sent)
+    baseline: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,8 +111,7 @@ def expression(table: Table, source: str, athena_field: str) -> str:
     for f in table.sources[source].fields:
         names = [f.athena] if isinstance(f.athena, str) else f.athena
         if athena_field in names and f.direction != "read":
-            path = ".".join(segment.name for segment in parse_path(f.fhir))
-            return f"{table.resource}.{path}"
+            return element_of(table, f)
     return table.resource
 
 
@@ -140,7 +149,10 @@ def body_practice(auth: AuthContext, resource: Json, fallback: str) -> str:
             for index, value in enumerate(node):
                 walk(value, f"{where}[{index}]")
 
-    walk(resource, str(resource.get("resourceType") or "Resource"))
+    rtype = str(resource.get("resourceType") or "Resource")
+    walk(resource, rtype)
+    for practice, where in _practices_named(resource, rtype).items():
+        found.setdefault(practice, where)
     if len(found) > 1:
         raise InvalidRequest(
             "The references of one write must all be in one practice",
@@ -152,12 +164,32 @@ def body_practice(auth: AuthContext, resource: Json, fallback: str) -> str:
     return practice
 
 
+def _practices_named(resource: Json, rtype: str) -> dict[str, str]:
+    """Practices named by practice Organization references (``a-1.Practice-{id}``, e.g. the
+    ``ah-practice`` extension a Patient carries), each with the element naming it."""
+    found: dict[str, str] = {}
+    for index, extension in enumerate(resource.get("extension") or []):
+        ref = (extension.get("valueReference") or {}) if isinstance(extension, dict) else {}
+        text = str(ref.get("reference", "")) if isinstance(ref, dict) else ""
+        head, sep, practice = text.rpartition(".Practice-")
+        if sep and head.endswith("a-1") and practice.isdigit():
+            found.setdefault(practice, f"{rtype}.extension[{index}].valueReference.reference")
+    return found
+
+
 def check_compartment(ctx: WriteContext, resource: Json) -> None:
     """The resource as it will be written: a patient-limited token writes only its own
     patient's resources, and every patient and record id the body names is checked
-    (:func:`facade.engine.write_policy.check_body`, first: its errors name the element)."""
-    write_policy.check_body(ctx, resource)
+    (:func:`facade.engine.write_policy.check_body`, first: its errors name the element).
+
+    A resource whose compartment is keyed by its own id (Patient) cannot be created by a
+    patient-limited token: a new record is nobody's compartment yet.
+    """
     patient = policy.compartment_patient(ctx.auth, ctx.table.resource, write_policy.permission(ctx))
+    compartment = ctx.table.compartment
+    if patient is not None and ctx.current is None and compartment and compartment.path == "id":
+        raise Forbidden(f"A patient-limited token cannot create a {ctx.table.resource}")
+    write_policy.check_body(ctx, resource)
     if patient is not None and (
         ctx.table.compartment is None or not policy.in_compartment(ctx.table, resource, patient)
     ):
@@ -166,15 +198,28 @@ def check_compartment(ctx: WriteContext, resource: Json) -> None:
 
 def build_fields(ctx: WriteContext) -> None:
     """athena fields from the body; an update starts from the current record, and its
-    target record and patient never come from the body."""
-    codes = ctx.services.mappings.codes
-    fields = to_athena(ctx.resource, ctx.table, ctx.step.source, ctx.practice, codes)
+    target record and patient never come from the body.
+
+    A ``replace`` step: the body is the new record, so a form field it leaves out is
+    cleared ("") unless the step ``keep``s it; :func:`form_of` then sends only changes.
+    """
+    codes, step = ctx.services.mappings.codes, ctx.step
+    replace = step.mode == "replace" and ctx.current is not None
+    fields = to_athena(
+        ctx.resource, ctx.table, step.source, ctx.practice, codes, strict=True, current=ctx.current
+    )
     if ctx.current is not None:
         kept = write_policy.protected(ctx)
-        ctx.fields.update(to_athena(ctx.current, ctx.table, ctx.step.source, ctx.practice, codes))
+        current = to_athena(ctx.current, ctx.table, step.source, ctx.practice, codes)
+        ctx.fields.update(current)
         fields = {k: v for k, v in fields.items() if k not in kept}
+        if replace:
+            ctx.baseline = dict(current)
+            for name in step.form:
+                if name not in kept and name not in step.keep:
+                    ctx.fields[name] = ""
     ctx.fields.update(fields)
-    for name, record in ctx.step.records.items():
+    for name, record in step.records.items():
         if record.role == "target":
             ctx.fields[name] = ctx.target
 
@@ -205,13 +250,43 @@ def upstream_path(step: WriteStep, fields: dict[str, Any]) -> str:
     return path
 
 
-def form_of(step: WriteStep, fields: dict[str, Any]) -> dict[str, str]:
-    return {n: str(fields[n]) for n in step.form if fields.get(n) not in (None, "")}
+def form_value(value: Any) -> str:
+    """One athena form value. athena quirk: a list (a patient's ``race``) is one
+    tab-separated value.
+
+    >>> form_value(["2106-3", "2054-5"]), form_value(None), form_value("M")
+    ('2106-3\\t2054-5', '', 'M')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return "\t".join(str(v) for v in value)
+    return str(value)
+
+
+def form_of(
+    step: WriteStep, fields: dict[str, Any], baseline: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """The form body: every form field with a value; for a ``replace`` update (with
+    the current record's fields as ``baseline``) only the fields that change, a cleared
+    one sent empty."""
+    if baseline is None:
+        return {n: form_value(fields[n]) for n in step.form if fields.get(n) not in (None, "")}
+    return {
+        n: form_value(fields.get(n))
+        for n in step.form
+        if form_value(fields.get(n)) != form_value(baseline.get(n))
+    }
+
+
+def changed_fields(ctx: WriteContext) -> dict[str, str]:
+    """What a ``replace`` update would change (empty: nothing to send)."""
+    return form_of(ctx.step, ctx.fields, ctx.baseline)
 
 
 def request_of(ctx: WriteContext) -> Request:
     """The athena request the step's fields make (what is authorized, and sent)."""
-    form = form_of(ctx.step, ctx.fields)
+    form = form_of(ctx.step, ctx.fields, ctx.baseline)
     path = upstream_path(ctx.step, ctx.fields)
     return ctx.step.method, ctx.practice, path, tuple(form.items())
 
@@ -275,7 +350,7 @@ async def send(ctx: WriteContext) -> Json | None:
     if isinstance(record, dict):
         named = {n: str(ctx.fields[n]) for n in ctx.step.placeholders() if n in ctx.fields}
         record = {**named, **record}
-    if ctx.step.result == "record":
+    if ctx.step.result in ("record", "id"):
         if not isinstance(record, dict) or not record.get(
             ctx.table.sources[ctx.step.source].record_id or "id"
         ):
@@ -298,8 +373,32 @@ async def finish(ctx: WriteContext, record: Json | None, status: int) -> WriteOu
 
 
 async def to_resource(ctx: WriteContext, record: Json) -> Json:
+    """athena's record of the write as the resource; athena answered an id only
+    (``result: id``): the resource read back through the table's read."""
+    if ctx.step.result == "id":
+        return await reread(ctx, new_id(ctx, record))
     (record,) = await add_context(ctx.services, ctx.table, ctx.step.source, ctx.practice, [record])
     return to_fhir(record, ctx.table, ctx.step.source, ctx.practice, ctx.services.mappings.codes)
+
+
+def existing(ctx: WriteContext, record: Json) -> bool:
+    """Whether athena answered a create with a record that was there before (its
+    duplicate check found a match: the resolver listed them in ``facts["existing"]``)."""
+    key = ctx.table.sources[ctx.step.source].record_id or "id"
+    return str(record.get(key)) in set(ctx.facts.get("existing") or ())
+
+
+async def matched(ctx: WriteContext, record: Json) -> WriteOutcome:
+    """athena's duplicate check answered an existing record: with ``If-None-Exist`` that
+    match is the answer (200, http.html#ccreate); otherwise the create is a 409 naming it."""
+    resource = await to_resource(ctx, record)
+    if ctx.conditional:
+        return answer(ctx, resource, 200)
+    reference = f"{ctx.table.resource}/{resource['id']}"
+    raise Conflict(
+        f"athena found a matching {ctx.table.resource} and created none: {reference}"
+        " (send If-None-Exist to get the match instead)"
+    )
 
 
 def answer(ctx: WriteContext, resource: Json, status: int) -> WriteOutcome:
@@ -340,9 +439,7 @@ async def update(
         None,
     )
     if step is None:
-        unchanged = {k: v for k, v in resource.items() if k != "meta"} == {
-            k: v for k, v in current.items() if k != "meta"
-        }
+        unchanged = _same(resource, current)
         if unchanged:
             return WriteOutcome(200, current, {"ETag": render(current).etag})
         changes = sorted({k for s in table.writes.update for k in s.when})
@@ -367,9 +464,15 @@ async def update(
             )
         if not changed and step.skip_if_current:
             return WriteOutcome(200, current, {"ETag": render(current).etag})  # nothing to do
-    elif step.skip_if_current and all(current.get(k) == v for k, v in step.when.items()):
+    elif (
+        step.skip_if_current
+        and step.when
+        and all(current.get(k) == v for k, v in step.when.items())
+    ):
         return WriteOutcome(200, current, {"ETag": render(current).etag})  # nothing to do
     build_fields(ctx)
+    if ctx.baseline is not None and step.skip_if_current and not changed_fields(ctx):
+        return WriteOutcome(200, current, {"ETag": render(current).etag})  # nothing to do
     await resolve(ctx)
     return await finish(ctx, await send(ctx), 200)
 
@@ -385,52 +488,6 @@ def changed_elements(current: Json, body: Json) -> set[str]:
     ['b']
     """
     return {k for k, v in body.items() if k not in UNCOMPARED and current.get(k) != v}
-
-
-def apply_patch(table: Table, current: Json, operations: Any) -> Json:
-    """JSON Patch (RFC 6902) on the elements the table lets a patch change."""
-    assert table.writes is not None
-    if not isinstance(operations, list) or not operations:
-        raise InvalidRequest("A JSON Patch body is a non-empty array of operations")
-    patched = dict(current)
-    for index, op in enumerate(operations):
-        if not isinstance(op, dict) or not isinstance(op.get("path"), str):
-            raise InvalidRequest(f"JSON Patch operation {index} is malformed")
-        path = str(op["path"])
-        top = "/" + path.strip("/").split("/", 1)[0]
-        if top not in table.writes.patch_paths:
-            raise Unprocessable(
-                f"JSON Patch may only change {', '.join(table.writes.patch_paths)}",
-                expression=(f"{table.resource}.{top.strip('/')}",),
-            )
-        kind = op.get("op")
-        parts = path.strip("/").split("/")
-        if kind == "test":
-            if _get(patched, parts) != op.get("value"):
-                raise Conflict(f"JSON Patch test failed at {path}")
-        elif kind in ("add", "replace"):
-            _set(patched, parts, op.get("value"))
-        elif kind == "remove":
-            patched.pop(parts[0], None) if len(parts) == 1 else None
-        else:
-            raise InvalidRequest(f"Unsupported JSON Patch op {kind!r}")
-    return patched
-
-
-def _get(node: Any, parts: list[str]) -> Any:
-    for part in parts:
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
-def _set(node: Json, parts: list[str], value: Any) -> None:
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-        node[part] = dict(child)
-        node = node[part]
-    node[parts[-1]] = value
 
 
 async def patch(
@@ -453,43 +510,33 @@ async def patch(
     return await update(services, auth, resource_type, rid, apply(table, current, document))
 
 
-def apply_merge_patch(table: Table, current: Json, document: Any) -> Json:
-    """JSON Merge Patch (RFC 7386) on the elements the table lets a patch change.
-
-    ``null`` removes an element; objects merge recursively; anything else replaces.
-    ``resourceType`` and ``id`` may be repeated but not changed.
-    """
-    assert table.writes is not None
-    if not isinstance(document, dict):
-        raise InvalidRequest("A JSON Merge Patch body is a JSON object")
-    allowed = {p.strip("/").split("/", 1)[0] for p in table.writes.patch_paths}
-    for key, value in document.items():
-        if key in ("resourceType", "id") and value == current.get(key):
-            continue
-        if key not in allowed:
-            raise Unprocessable(
-                f"JSON Merge Patch may only change {', '.join(table.writes.patch_paths)}",
-                expression=(f"{table.resource}.{key}",),
-            )
-    merged: Json = _merge(current, document)
-    return merged
-
-
-def _merge(target: Any, document: Any) -> Any:
-    if not isinstance(document, dict):
-        return document
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in document.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = _merge(merged.get(key), value)
-    return merged
-
-
 def new_id(ctx: WriteContext, record: Json) -> str:
     key = ctx.table.sources[ctx.step.source].record_id or "id"
     return format_id(ctx.practice, ctx.table.id.prefix, str(record[key]))
 
 
-__all__ = ["FacadeError", "WriteContext", "WriteOutcome"]
+def _same(resource: Json, current: Json) -> bool:
+    return {k: v for k, v in resource.items() if k != "meta"} == {
+        k: v for k, v in current.items() if k != "meta"
+    }
+
+
+def delete(services: Services, auth: AuthContext, resource_type: str) -> None:
+    """delete (http.html#delete) is not offered: athena deletes none of these records
+    (a patient is deactivated, an appointment cancelled). 405 with what to do instead."""
+    table = services.mappings.table(resource_type)
+    if table is None:
+        raise NotFound(f"Resource type {resource_type} is not supported by this server")
+    allowed = ["GET", "HEAD"]
+    if table.writes and table.writes.update:
+        allowed.append("PUT")
+    if table.writes and table.writes.patch_paths:
+        allowed.append("PATCH")
+    hint = f" {table.delete_instead}" if table.delete_instead else ""
+    raise MethodNotAllowed(
+        f"DELETE is not supported: athena does not delete {resource_type} records.{hint}",
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
+__all__ = ["FacadeError", "WriteContext", "WriteOutcome", "apply_merge_patch", "apply_patch"]

@@ -330,6 +330,25 @@ class WriteStep(_Strict):
     ``when``: FHIR element values that select this step (updates). ``records``: the
     athena fields naming the records the call acts on, with their roles (module
     docstring, "Write authorization").
+
+    ``mode`` (updates): ``set`` sends every form field the current record and the body
+    give (the body wins: a state change such as a cancel); ``replace`` makes the body the
+    new record (PUT semantics): only the form fields whose value differs from the current
+    record's are sent, one the body leaves out is sent empty (athena clears it), except
+    the ``keep`` fields, which an absent element leaves as they are (athena cannot clear
+    them, e.g. a patient's ``status`` when ``active`` is left out); a ``required`` field
+    may not be cleared (422 at the element).
+
+    ``result``: athena answers the ``record``; or nothing useful, and the URL's record is
+    re-read (``reread``); or the new record's ``id`` only, and it is read back through
+    the table's read (the answer is the full resource). A create whose athena call may
+    answer an existing record instead of a new one (athena's duplicate check) has its
+    resolver list those records' ids in ``WriteContext.facts["existing"]``: such an
+    answer is a 409 naming the match (with ``If-None-Exist``, a 200 with it).
+
+    ``intent``: the athena fields the idempotency ledger records for the read-back
+    (default ``required``); never names or dates (resolvers may add ids in
+    ``facts["intent"]``).
     """
 
     name: str
@@ -341,15 +360,19 @@ class WriteStep(_Strict):
     resolve: str | None = None
     readback: str | None = None
     when: dict[str, str] = Field(default_factory=dict)
-    result: Literal["record", "reread"] = "record"  # athena answers the record, or re-read it
+    result: Literal["record", "reread", "id"] = "record"
     records: dict[str, WriteRecord] = Field(default_factory=dict)
+    mode: Literal["set", "replace"] = "set"
+    keep: list[str] = Field(default_factory=list)  # replace: absent leaves these unchanged
+    intent: list[str] | None = None
     # Updates: the FHIR elements this step may change. Empty: a state change selected by
     # ``when`` (a record already in that state is answered as it is, unless
-    # ``skip_if_current`` is false). Declared: the body may differ from the current
-    # record only in these elements (others are 422 at the element; elements left out
-    # are kept), and a body that changes nothing is answered without a call (unless
-    # ``skip_if_current`` is false: an expired Coverage reads ``cancelled`` but athena
-    # still holds it live, so cancelling it is still sent).
+    # ``skip_if_current`` is false), or a ``replace`` (which sends what differs).
+    # Declared: the body may differ from the current record only in these elements
+    # (others are 422 at the element; elements left out are kept), and a body that
+    # changes nothing is answered without a call (unless ``skip_if_current`` is false:
+    # an expired Coverage reads ``cancelled`` but athena still holds it live, so
+    # cancelling it is still sent).
     changes: list[str] = Field(default_factory=list)
     skip_if_current: bool = True
     # A named completer (facade/engine/registry.py) that turns athena's answer into the
@@ -399,6 +422,9 @@ class OperationDef(_Strict):
 class Writes(_Strict):
     # athena fields carrying a patient id, in any step (module docstring, "Write authorization")
     patients: list[str] = Field(default_factory=list)
+    # The athena fields an update by a patient-limited token may change (None: the steps'
+    # own rules alone). Any other field the update would send is 422 at its element.
+    patient_may_change: list[str] | None = None
     create: WriteStep | None = None
     update: list[WriteStep] = Field(default_factory=list)
     patch_paths: list[str] = Field(default_factory=list)  # elements JSON Patch may change
@@ -424,6 +450,8 @@ class Table(_Strict):
     includes: dict[str, Include] = Field(default_factory=dict)  # "Encounter:patient": ...
     revincludes: dict[str, RevInclude] = Field(default_factory=dict)  # "Provenance:target": ...
     writes: Writes | None = None
+    # What to do instead of DELETE, said in its 405 answer (athena deletes nothing here).
+    delete_instead: str | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> Table:
@@ -463,9 +491,17 @@ class Table(_Strict):
                     raise ValueError(f"write {step.name}: record {name} is never sent")
                 if record.role == "target" and id(step) not in updates:
                     raise ValueError(f"write {step.name}: only update steps have a target")
+            if not set(step.keep) <= set(step.form):
+                raise ValueError(f"write {step.name}: keep names fields it never sends")
+            if step.mode == "replace" and id(step) not in updates:
+                raise ValueError(f"write {step.name}: only update steps replace the record")
             targets = [n for n, r in step.records.items() if r.role == "target"]
             if id(step) in updates and len(targets) != 1:
                 raise ValueError(f"update {step.name} must declare exactly one target record")
+            if writes.patient_may_change is not None and not set(writes.patient_may_change) <= {
+                n for s in writes.update for n in s.form
+            }:
+                raise ValueError("patient_may_change names fields no update sends")
             for field in self.sources[step.source].fields:
                 names = [field.athena] if isinstance(field.athena, str) else field.athena
                 if (

@@ -140,13 +140,13 @@ async def coverage_fields(ctx: WriteContext) -> None:
 
 
 @registry.readback("added-insurance")
-async def added_insurance(services: Services, practice: str, intent: dict[str, Any]) -> Json | None:
+async def added_insurance(ctx: WriteContext, intent: dict[str, Any]) -> Json | None:
     """Read-back ``added-insurance``: the patient's live insurance with the package, member id
     and sequence number the create sent, when athena holds it."""
     patientid = str(intent.get("patientid", ""))
     if not patientid:
         return None
-    for row in await insurances(services, practice, patientid) or []:
+    for row in await insurances(ctx.services, ctx.practice, patientid) or []:
         if (
             str(row.get("insurancepackageid")) == str(intent.get("insurancepackageid"))
             and str(row.get("insuranceidnumber")) == str(intent.get("insuranceidnumber"))

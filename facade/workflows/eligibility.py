@@ -194,13 +194,11 @@ async def eligibility_coverage(ctx: WriteContext) -> None:
 
 
 @registry.readback("eligibility-result")
-async def eligibility_result(
-    services: Services, practice: str, intent: dict[str, Any]
-) -> Json | None:
+async def eligibility_result(ctx: WriteContext, intent: dict[str, Any]) -> Json | None:
     """Read-back ``eligibility-result``: athena's latest check of the insurance, when it is
     for the service type this one asked (athena keeps one check per insurance)."""
     latest = await _latest(
-        services, practice, str(intent.get("patientid")), str(intent.get("insuranceid"))
+        ctx.services, ctx.practice, str(intent.get("patientid")), str(intent.get("insuranceid"))
     )
     if latest is None or str(latest.get("servicetypecode")) != str(intent.get("servicetypecode")):
         return None
