@@ -62,6 +62,9 @@ COMMON = {"ah-practice", "_count", "cursor", "_format", "_pretty", "_security"}
 _PRACTICE_PARAM = re.compile(r"^(?:Organization/)?a-1\.Practice-(?P<practice>\d+)$")
 _CARRIES_PRACTICE = re.compile(r"^(?:[A-Za-z]+/)?a-(?P<practice>\d+)\.(?P<rest>.+)$")
 T = TypeVar("T")
+_KIND_ORDER = {"Patient": 0, "Encounter": 1, "Coverage": 2}
+# the same as emulator.fhir_coverage.COVERAGE_ID (which imports this module)
+_COVERAGE_ID = re.compile(r"^a-(?P<practice>\d+)\.Coverage-(?P<id>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -417,6 +420,16 @@ def _provenance(world: World, pid: str, kind: str, ident: int) -> dict[str, Any]
     if kind == "Encounter":
         encounter = world.schedule.encounter(pid, ident)
         return provenance_resource(pid, kind, ident, encounter.last_updated) if encounter else None
+    if kind == "Coverage":
+        insurance = world.insurances.get(pid, ident)
+        if (
+            insurance is None
+            or not insurance.is_coverage
+            or not world.patient(pid, insurance.patientid)
+        ):
+            return None
+        recorded = datetime.fromisoformat(insurance.last_updated.replace("Z", "+00:00"))
+        return provenance_resource(pid, kind, ident, recorded)
     patient = world.patient(pid, ident)
     if patient is None:
         return None
@@ -437,7 +450,8 @@ async def read_provenance(request: Request) -> Response:
 
 
 async def search_provenance(request: Request) -> Response:
-    """``GET /fhir/r4/Provenance`` by ``target`` (Patient/Encounter), ``patient`` or ``_id``."""
+    """``GET /fhir/r4/Provenance`` by ``target`` (Patient/Encounter/Coverage), ``patient`` or
+    ``_id``; a patient's Provenance covers the patient, its encounters and its coverages."""
     world, pairs = world_of(request), await request_pairs(request)
     query = parse_query(world, SEARCHES["Provenance"], pairs)
     pid = query.practiceid
@@ -455,6 +469,8 @@ async def search_provenance(request: Request) -> Response:
                 found |= {("Encounter", i) for i in _ids([ident], ENCOUNTER_ID, pid)}
             elif kind == "Patient":
                 found |= {("Patient", i) for i in _ids([ident], PATIENT_ID, pid)}
+            elif kind == "Coverage":
+                found |= {("Coverage", i) for i in _ids([ident], _COVERAGE_ID, pid)}
             else:
                 raise invalid_fhir_request()
         narrow(found)
@@ -465,6 +481,11 @@ async def search_provenance(request: Request) -> Response:
             ("Encounter", e.encounterid)
             for e in world.schedule.all_encounters(pid)
             if e.patientid in patients
+        }
+        found |= {
+            ("Coverage", r.insuranceid)
+            for r in world.insurances.all(pid)
+            if r.patientid in patients and r.is_coverage
         }
         narrow(found)
     for value in query.values("_id"):
@@ -478,7 +499,7 @@ async def search_provenance(request: Request) -> Response:
         narrow(found)
     resources = [
         r
-        for kind, ident in sorted(keys or set(), key=lambda k: (k[0] != "Patient", k[1]))
+        for kind, ident in sorted(keys or set(), key=lambda k: (_KIND_ORDER[k[0]], k[1]))
         if (r := _provenance(world, pid, kind, ident)) is not None
     ]
     return bundle(request, "Provenance", query, pairs, resources, lambda r: r)

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     athena_scope: str = (
         "athena/service/Athenanet.MDP.* system/Patient.read system/Encounter.read"
         " system/Condition.read system/Provenance.read system/Practitioner.read"
-        " system/Location.read system/Organization.read"
+        " system/Location.read system/Organization.read system/Coverage.read"
     )
     default_practice: str = "195900"
     practices: list[str] = Field(default_factory=lambda: ["195900", "195901"])
@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     )
     allow_scan: bool = True
     cursor_ttl_seconds: int = 3600
+
+    # real-time eligibility (README "Eligibility"): how long $submit waits for a slow payer's
+    # 271 (within the request deadline) before answering queued, and how often it asks athena
+    eligibility_wait_seconds: float = Field(default=8.0, ge=0)
+    eligibility_poll_interval: float = Field(default=1.0, gt=0)
 
     # facade authorization server (local-dev client, SMART discovery)
     dev_client_secret: SecretStr = SecretStr(DEV_CLIENT_SECRET_DEFAULT)

@@ -53,16 +53,15 @@ from facade.engine.services import Services
 from facade.engine.writes import (
     WriteContext,
     WriteOutcome,
-    answer,
     body_practice,
     build_fields,
     check_body,
     check_compartment,
     existing,
+    finish,
     matched,
     resolve,
     send,
-    to_resource,
     writable_table,
 )
 from facade.errors import (
@@ -252,7 +251,7 @@ async def _write_held(ctx: WriteContext, claim: Claim, record: LedgerRecord) -> 
     """The write under a held claim; a pending record is read back before anything is sent."""
     found = await _read_back(ctx, record.intent, 1)
     if found is not None:
-        return answer(ctx, await to_resource(ctx, found), 201)
+        return await finish(ctx, found, 201)
     return await _attempt(ctx, claim, retried=record.attempts > 0)
 
 
@@ -285,7 +284,7 @@ async def _attempt(ctx: WriteContext, claim: Claim | None, *, retried: bool) -> 
         record = await _read_back(ctx, _intent(ctx), 1)  # taken: maybe by our first attempt
         if record is None:
             raise
-        return answer(ctx, await to_resource(ctx, record), 201)
+        return await finish(ctx, record, 201)
     intent = _intent(ctx)
     if claim is not None and not await ctx.services.ledger.attempted(
         claim.key, claim.owner, intent, _now(), settings.idempotency_lease_seconds
@@ -307,11 +306,11 @@ async def _attempt(ctx: WriteContext, claim: Claim | None, *, retried: bool) -> 
         if found is None:
             raise
         record = found
-    if record is None:
+    if record is None and not ctx.step.complete:
         raise UpstreamError(f"athena answered the {ctx.step.name} without the record")
-    if existing(ctx, record):  # athena's duplicate check answered a record it already had
-        return await matched(ctx, record)
-    return answer(ctx, await to_resource(ctx, record), 201)
+    if record is not None and existing(ctx, record):
+        return await matched(ctx, record)  # athena's duplicate check answered one it had
+    return await finish(ctx, record, 201)
 
 
 def _intent(ctx: WriteContext) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from facade.engine.services import Services
 from facade.mapping.loader import Mappings, load_mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
+from facade.store.eligibility import SqliteEligibilityStore
 from facade.store.events import EventStore
 from facade.store.ledger import SqliteLedger
 from facade.store.sqlite import SqliteAuthStore
@@ -80,6 +81,7 @@ def prepare_state(settings: Settings) -> None:
         events = EventStore(settings.data_dir / "events.sqlite3")
         events.purge(now - settings.events_retention_seconds)
         events.close()
+    SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3").close()
 
 
 def derive(key: bytes, purpose: str) -> bytes:
@@ -186,10 +188,12 @@ async def open_services(
         directory=DepartmentDirectory(athena),
         ledger=SqliteLedger(settings.data_dir / "idempotency.sqlite3"),
         operation_definitions=operation_definitions(mappings, fhir_base=settings.fhir_base),
+        eligibility=SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3"),
     )
     try:
         yield services
     finally:
+        services.eligibility.close()
         services.ledger.close()
         await authz.aclose()
         await http.aclose()

@@ -13,6 +13,7 @@ from facade.engine.directory import DepartmentDirectory
 from facade.mapping.loader import Mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
+from facade.store.eligibility import EligibilityStore
 from facade.store.ledger import IdempotencyLedger
 from facade.upstream.client import AthenaClient
 
@@ -32,6 +33,7 @@ class Services:
     directory: DepartmentDirectory
     ledger: IdempotencyLedger
     operation_definitions: dict[str, dict[str, object]]
+    eligibility: EligibilityStore  # checks the facade handled (athena keeps only the last)
     # called with (resource type, practice, id, action, the resource the write produced or
     # None) for every record a write touched (facade.engine.writes.answer); the event
     # engine listens (facade/events/runtime.py)

@@ -20,8 +20,10 @@ steps operations use — so a table's new writes inherit it:
   id and the caller's patient (compartment tokens); a ``target`` is the URL's record;
   a ``writable`` record is re-read from athena with the caller's token (404 unknown,
   in another practice or outside the compartment; 403 without the ``u`` letter) and
-  belongs to the patient the request sends (422); a value the body named is the value
-  sent (400).
+  belongs to the patient the request sends (422); a ``referenced`` record likewise, in
+  the caller's compartment whatever its scope letters for that type (the Coverage an
+  eligibility check is for: 404, or 422 when it is another patient's); a value the body
+  named is the value sent (400).
 - :func:`check_changes`, with :func:`authorize`: an update by a patient-limited token
   changes only what the table lets a patient change (``writes.patient_may_change``, the
   athena fields; any other field the request would send is 422 at its element).
@@ -35,12 +37,13 @@ of their practices; everything else above applies to them too.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from facade.auth import policy
+from facade.auth.scopes import ScopeSet
 from facade.engine import reads
-from facade.errors import Forbidden, InvalidRequest, Unprocessable
+from facade.errors import Forbidden, InvalidRequest, NotFound, Unprocessable
 from facade.mapping.convert import match_template
 from facade.mapping.ids import format_id, parse_id
 from facade.mapping.paths import Segment, matches, parse_path
@@ -282,6 +285,8 @@ async def authorize(ctx: WriteContext) -> None:
             raise Forbidden(f"The {step.name} may only act on the {table.resource} in the URL")
         if record.role == "writable":
             await _check_writable(ctx, kind, value, sent_patients, where)
+        if record.role == "referenced":
+            await _check_referenced(ctx, kind, value, sent_patients, where)
     if patient is not None and ctx.current is not None:
         check_changes(ctx, sent)
 
@@ -339,6 +344,41 @@ async def _check_writable(
         if not policy.in_compartment(table, resource, patient):
             raise Unprocessable(
                 f"{rtype}/{rid} is not an {rtype} of the patient this {ctx.step.name} is for",
+                expression=where,
+            )
+
+
+async def _check_referenced(
+    ctx: WriteContext,
+    table: Table,
+    local: str,
+    sent_patients: list[str],
+    where: tuple[str, ...],
+) -> None:
+    """An existing record the call is about: readable in the caller's compartment (read
+    from athena, not the cache), and the patient's the request sends.
+
+    Read as the caller with only the ``r`` letter on its type: the caller's scope for the
+    write (``c`` on CoverageEligibilityRequest) is what lets it name the record; its
+    patient compartment and practices still decide which records it may name.
+    """
+    rtype = table.resource
+    rid = format_id(ctx.practice, table.id.prefix, local)
+    patient = policy.compartment_patient(ctx.auth, ctx.table.resource, permission(ctx))
+    scope = f"patient/{rtype}.r" if patient else f"system/{rtype}.r"
+    reader = replace(ctx.auth, scopes=ScopeSet.parse(scope), patient=patient or ctx.auth.patient)
+    ctx.services.cache.invalidate(rtype, ctx.practice, rid)
+    try:
+        resource = (await reads.read(ctx.services, reader, rtype, rid)).resource
+        policy.check_resource(table, reader, resource, "r")  # another patient's: 404
+    except NotFound as exc:
+        raise NotFound(exc.diagnostics, expression=where) from exc
+    if table.compartment is None:
+        return
+    for patient_id in sent_patients:
+        if not policy.in_compartment(table, resource, patient_id):
+            raise Unprocessable(
+                f"{rtype}/{rid} is not a {rtype} of the patient this {ctx.step.name} is for",
                 expression=where,
             )
 

@@ -19,13 +19,18 @@ resource type:
 6. the upstream call goes out once (never retried blindly; see
    :mod:`facade.engine.idempotency` for keys, ledger and read-back);
 7. athena's answer is mapped back with ``to_fhir`` (or, when athena answers only an
-   id, read back through the table's read); the entity cache forgets every record the
-   request named.
+   id, read back through the table's read; or handed to the step's named *completer*,
+   e.g. the eligibility check's); the entity cache forgets every record the request
+   named.
 
 An update step either sets a state (``mode: set``, the Appointment cancel) or makes the
 body the new record (``mode: replace``, a Patient's demographics: only what changes is
 sent, and what the body leaves out is cleared). Patches (:mod:`facade.engine.patches`)
 become updates. DELETE is refused (405): athena deletes none of these records.
+
+A resolver that finds that athena need not be called (an eligibility request for a
+patient without insurance) *settles* the write: it sets ``ctx.settled`` to the record
+the completer builds the answer from, and nothing is sent.
 
 Resolvers and read-backs are registered by name (:mod:`facade.engine.registry`)
 by the modules that own the resource's workflow (:mod:`facade.workflows`).
@@ -79,9 +84,13 @@ class WriteContext:
     # what the body names for each declared athena field (write_policy.check_body)
     named: dict[str, write_policy.Claim] = field(default_factory=dict)
     authorized: Request | None = None  # the athena request write_policy.authorize passed
+    settled: Json | None = None  # set by a resolver: the answer is known, nothing is sent
     conditional: bool = False  # If-None-Exist: an existing match is the answer (200)
     # a replace-mode update: the athena fields of the current record (what changes is sent)
     baseline: dict[str, Any] | None = None
+    # resources a completer created besides its answer (e.g. an eligibility response): the
+    # write listeners hear of them with the answer (facade/events)
+    produced: list[Json] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -124,42 +133,50 @@ def check_body(table: Table, body: Any, rid: str | None = None) -> Json:
 
 
 def body_practice(auth: AuthContext, resource: Json, fallback: str) -> str:
-    """The practice the references of a body name (``a-{practice}.``); one, and reachable."""
-    found: set[str] = set()
+    """The practice the references of a body name (``a-{practice}.``); one, and reachable.
 
-    def walk(node: Any) -> None:
+    Two practices are 400 at the first reference naming the second one.
+    """
+    found: dict[str, str] = {}  # practice -> the first element naming it
+
+    def walk(node: Any, where: str) -> None:
         if isinstance(node, dict):
             ref = node.get("reference")
             if isinstance(ref, str) and "/a-" in ref and "." in ref:
                 practice = ref.split("/a-", 1)[1].split(".", 1)[0]
                 if practice.isdigit() and practice != "1":
-                    found.add(practice)
-            for value in node.values():
-                walk(value)
+                    found.setdefault(practice, f"{where}.reference")
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
         elif isinstance(node, list):
-            for value in node:
-                walk(value)
+            for index, value in enumerate(node):
+                walk(value, f"{where}[{index}]")
 
-    walk(resource)
-    found |= _practices_named(resource)
+    rtype = str(resource.get("resourceType") or "Resource")
+    walk(resource, rtype)
+    for practice, where in _practices_named(resource, rtype).items():
+        found.setdefault(practice, where)
     if len(found) > 1:
-        raise InvalidRequest("The references of one write must all be in one practice")
-    practice = found.pop() if found else fallback
+        raise InvalidRequest(
+            "The references of one write must all be in one practice",
+            expression=(list(found.values())[1],),
+        )
+    practice = next(iter(found), fallback)
     if practice not in auth.practices:
         raise Forbidden(f"The access token does not grant practice {practice}")
     return practice
 
 
-def _practices_named(resource: Json) -> set[str]:
+def _practices_named(resource: Json, rtype: str) -> dict[str, str]:
     """Practices named by practice Organization references (``a-1.Practice-{id}``, e.g. the
-    ``ah-practice`` extension a Patient carries)."""
-    found: set[str] = set()
-    for extension in resource.get("extension") or []:
+    ``ah-practice`` extension a Patient carries), each with the element naming it."""
+    found: dict[str, str] = {}
+    for index, extension in enumerate(resource.get("extension") or []):
         ref = (extension.get("valueReference") or {}) if isinstance(extension, dict) else {}
         text = str(ref.get("reference", "")) if isinstance(ref, dict) else ""
         head, sep, practice = text.rpartition(".Practice-")
         if sep and head.endswith("a-1") and practice.isdigit():
-            found.add(practice)
+            found.setdefault(practice, f"{rtype}.extension[{index}].valueReference.reference")
     return found
 
 
@@ -215,6 +232,8 @@ async def resolve(ctx: WriteContext) -> None:
     before :func:`send`, in every write flow)."""
     if ctx.step.resolve:
         await registry.RESOLVERS[ctx.step.resolve](ctx)
+    if ctx.settled is not None:
+        return  # the resolver settled it: nothing will be sent
     missing = [name for name in ctx.step.required if ctx.fields.get(name) in (None, "")]
     if missing:
         raise Unprocessable(
@@ -275,8 +294,23 @@ def request_of(ctx: WriteContext) -> Request:
     return ctx.step.method, ctx.practice, path, tuple(form.items())
 
 
+def refused_elements(ctx: WriteContext, body: Any, message: str) -> tuple[str, ...]:
+    """The FHIR elements athena's refusal is about: its ``invalidfields`` and
+    ``missingfields``, or the step's ``errors`` whose text the message contains."""
+    named: list[str] = []
+    if isinstance(body, dict):
+        for key in ("invalidfields", "missingfields"):
+            items = body.get(key)
+            named += [str(f) for f in items] if isinstance(items, list) else []
+    lowered = message.lower()
+    named += [f for text, f in ctx.step.errors.items() if text.lower() in lowered]
+    found = [expression(ctx.table, ctx.step.source, f) for f in dict.fromkeys(named)]
+    return tuple(dict.fromkeys(e for e in found if e != ctx.table.resource))
+
+
 def raise_for_write(ctx: WriteContext, response: UpstreamResponse) -> None:
-    """athena's answer to a write as a typed error (404 unknown, 409 taken, 400/422 refused)."""
+    """athena's answer to a write as a typed error (404 unknown, 409 taken, 400/422 refused),
+    pointing at the elements athena's refusal names."""
     status = response.status
     if status < 400:
         return
@@ -285,19 +319,24 @@ def raise_for_write(ctx: WriteContext, response: UpstreamResponse) -> None:
         if isinstance(response.body, dict) and response.body.get("soft")
         else athena_error_message(response.body)
     )
+    where = refused_elements(ctx, response.body, message)
     if status == 404:
-        raise NotFound(f"athena does not know the record: {message}")
+        raise NotFound(f"athena does not know the record: {message}", expression=where)
     if status == 409:
-        raise Conflict(f"athena refused the {ctx.step.name}: {message}")
-    raise Unprocessable(f"athena refused the {ctx.step.name}: {message}")
+        raise Conflict(f"athena refused the {ctx.step.name}: {message}", expression=where)
+    raise Unprocessable(f"athena refused the {ctx.step.name}: {message}", expression=where)
 
 
 async def send(ctx: WriteContext) -> Json | None:
     """The one upstream call of a step; athena's record when it answers one.
 
     Only the request :func:`resolve` authorized goes out; afterwards, whatever the
-    outcome, the cache forgets every record it names.
+    outcome, the cache forgets every record it names. A settled write sends nothing.
+    athena's record carries the fields the step's path named (athena leaves them out:
+    a created insurance does not say whose it is).
     """
+    if ctx.settled is not None:
+        return ctx.settled
     request = request_of(ctx)
     if ctx.authorized != request:
         raise FacadeError(f"The {ctx.step.name} is not the request that was authorized")
@@ -306,9 +345,14 @@ async def send(ctx: WriteContext) -> Json | None:
         response = await ctx.services.athena.rest(method, practice, path, form=dict(form))
     finally:
         write_policy.forget(ctx)
-    raise_for_write(ctx, response)
     body = response.body
+    if ctx.step.soft and response.status == 422 and isinstance(body, dict) and body.get("soft"):
+        return {"soft": True, "errormessage": str(body.get("error") or "")}
+    raise_for_write(ctx, response)
     record = body[0] if isinstance(body, list) and len(body) == 1 else body
+    if isinstance(record, dict):
+        named = {n: str(ctx.fields[n]) for n in ctx.step.placeholders() if n in ctx.fields}
+        record = {**named, **record}
     if ctx.step.result in ("record", "id"):
         if not isinstance(record, dict) or not record.get(
             ctx.table.sources[ctx.step.source].record_id or "id"
@@ -316,6 +360,24 @@ async def send(ctx: WriteContext) -> Json | None:
             raise UpstreamError(f"athena answered the {ctx.step.name} with an unexpected shape")
         return record
     return None
+
+
+async def finish(ctx: WriteContext, record: Json | None, status: int) -> WriteOutcome:
+    """The write's outcome from athena's record: the step's completer, or ``to_fhir``
+    (re-read from athena when the step says athena answers no record)."""
+    if ctx.step.complete:
+        outcome = await registry.COMPLETERS[ctx.step.complete](ctx, record or {})
+        if outcome.status in (200, 201):
+            tell(
+                ctx, [outcome.body, *ctx.produced], "create" if outcome.status == 201 else "update"
+            )
+        return outcome
+    if record is None:
+        if ctx.target is None:
+            raise UpstreamError(f"athena answered the {ctx.step.name} without the record")
+        rid = format_id(ctx.practice, ctx.table.id.prefix, ctx.target)
+        return answer(ctx, await reread(ctx, rid), status)
+    return answer(ctx, await to_resource(ctx, record), status)
 
 
 async def to_resource(ctx: WriteContext, record: Json) -> Json:
@@ -368,6 +430,15 @@ def answer(ctx: WriteContext, resource: Json, status: int, *, changed: bool = Tr
     return WriteOutcome(status, resource, headers)
 
 
+def tell(ctx: WriteContext, resources: list[Json], action: str) -> None:
+    """The write listeners hear of resources a completer made (``answer`` tells its own)."""
+    for listener in ctx.services.write_listeners:
+        for resource in resources:
+            if isinstance(resource, dict) and resource.get("resourceType") and resource.get("id"):
+                rtype, rid = str(resource["resourceType"]), str(resource["id"])
+                listener(rtype, ctx.practice, rid, action, resource)
+
+
 async def reread(ctx: WriteContext, rid: str) -> Json:
     ctx.services.cache.invalidate(ctx.table.resource, ctx.practice, rid)
     entry = await reads.read(ctx.services, ctx.auth, ctx.table.resource, rid)
@@ -408,15 +479,41 @@ async def update(
     )
     # the URL decides the record; the body may only repeat it (and the current patient)
     check_compartment(ctx, {**current, **resource})
-    if step.when and all(current.get(k) == v for k, v in step.when.items()):
+    if step.changes:
+        changed = changed_elements(current, resource)
+        fixed = sorted(changed - set(step.changes))
+        if fixed:
+            raise Unprocessable(
+                f"athena cannot change {', '.join(fixed)} of a {resource_type} this way"
+                f" ({step.name} changes {', '.join(step.changes)})",
+                expression=tuple(f"{resource_type}.{e}" for e in fixed),
+            )
+        if not changed and step.skip_if_current:
+            return WriteOutcome(200, current, {"ETag": render(current).etag})  # nothing to do
+    elif (
+        step.skip_if_current
+        and step.when
+        and all(current.get(k) == v for k, v in step.when.items())
+    ):
         return WriteOutcome(200, current, {"ETag": render(current).etag})  # nothing to do
     build_fields(ctx)
-    if ctx.baseline is not None and not changed_fields(ctx):
+    if ctx.baseline is not None and step.skip_if_current and not changed_fields(ctx):
         return WriteOutcome(200, current, {"ETag": render(current).etag})  # nothing to do
     await resolve(ctx)
-    record = await send(ctx)
-    result = await to_resource(ctx, record) if record is not None else await reread(ctx, rid)
-    return answer(ctx, result, 200)
+    return await finish(ctx, await send(ctx), 200)
+
+
+UNCOMPARED = frozenset({"resourceType", "id", "meta", "text"})
+
+
+def changed_elements(current: Json, body: Json) -> set[str]:
+    """The top-level elements the body gives with another value than the current record
+    (elements left out are kept, not removed: athena cannot clear most fields).
+
+    >>> sorted(changed_elements({"a": 1, "b": [2]}, {"a": 1, "b": [3], "meta": {}}))
+    ['b']
+    """
+    return {k for k, v in body.items() if k not in UNCOMPARED and current.get(k) != v}
 
 
 async def patch(

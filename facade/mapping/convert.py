@@ -77,7 +77,7 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
     """Map one athena record (rest field set or athena FHIR resource) to our FHIR resource."""
     source = table.sources[source_name]
     resource: Json = {"resourceType": table.resource}
-    if source.surface == "fhir":
+    if source.surface in ("fhir", "store"):  # athena's FHIR resource, or one the facade keeps
         resource["id"] = str(record["id"])
         for element in source.copy_elements:
             if element in record and not _is_empty(record[element]):
@@ -89,7 +89,7 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
     meta: Json = {}
     upstream_meta = record.get("meta")
     if (
-        source.surface == "fhir"
+        source.surface in ("fhir", "store")
         and isinstance(upstream_meta, dict)
         and upstream_meta.get("lastUpdated")
     ):

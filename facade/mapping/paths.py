@@ -8,7 +8,9 @@ followed by one selector in brackets:
 - ``name[+]``              append a new list item (for ordered lists such as ``given``);
 - ``name[use=official]``   the list item whose keys equal these values (created,
   with those keys, when absent). Several ``k=v`` pairs are comma separated and a
-  value may contain dots or colons: ``extension[url=http://x/y.z]``.
+  value may contain dots or colons: ``extension[url=http://x/y.z]``. A key may itself
+  be a path into the item (``identifier[type.coding.code=MB]``: any value there
+  equals it); such selectors only read (write-direction fields), they create nothing.
 - ``name[use=official|]``  alternatives: ``use`` is ``official`` or absent. Reading
   athena, the first alternative is the one created; writing, a client's item without
   ``use`` is taken too (``|`` never occurs in the values tables select on).
@@ -95,20 +97,26 @@ def parse_path(path: str) -> tuple[Segment, ...]:
 
 
 def matches(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
-    """Whether a list item is the one a selector names (``|`` separates alternatives;
-    an empty alternative is the key's absence).
+    """Whether a list item is the one a ``[k=v,...]`` selector names (keys may be paths;
+    ``|`` separates alternatives; an empty alternative is the key's absence).
 
     >>> matches({"use": "home"}, (("use", "home|"),)), matches({}, (("use", "home|"),))
     (True, True)
     >>> matches({"use": "work"}, (("use", "home|"),))
     False
+    >>> matches({"type": {"coding": [{"code": "MB"}]}}, (("type.coding.code", "MB"),))
+    True
     """
     if not isinstance(item, dict):
         return False
     for key, value in keys:
-        found = item.get(key)
+        found = get_values(item, parse_path(key)) if "." in key else [item.get(key)]
         if not any(
-            (found is None if option == "" else found == option or str(found) == option)
+            (
+                all(f is None for f in found)
+                if option == ""
+                else any(f == option or str(f) == option for f in found)
+            )
             for option in value.split("|")
         ):
             return False
@@ -152,6 +160,8 @@ def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
                     found = item
                     break
             if found is None:
+                if any("." in key for key, _ in seg.keys):
+                    raise ValueError(f"a selector with a path only reads: {seg.name!r}")
                 found = _created(seg.keys)
                 items.append(found)
             if last:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from facade.mapping import renderings
+from facade.mapping import benefits, insurance, renderings
 
 Fn = Callable[[Any], Any]
 
@@ -373,6 +373,10 @@ def first_present(value: Any) -> Any:
     return next((v for v in value if v not in (None, "")), None)
 
 
+def _true(value: Any) -> bool:
+    return True
+
+
 def _constant(text: str) -> Fn:
     def read(value: Any) -> str:
         return text
@@ -404,4 +408,28 @@ TRANSFORMS: dict[str, Transform] = {
     # participant.status and participant.required of athena's actors (constants)
     "accepted": Transform(_constant("accepted"), None),
     "required": Transform(_constant("required"), None),
+    # Coverage (facade/mapping/insurance.py)
+    "member_identifier": Transform(insurance.member_identifier, None),
+    "coverage_status": Transform(insurance.coverage_status, None),
+    "group_class": Transform(insurance.group_class, None),
+    "plan_class": Transform(insurance.plan_class, None),
+    "copay_costs": Transform(insurance.copay_costs, None),
+    "self_only": Transform(insurance.self_only, None),
+    "unless_self": Transform(insurance.unless_self, None),
+    "holder_date": Transform(insurance.holder_date, None),
+    "holder_kind": Transform(insurance.holder_kind, None),
+    "holder_ref": Transform(insurance.holder_ref, None),
+    # eligibility (facade/mapping/benefits.py)
+    "active": Transform(_constant("active"), None),
+    "true": Transform(_true, None),
+    "athena_purposes": Transform(benefits.athena_purposes, None),
+    "eastern_instant": Transform(benefits.eastern_instant, None),
+    "service_type": Transform(benefits.service_type, None),
+    "inforce": Transform(benefits.inforce, None),
+    "benefit_items": Transform(benefits.benefit_items, None),
+    "rejection_errors": Transform(benefits.rejection_errors, None),
+    "disposition": Transform(benefits.disposition, None),
+    "preview_disposition": Transform(benefits.preview_disposition, None),
+    "last_inforce": Transform(benefits.last_inforce, None),
+    "copay_items": Transform(benefits.copay_items, None),
 }

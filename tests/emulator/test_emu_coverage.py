@@ -185,6 +185,22 @@ def test_v1_writes_show_in_fhir(v1: httpx.Client, fhir: httpx.Client) -> None:
     assert response.status_code == 404 and response.json()["resourceType"] == "OperationOutcome"
 
 
+def test_provenance_of_coverage(fhir: httpx.Client, validator: ProfileValidator) -> None:
+    """athena's CapabilityStatement lists Provenance:target as a Coverage revinclude (CAPS)."""
+    found = fhir.get("/Provenance", params={"target": "Coverage/a-195900.Coverage-7001"}).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == ["a-195900.Provenance-Coverage-7001"]
+    provenance = found["entry"][0]["resource"]
+    assert provenance["target"] == [{"reference": "Coverage/a-195900.Coverage-7001"}]
+    validator.assert_valid(provenance)
+    assert fhir.get(f"/Provenance/{provenance['id']}").json() == provenance
+    by_patient = fhir.get("/Provenance", params={"patient": "a-195900.E-60179"}).json()
+    targets = [e["resource"]["target"][0]["reference"] for e in by_patient["entry"]]
+    assert targets[0] == "Patient/a-195900.E-60179"
+    assert targets[-2:] == ["Coverage/a-195900.Coverage-7002", "Coverage/a-195900.Coverage-7003"]
+    # self-pay is no Coverage, so it has no Provenance either
+    assert fhir.get("/Provenance/a-195900.Provenance-Coverage-7004").status_code == 404
+
+
 def test_scope_is_enforced(fhir: httpx.Client) -> None:
     base = str(fhir.base_url).removesuffix("/fhir/r4/").removesuffix("/fhir/r4")
     with httpx.Client(base_url=base) as plain:

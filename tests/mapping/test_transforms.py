@@ -4,11 +4,11 @@ import doctest
 
 import pytest
 
-from facade.mapping import convert, ids, paths, transforms
+from facade.mapping import benefits, convert, ids, insurance, paths, transforms
 from facade.mapping.transforms import TRANSFORMS, date_iso_to_us, date_us_to_iso
 
 
-@pytest.mark.parametrize("module", [transforms, paths, ids, convert])
+@pytest.mark.parametrize("module", [transforms, paths, ids, convert, insurance, benefits])
 def test_docstring_examples(module: object) -> None:
     failures, tried = doctest.testmod(module)  # type: ignore[arg-type]
     assert tried > 0

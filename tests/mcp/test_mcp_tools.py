@@ -29,6 +29,8 @@ ANNOTATIONS = {  # name: (readOnly, destructive, idempotent)
     "book_appointment": (False, False, False),
     "cancel_appointment": (False, True, True),
     "list_encounters": (True, False, True),
+    "get_coverage": (True, False, True),
+    "check_eligibility": (False, False, False),
     "fhir_read": (True, False, True),
     "fhir_search": (True, False, True),
 }

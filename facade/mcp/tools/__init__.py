@@ -3,6 +3,6 @@
 A new family (coverage and eligibility, claims) is one more module here, imported below.
 """
 
-from facade.mcp.tools import appointments, encounters, fhir, patients, scheduling
+from facade.mcp.tools import appointments, coverage, encounters, fhir, patients, scheduling
 
-__all__ = ["appointments", "encounters", "fhir", "patients", "scheduling"]
+__all__ = ["appointments", "coverage", "encounters", "fhir", "patients", "scheduling"]
