@@ -99,9 +99,11 @@ def test_the_checker_sees_a_forbidden_edge() -> None:
     assert any(name.startswith("fastapi") for name in found)
 
 
-ENGINE = ["facade/engine", "facade/workflows"]
+# Entry points over the engine other than the HTTP face (bulk export jobs) obey the same rules.
+ENGINE = ["facade/engine", "facade/workflows", "facade/bulk"]
 ENGINE_FORBIDDEN = ("fastapi", "starlette", "uvicorn", "granian")
 BELOW_API = [
+    "facade/bulk",
     "facade/engine",
     "facade/workflows",
     "facade/auth",
@@ -119,6 +121,8 @@ BELOW_API_FILES = sorted(p for d in BELOW_API for p in (ROOT / d).rglob("*.py"))
 def test_engine_packages_exist() -> None:
     assert ROOT / "facade/engine/reads.py" in ENGINE_FILES
     assert ROOT / "facade/workflows/scheduling.py" in ENGINE_FILES
+    assert ROOT / "facade/bulk/export.py" in ENGINE_FILES
+    assert ROOT / "facade/bulk/runner.py" in BELOW_API_FILES
 
 
 @pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -11,12 +11,13 @@ import httpx
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from facade.api import errors, routes_auth, routes_fhir, routes_ops, routes_write
+from facade.api import errors, routes_auth, routes_bulk, routes_fhir, routes_ops, routes_write
 from facade.api.fastpath import PlainReadFastPath
 from facade.api.head import HeadAsGet
 from facade.api.headers import SecurityHeaders, security_headers
 from facade.api.limits import Limits, RequestLimits
 from facade.api.timing import RequestEnvelope
+from facade.bulk import open_bulk
 from facade.engine.runtime import load_checked_mappings, open_services
 from facade.settings import Settings
 
@@ -40,7 +41,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, mappings=mappings, transport=transport) as services:
             app.state.services = services
-            yield
+            if not settings.bulk_enabled:
+                yield
+                return
+            async with open_bulk(services) as bulk:
+                app.state.bulk = bulk
+                yield
 
     app = FastAPI(
         title="athena-fhir-facade",
@@ -67,7 +73,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH"],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",
@@ -76,12 +82,21 @@ def create_app(
                 "Idempotency-Key",
                 "If-None-Exist",
             ],
-            expose_headers=["Location", "ETag", "Retry-After", "WWW-Authenticate"],
+            expose_headers=[
+                "Location",
+                "ETag",
+                "Retry-After",
+                "WWW-Authenticate",
+                "Content-Location",  # Bulk Data: the status URL, its progress and expiry
+                "X-Progress",
+                "Expires",
+            ],
             max_age=600,
         )
     app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
     app.add_middleware(SecurityHeaders, headers=security_headers(settings))
-    app.include_router(routes_write.router)  # first: Type/$op before the read route
+    app.include_router(routes_bulk.router)  # first: $export, Group and bulk status/files
+    app.include_router(routes_write.router)  # then Type/$op before the read route
     app.include_router(routes_fhir.router)
     app.include_router(routes_auth.router)
     app.include_router(routes_ops.router)

@@ -169,6 +169,7 @@ async def open_services(
             software_version=software,
             endpoints=endpoints,
             cors=bool(settings.cors_origins),
+            bulk=settings.bulk_enabled,
         ),
         smart_configuration=smart_configuration(
             mappings, issuer=settings.base_url, endpoints=endpoints

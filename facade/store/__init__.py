@@ -3,6 +3,7 @@
 base.py     AuthStore: the interface the authorization server needs
 sqlite.py   SqliteAuthStore: the embedded default, a file under the data directory
 ledger.py   IdempotencyLedger (interface) and SqliteLedger: idempotent writes
+bulk.py     BulkJobStore (interface) and SqliteBulkJobStore: Bulk Data export jobs
 """
 
 from __future__ import annotations
