@@ -68,6 +68,7 @@ Items = list[tuple[str, str]]
 TRANSIENT = (UpstreamError, UpstreamUnavailable, UpstreamTimeout)
 SEARCH_ATTEMPTS = 5
 MAX_THROTTLE_WAITS = 60
+NATIVE_POLL_FAILURES = 3  # failed polls in a row before athena's export is given up
 NATIVE_CHUNK = 200  # resources mapped between two yields to the event loop
 
 
@@ -463,7 +464,7 @@ class ExportRun:
                     poll = await exporter.poll(str(cursor["status"]))
                 except (*TRANSIENT, Throttled) as exc:
                     failures += 1
-                    if failures >= SEARCH_ATTEMPTS:
+                    if failures >= NATIVE_POLL_FAILURES:
                         raise NativeExportFailed(exc.diagnostics) from exc
                     await asyncio.sleep(min(8.0, 0.5 * 2**failures))
                     continue

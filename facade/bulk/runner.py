@@ -114,7 +114,8 @@ class BulkRunner:
 
     async def _tick(self) -> None:
         now = time.time()
-        if now - self._purged_at >= PURGE_EVERY_SECONDS:
+        every = min(PURGE_EVERY_SECONDS, self.settings.bulk_file_ttl_seconds / 2)
+        if now - self._purged_at >= every:
             self._purged_at = now
             await self.purge(now)
         while len(self._jobs) < self.settings.bulk_jobs_per_worker:
