@@ -19,11 +19,13 @@ Only the client that started a job sees it. The fault plan (emulator/faults.py) 
 how long a job takes (``bulk_export_seconds``) and whether it fails
 (``bulk_export_failure``: its status then answers 500 with an OperationOutcome); the
 usual rules apply to these paths like to any other. Content is rendered when a
-job becomes ready (a snapshot then, [G] for athena's own timing).
+job becomes ready (a snapshot then, [G] for athena's own timing), in a worker thread so
+the emulated API keeps answering meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import secrets
@@ -80,6 +82,7 @@ class ExportJob:
     transaction_time: str
     files: dict[str, bytes] | None = None
     output: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class BulkExports:
@@ -208,8 +211,15 @@ def _job(request: Request) -> ExportJob:
     return job
 
 
-def _render(request: Request, job: ExportJob) -> None:
-    world = world_of(request)
+def _render(world: World, base: str, job: ExportJob) -> None:
+    """Render the job's files once (in a worker thread: athena's export runs beside its API)."""
+    with job.lock:
+        if job.files is not None:
+            return
+        _render_files(world, base, job)
+
+
+def _render_files(world: World, base: str, job: ExportJob) -> None:
     files: dict[str, bytes] = {}
     output: list[dict[str, Any]] = []
     for rtype in job.types:
@@ -225,7 +235,7 @@ def _render(request: Request, job: ExportJob) -> None:
             output.append(
                 {
                     "type": rtype,
-                    "url": f"{_base(request)}/bulk/files/{job.id}/{name}",
+                    "url": f"{base}/bulk/files/{job.id}/{name}",
                     "count": len(chunk),
                 }
             )
@@ -248,7 +258,7 @@ async def status(request: Request) -> Response:
     if job.failure is not None:
         raise FhirError(500, "exception", job.failure)
     if job.files is None:
-        _render(request, job)
+        await asyncio.to_thread(_render, world_of(request), _base(request), job)
     manifest = {
         "transactionTime": job.transaction_time,
         "request": job.request,

@@ -272,6 +272,12 @@ class Settings(BaseSettings):
         default=True,
         description="Use athena's own Group $export for the types athena's FHIR API serves",
     )
+    bulk_cpu_share: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Share of a worker's event loop that mapping athena's export files may take",
+    )
     bulk_native_timeout_seconds: float = Field(
         default=1800.0, gt=0, description="How long to wait for athena's export before paging"
     )

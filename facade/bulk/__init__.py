@@ -124,6 +124,7 @@ class Bulk:
         now = time.time()
         if not await self.store.cancel(job.id, auth.client_id, now, now):
             raise NotFound("No such export (unknown, deleted or expired)")
+        self.runner.cancel(job.id)
         remove_files(self.settings.bulk_path / job.id)
 
     async def file(self, auth: AuthContext, job_id: str, name: str) -> Path:

@@ -40,7 +40,7 @@ from facade.auth.context import AuthContext
 from facade.auth.scopes import ScopeSet
 from facade.bulk import plan
 from facade.bulk.manifest import ERROR_FILE, manifest
-from facade.bulk.native import AthenaExport, NativeExportFailed
+from facade.bulk.native import AthenaExport, NativeExportFailed, parse_lines
 from facade.bulk.ndjson import LostCheckpoint, PartFile, write_all
 from facade.bulk.spec import ExportSpec
 from facade.engine import searches
@@ -69,7 +69,7 @@ TRANSIENT = (UpstreamError, UpstreamUnavailable, UpstreamTimeout)
 SEARCH_ATTEMPTS = 5
 MAX_THROTTLE_WAITS = 60
 NATIVE_POLL_FAILURES = 3  # failed polls in a row before athena's export is given up
-NATIVE_CHUNK = 200  # resources mapped between two yields to the event loop
+NATIVE_CHUNK = 50  # resources mapped between two yields to the event loop (a few ms)
 
 
 class Lost(Exception):
@@ -508,11 +508,12 @@ class ExportRun:
         try:
             seen = (file.ids() if file.count else set()) if len(checks) > 1 else None
             for index in range(int(cursor.get("f", 0)), len(urls)):
-                records = await exporter.download(urls[index])
-                for start in range(0, len(records), NATIVE_CHUNK):
+                lines = await exporter.download(urls[index])
+                for start in range(0, len(lines), NATIVE_CHUNK):
+                    busy = time.perf_counter()
                     chunk = [
                         r
-                        for r in records[start : start + NATIVE_CHUNK]
+                        for r in parse_lines(lines[start : start + NATIVE_CHUNK])
                         if r.get("resourceType") == rtype and isinstance(r.get("id"), str)
                     ]
                     chunk = await add_context(self.work, table, route.source, practice, chunk)
@@ -524,11 +525,17 @@ class ExportRun:
                             resource, seen
                         ):
                             file.write(resource)
-                    await asyncio.sleep(0)  # interactive requests share this event loop
+                    await self._pace(time.perf_counter() - busy)
                 await self._checkpoint(key, rtype, file, {"mode": "native", "f": index + 1})
             await self._finish(key, rtype, file)
         finally:
             file.close()
+
+    async def _pace(self, busy: float) -> None:
+        """Yield to interactive requests (they share this event loop): mapping athena's
+        files takes at most ``FACADE_BULK_CPU_SHARE`` of the loop's time."""
+        share = self.settings.bulk_cpu_share
+        await asyncio.sleep(busy * (1.0 - share) / share)
 
     def _admits(
         self, table: Table, resource: Json, practice: str, checks: list[SearchRequest]

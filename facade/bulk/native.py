@@ -45,6 +45,20 @@ def _retry_after(response: UpstreamResponse, default: float) -> float:
         return default
 
 
+def parse_lines(lines: list[bytes]) -> list[Json]:
+    """NDJSON lines of athena's export as resources (a malformed line fails the file)."""
+    records = []
+    for line in lines:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError("athena's export file holds malformed NDJSON") from exc
+        if not isinstance(record, dict):
+            raise UpstreamError("athena's export file holds something else than resources")
+        records.append(record)
+    return records
+
+
 def _job_failed(body: Any) -> bool:
     if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
         return False
@@ -97,8 +111,8 @@ class AthenaExport:
             return Poll(manifest)
         raise NativeExportFailed(f"athena's export ended with status {response.status}")
 
-    async def download(self, url: str) -> list[Json]:
-        """One output file: athena's FHIR resources, one per NDJSON line."""
+    async def download(self, url: str) -> list[bytes]:
+        """One output file: its NDJSON lines (parsed by :func:`parse_lines`, in slices)."""
         response = await self.athena.request(
             "GET",
             self.athena.path_of(url),
@@ -109,18 +123,7 @@ class AthenaExport:
         )
         if response.status != 200 or not isinstance(response.body, bytes):
             raise NativeExportFailed(f"athena's export file answered {response.status}")
-        records = []
-        for line in response.body.splitlines():
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise UpstreamError("athena's export file holds malformed NDJSON") from exc
-            if not isinstance(record, dict):
-                raise UpstreamError("athena's export file holds something else than resources")
-            records.append(record)
-        return records
+        return [line for line in response.body.splitlines() if line.strip()]
 
     async def delete(self, status_url: str) -> None:
         """Tell athena the files are no longer needed (best effort)."""

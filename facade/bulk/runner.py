@@ -5,7 +5,8 @@ lifespan; nothing here knows HTTP). It claims jobs from the shared store — new
 at once when its own worker accepted the kick-off (:meth:`BulkRunner.wake`), others
 every ``FACADE_BULK_POLL_SECONDS`` — and runs at most ``FACADE_BULK_JOBS_PER_WORKER``
 at a time. While a job runs a heartbeat renews its lease; a failed renewal means the
-job was cancelled (``DELETE``) or taken over, and the job stops at once.
+job was cancelled (``DELETE``) or taken over, and the job stops at once (a ``DELETE``
+answered by the worker running the job stops it before the answer).
 
 Restarts: a graceful stop releases the leases of the jobs it was running, so the next
 start (of this worker or any other) resumes them immediately from their checkpoints;
@@ -41,6 +42,7 @@ from facade.upstream.budget import BudgetConfig, RateBudget
 
 log = logging.getLogger("facade.bulk")
 PURGE_EVERY_SECONDS = 60.0
+HEARTBEAT_SECONDS = 1.0  # lease renewal, progress, and noticing a cancellation
 
 
 def lane(services: Services) -> Services:
@@ -88,6 +90,13 @@ class BulkRunner:
     @property
     def running(self) -> list[str]:
         return list(self._jobs)
+
+    def cancel(self, job_id: str) -> None:
+        """Stop a job this worker runs at once (``DELETE``); other workers' heartbeats
+        notice within a second."""
+        task = self._jobs.get(job_id)
+        if task is not None:
+            task.cancel()
 
     async def stop(self) -> None:
         """Stop claiming, stop the running jobs and release them (resumed on the next start)."""
@@ -179,7 +188,7 @@ class BulkRunner:
     ) -> None:
         lease = self.settings.bulk_lease_seconds
         while True:
-            await asyncio.sleep(lease / 3)
+            await asyncio.sleep(min(lease / 3, HEARTBEAT_SECONDS))
             ok = await self.store.renew(job.id, self.owner, time.time(), lease, run.progress)
             if not ok and task is not None:
                 log.info("bulk job %s stops: cancelled or taken over", job.id[:8])

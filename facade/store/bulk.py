@@ -246,6 +246,7 @@ class SqliteBulkJobStore:
             for (jid,) in candidates:
                 changed = self._db.execute(
                     "UPDATE bulk_jobs SET state = 'running', owner = ?, lease_until = ?,"
+                    " progress = CASE WHEN state = 'queued' THEN 'started' ELSE progress END,"
                     " updated_at = ? WHERE id = ? AND (state = 'queued' OR (state = 'running'"
                     " AND (owner IS NULL OR lease_until <= ?)))",
                     (owner, now + lease_seconds, now, jid, now),

@@ -24,6 +24,7 @@ BULK_SETTINGS: dict[str, Any] = {
     "bulk_rate_per_second": 1000.0,
     "bulk_burst": 1000,
     "bulk_max_jobs_per_client": 2,
+    "bulk_cpu_share": 1.0,  # no pacing: nothing interactive to protect here
 }
 
 
