@@ -31,6 +31,7 @@ from facade.engine.services import Services
 from facade.mapping.loader import Mappings, load_mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
+from facade.store.bulk import SqliteBulkJobStore
 from facade.store.ledger import SqliteLedger
 from facade.store.sqlite import SqliteAuthStore
 from facade.upstream.breaker import BreakerConfig, Breakers
@@ -64,7 +65,8 @@ def prepare_state(settings: Settings) -> None:
     signing key and the id_token keys (each keeping a different one) and to
     switch the SQLite files to WAL. The server's parent runs this first.
     Expired codes, refresh tokens, revocations and launches, and finished idempotency
-    records past their retention, are purged here too, once per start.
+    records past their retention, are purged here too, once per start. (Expired bulk
+    exports are purged by the workers' runners, which also delete their files.)
     """
     now = int(time.time())
     signing_key(settings)
@@ -75,6 +77,7 @@ def prepare_state(settings: Settings) -> None:
     ledger = SqliteLedger(settings.data_dir / "idempotency.sqlite3")
     ledger.purge(now - settings.idempotency_retention_seconds)
     ledger.close()
+    SqliteBulkJobStore(settings.data_dir / "bulk.sqlite3").close()  # created (and WAL) once
 
 
 def derive(key: bytes, purpose: str) -> bytes:
