@@ -194,10 +194,11 @@ class ExportRun:
         """The part's file at its last checkpoint in ``mode`` (else from scratch); its cursor."""
         name = f"{rtype}-{practice}.ndjson"
         part = self.parts.get(key)
-        cursor = part.cursor if part is not None and part.cursor else {}
-        if cursor.get("mode") == mode:
+        if part is not None and part.cursor and part.cursor.get("mode") == mode:
             try:
-                return PartFile(self.directory, name, size=part.bytes, count=part.count), cursor  # type: ignore[union-attr]
+                return PartFile(
+                    self.directory, name, size=part.bytes, count=part.count
+                ), part.cursor
             except LostCheckpoint:
                 log.warning("bulk part restarts: its file is shorter than its checkpoint")
         return PartFile(self.directory, name), {"mode": mode}
