@@ -1,7 +1,10 @@
 """OperationDefinitions for the operations the tables declare (FHIR R4 operationdefinition.html).
 
 Each is served at its canonical URL, ``{base}/OperationDefinition/{Type}-{name}``,
-and named from the CapabilityStatement (``rest.resource.operation``).
+and named from the CapabilityStatement (``rest.resource.operation``). An operation that
+is exactly one the specification defines (R4 core ``CoverageEligibilityRequest/$submit``)
+is named there by the specification's canonical, and the served definition is ``base``d
+on it.
 """
 
 from __future__ import annotations
@@ -52,5 +55,7 @@ def operation_definitions(
                 definition["description"] = op.documentation
             if op.based_on:
                 definition["comment"] = f"Follows {op.based_on}"
+            if op.canonical:
+                definition["base"] = op.canonical
             found[oid] = definition
     return found

@@ -99,7 +99,9 @@ def capability_statement(
         operations = [
             {
                 "name": op.name,
-                "definition": f"{fhir_base}/OperationDefinition/{operation_id(rtype, op.name)}",
+                # the specification's canonical when the operation is exactly that one
+                "definition": op.canonical
+                or f"{fhir_base}/OperationDefinition/{operation_id(rtype, op.name)}",
                 **({"documentation": op.documentation} if op.documentation else {}),
             }
             for op in (writes.operations if writes else [])

@@ -9,6 +9,7 @@ environment (prefix ``EMULATOR_``) only when the class is instantiated.
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,13 @@ class EmulatorConfig(BaseSettings):
     # 10 keeps pages small so clients must follow `next`. MET asks for 1000.
     fhir_default_count: int = Field(default=10, ge=1)
     fhir_max_count: int = Field(default=1000, ge=1)
+
+    # Which athena host this emulates (section 1.1): "preview" switches off what only
+    # works in production, e.g. real-time eligibility (section 3.8, C1).
+    environment: Literal["production", "preview"] = "production"
+    # Real-time eligibility (section 3.8) [G]: how long a "slow" payer takes to answer a
+    # 270, on the emulator clock. athena's help asks users to wait 20 s for a payer.
+    eligibility_delay_seconds: float = Field(default=20.0, ge=0)
 
     # Fault injection at start (emulator/faults.py); JSON in EMULATOR_FAULTS.
     faults: FaultPlan = Field(default_factory=FaultPlan)

@@ -31,7 +31,7 @@ from emulator.visits import DiagnosisRecord, EncounterRecord
 ENCOUNTER_ID: Final = re.compile(r"^a-(?P<practice>\d+)\.encounter-(?P<id>\d+)$")
 CONDITION_ID: Final = re.compile(r"^a-(?P<practice>\d+)\.ENCDX-(?P<id>\d+)$")
 PROVENANCE_ID: Final = re.compile(
-    r"^a-(?P<practice>\d+)\.Provenance-(?P<kind>Encounter|Patient)-(?P<id>\d+)$"
+    r"^a-(?P<practice>\d+)\.Provenance-(?P<kind>Encounter|Patient|Coverage)-(?P<id>\d+)$"
 )
 DAR_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 PARTICIPATION_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
@@ -243,12 +243,14 @@ def condition_resource(diagnosis: DiagnosisRecord, encounter: EncounterRecord) -
 def provenance_resource(
     practiceid: str, kind: str, ident: int, recorded: datetime
 ) -> dict[str, Any]:
-    """US Core Provenance for a Patient or Encounter: the practice authored it [G]."""
-    target = (
-        f"Encounter/{encounter_fhir_id(practiceid, ident)}"
-        if kind == "Encounter"
-        else f"Patient/{patient_fhir_id(practiceid, ident)}"
-    )
+    """US Core Provenance for a Patient, Encounter or Coverage: the practice authored it [G]
+    (athena's CapabilityStatement lists ``Provenance:target`` as a revinclude of all three)."""
+    if kind == "Encounter":
+        target = f"Encounter/{encounter_fhir_id(practiceid, ident)}"
+    elif kind == "Coverage":
+        target = f"Coverage/a-{practiceid}.Coverage-{ident}"
+    else:
+        target = f"Patient/{patient_fhir_id(practiceid, ident)}"
     return {
         "resourceType": "Provenance",
         "id": f"a-{practiceid}.Provenance-{kind}-{ident}",

@@ -15,6 +15,8 @@ from emulator.terminology import (
     BCP47_SYSTEM,
     BIRTH_SEX,
     CDC_RACE_SYSTEM,
+    DAR_EXTENSION,
+    DAR_SYSTEM,
     DECLINED,
     ETHNICITIES,
     GENDER_IDENTITIES,
@@ -164,7 +166,7 @@ def _names(record: PatientRecord) -> list[dict[str, Any]]:
 
 
 def _telecom(record: PatientRecord) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for field_name, use in (
         ("homephone", "home"),
         ("mobilephone", "mobile"),
@@ -174,7 +176,33 @@ def _telecom(record: PatientRecord) -> list[dict[str, Any]]:
             out.append({"system": "phone", "value": record.text(field_name), "use": use})
     if record.text("email"):
         out.append({"system": "email", "value": record.text("email"), "use": "home"})
+    elif record.declined_email:
+        # the value is missing, and why: US Core's missing data, on ContactPoint.value
+        dar = {"extension": [{"url": DAR_EXTENSION, "valueCode": "asked-declined"}]}
+        out.append({"system": "email", "use": "home", "_value": dar})
     return out
+
+
+def _communication(record: PatientRecord) -> list[dict[str, Any]]:
+    code = record.text("language6392code")
+    if code == DECLINED:
+        # athena quirk: "declined" (as for race and ethnicity) [G]; no language code
+        # applies, so the CodeableConcept carries the data-absent-reason code instead
+        coding = {"system": DAR_SYSTEM, "code": "asked-declined", "display": "Asked But Declined"}
+        return [{"language": {"coding": [coding], "text": "Declined to specify"}}]
+    language = LANGUAGES.get(code)
+    if not language:
+        return []
+    bcp47, display = language
+    return [
+        {
+            "language": {
+                "coding": [{"system": BCP47_SYSTEM, "code": bcp47, "display": display}],
+                "text": display,
+            },
+            "preferred": True,
+        }
+    ]
 
 
 def _address(record: PatientRecord) -> list[dict[str, Any]]:
@@ -230,17 +258,8 @@ def patient_resource(record: PatientRecord) -> dict[str, Any]:
             "coding": [{"system": system, "code": code, "display": display}],
             "text": display,
         }
-    language = LANGUAGES.get(record.text("language6392code"))
-    if language:
-        code, display = language
-        resource["communication"] = [
-            {
-                "language": {
-                    "coding": [{"system": BCP47_SYSTEM, "code": code, "display": display}],
-                    "text": display,
-                },
-                "preferred": True,
-            }
-        ]
+    communication = _communication(record)
+    if communication:
+        resource["communication"] = communication
     resource["managingOrganization"] = {"reference": practice_reference(record.practiceid)}
     return resource

@@ -1,5 +1,7 @@
 """Native athena FHIR read/search for Encounter, Condition, Provenance,
-Practitioner, Organization, Location and Appointment (API-NOTES sections 5.2-5.5).
+Practitioner, Organization (practice, department, insurance package), Location and
+Appointment (API-NOTES sections 5.2-5.5); Coverage's search spec is here too
+(handlers in :mod:`emulator.fhir_coverage`).
 
 Every search is checked against athena's "required any" combinations
 (:data:`SEARCHES`); anything else, unknown parameters included [G], gets the
@@ -35,6 +37,7 @@ from emulator.fhir_encounter import (
     provenance_resource,
 )
 from emulator.fhir_patient import PATIENT_ID
+from emulator.fhir_payer import PACKAGE_ID, package_lookup
 from emulator.fhir_practice import (
     APPOINTMENT_ID,
     DEPARTMENT_ID,
@@ -59,6 +62,9 @@ COMMON = {"ah-practice", "_count", "cursor", "_format", "_pretty", "_security"}
 _PRACTICE_PARAM = re.compile(r"^(?:Organization/)?a-1\.Practice-(?P<practice>\d+)$")
 _CARRIES_PRACTICE = re.compile(r"^(?:[A-Za-z]+/)?a-(?P<practice>\d+)\.(?P<rest>.+)$")
 T = TypeVar("T")
+_KIND_ORDER = {"Patient": 0, "Encounter": 1, "Coverage": 2}
+# the same as emulator.fhir_coverage.COVERAGE_ID (which imports this module)
+_COVERAGE_ID = re.compile(r"^a-(?P<practice>\d+)\.Coverage-(?P<id>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ SEARCHES: dict[str, SearchSpec] = {
             ("_id",),
         ),
         SearchSpec("Organization", ("_id",), (frozenset({"_id"}),), ("_id",)),
+        SearchSpec("Coverage", ("patient", "_lastUpdated"), (frozenset({"patient"}),), ("patient",)),
         SearchSpec("Location", ("_id",), (frozenset({"_id"}),), ("_id",)),
         SearchSpec("Appointment", ("_id",), (frozenset({"_id"}),), ("_id",)),
     )
@@ -111,6 +118,7 @@ PROFILES: dict[str, list[str]] = {
     "Provenance": ["us-core-provenance"],
     "Practitioner": ["us-core-practitioner"],
     "Organization": ["us-core-organization"],
+    "Coverage": ["us-core-coverage"],
     "Location": ["us-core-location"],
     "Appointment": [],
 }
@@ -213,7 +221,7 @@ def _not_found(kind: str, ident: str) -> FhirError:
     return FhirError(404, "not-found", f"Resource {kind}/{ident} not found")
 
 
-def _bundle(
+def bundle(
     request: Request,
     kind: str,
     query: Query,
@@ -319,7 +327,7 @@ async def search_encounters(request: Request) -> Response:
         (e for e in world.schedule.all_encounters(pid) if all(t(e) for t in tests)),
         key=lambda e: (e.encounterdate, e.encounterid),
     )
-    return _bundle(request, "Encounter", query, pairs, hits, lambda e: render_encounter(world, e))
+    return bundle(request, "Encounter", query, pairs, hits, lambda e: render_encounter(world, e))
 
 
 def _service_provider_test(value: str, pid: str) -> Callable[[EncounterRecord], bool]:
@@ -402,7 +410,7 @@ async def search_conditions(request: Request) -> Response:
         (d for d in world.schedule.all_diagnoses(pid) if all(t(d) for t in tests)),
         key=lambda d: d.diagnosisid,
     )
-    return _bundle(request, "Condition", query, pairs, hits, lambda d: _render_condition(world, d))
+    return bundle(request, "Condition", query, pairs, hits, lambda d: _render_condition(world, d))
 
 
 # -- Provenance -----------------------------------------------------------------------------
@@ -412,6 +420,16 @@ def _provenance(world: World, pid: str, kind: str, ident: int) -> dict[str, Any]
     if kind == "Encounter":
         encounter = world.schedule.encounter(pid, ident)
         return provenance_resource(pid, kind, ident, encounter.last_updated) if encounter else None
+    if kind == "Coverage":
+        insurance = world.insurances.get(pid, ident)
+        if (
+            insurance is None
+            or not insurance.is_coverage
+            or not world.patient(pid, insurance.patientid)
+        ):
+            return None
+        recorded = datetime.fromisoformat(insurance.last_updated.replace("Z", "+00:00"))
+        return provenance_resource(pid, kind, ident, recorded)
     patient = world.patient(pid, ident)
     if patient is None:
         return None
@@ -432,7 +450,8 @@ async def read_provenance(request: Request) -> Response:
 
 
 async def search_provenance(request: Request) -> Response:
-    """``GET /fhir/r4/Provenance`` by ``target`` (Patient/Encounter), ``patient`` or ``_id``."""
+    """``GET /fhir/r4/Provenance`` by ``target`` (Patient/Encounter/Coverage), ``patient`` or
+    ``_id``; a patient's Provenance covers the patient, its encounters and its coverages."""
     world, pairs = world_of(request), await request_pairs(request)
     query = parse_query(world, SEARCHES["Provenance"], pairs)
     pid = query.practiceid
@@ -450,6 +469,8 @@ async def search_provenance(request: Request) -> Response:
                 found |= {("Encounter", i) for i in _ids([ident], ENCOUNTER_ID, pid)}
             elif kind == "Patient":
                 found |= {("Patient", i) for i in _ids([ident], PATIENT_ID, pid)}
+            elif kind == "Coverage":
+                found |= {("Coverage", i) for i in _ids([ident], _COVERAGE_ID, pid)}
             else:
                 raise invalid_fhir_request()
         narrow(found)
@@ -460,6 +481,11 @@ async def search_provenance(request: Request) -> Response:
             ("Encounter", e.encounterid)
             for e in world.schedule.all_encounters(pid)
             if e.patientid in patients
+        }
+        found |= {
+            ("Coverage", r.insuranceid)
+            for r in world.insurances.all(pid)
+            if r.patientid in patients and r.is_coverage
         }
         narrow(found)
     for value in query.values("_id"):
@@ -473,10 +499,10 @@ async def search_provenance(request: Request) -> Response:
         narrow(found)
     resources = [
         r
-        for kind, ident in sorted(keys or set(), key=lambda k: (k[0] != "Patient", k[1]))
+        for kind, ident in sorted(keys or set(), key=lambda k: (_KIND_ORDER[k[0]], k[1]))
         if (r := _provenance(world, pid, kind, ident)) is not None
     ]
-    return _bundle(request, "Provenance", query, pairs, resources, lambda r: r)
+    return bundle(request, "Provenance", query, pairs, resources, lambda r: r)
 
 
 # -- Practitioner, Organization, Location, Appointment ---------------------------------------
@@ -510,7 +536,7 @@ async def search_practitioners(request: Request) -> Response:
             return any((s, v) in mine if bar else v in {x for _, x in mine} for s, bar, v in wanted)
 
         rows = [p for p in rows if hit(p)]
-    return _bundle(
+    return bundle(
         request, "Practitioner", query, pairs, rows, lambda p: practitioner_resource(pid, p)
     )
 
@@ -520,6 +546,8 @@ def _organization(world: World, ident: str) -> dict[str, Any] | None:
     if practice:
         info = world.practices.get(practice["practice"])
         return practice_organization(info) if info else None
+    if PACKAGE_ID.match(ident):
+        return package_lookup(world, ident)
     department = DEPARTMENT_ID.match(ident)
     if department is None:
         raise invalid_fhir_request()
@@ -573,7 +601,7 @@ def _by_id_handlers(
                     and resource["id"] not in {r["id"] for r in found}
                 ):
                     found.append(resource)
-        return _bundle(request, kind, query, pairs, found, lambda r: r)
+        return bundle(request, kind, query, pairs, found, lambda r: r)
 
     read.__name__, search.__name__ = f"read_{kind.lower()}", f"search_{kind.lower()}"
     return read, search

@@ -50,6 +50,9 @@ WRITABLE_FIELDS: Final[tuple[str, ...]] = (
     "deceaseddate",
 )
 
+# Fields /v1 answers as JSON booleans (2019 and later fixtures); stored as "true"/"false".
+BOOLEAN_FIELDS: Final[tuple[str, ...]] = ("emailexists",)
+
 STATUS_CODES: Final[dict[str, str]] = {
     "a": "active",
     "i": "inactive",
@@ -96,9 +99,18 @@ class PatientRecord:
         """The /v1 JSON object (section 3.3); empty fields are left out."""
         out: dict[str, Any] = {"patientid": str(self.patientid)}
         for name, value in self.fields.items():
-            if value not in ("", []):
+            if value in ("", []):
+                continue
+            if name in BOOLEAN_FIELDS:
+                out[name] = value == "true"
+            else:
                 out[name] = list(value) if isinstance(value, list) else value
         return out
+
+    @property
+    def declined_email(self) -> bool:
+        """athena's ``emailexists`` false: the patient declined to give an email [G]."""
+        return not self.text("email") and self.text("emailexists") == "false"
 
 
 def us_date(value: date) -> str:

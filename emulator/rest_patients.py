@@ -4,7 +4,7 @@
   case-insensitive), ``dob`` (MM/DD/YYYY), ``departmentid`` (department or
   primary department), ``status``, ``homephone``/``mobilephone`` (digits);
   ordered by patientid ascending; deleted patients never listed.
-- ``GET /v1/{pid}/patients/{id}``: one-element array.
+- ``GET /v1/{pid}/patients/{id}``: one-element array; ``showinsurance`` adds ``insurances``.
 - ``GET /v1/{pid}/patients/enhancedbestmatch``: bare array with string ``score``.
 - ``POST /v1/{pid}/patients``: ``[{"patientid": "..."}]``.
 - ``PUT /v1/{pid}/patients/{id}``: ``[{"patientid": "..."}]``; ``status=deleted`` deletes.
@@ -103,7 +103,12 @@ async def read_patient(request: Request) -> Response:
         if wanted not in {record.text("departmentid"), record.text("primarydepartmentid")}:
             message = "The specified patient does not exist in that department."
             raise AthenaError(404, message, detailedmessage=message)
-    return json_response([record.v1()])
+    body = record.v1()
+    if params.get("showinsurance", "").strip().lower() in {"true", "1", "y"}:
+        # The patient's active insurances, as GET .../insurances lists them (section 3.3).
+        rows = world.insurances.for_patient(practiceid, record.patientid)
+        body["insurances"] = [row.v1() for row in rows]
+    return json_response([body])
 
 
 async def best_match(request: Request) -> Response:

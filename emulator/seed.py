@@ -181,7 +181,9 @@ _SANDBOX = [
 
 
 def sandbox_patients() -> list[PatientRecord]:
-    """Patients 60178-60184 (section 1.4), complete US Core data, provider 23."""
+    """Patients 60178-60184 (section 1.4), provider 23: complete US Core data, except what
+    Inferno's Missing Data test needs shown (US-CORE-NOTES §1.1): 60182 declined to give
+    an email, 60184 to name a language (and has an encounter of unknown type)."""
     records = []
     for index, (pid, first, middle, last, sex, dob, race, ethnicity, language) in enumerate(
         _SANDBOX
@@ -221,6 +223,12 @@ def sandbox_patients() -> list[PatientRecord]:
             "maritalstatus": "M" if index % 2 else "S",
             "ssn": f"*****{4410 + index}",
         }
+        fields["emailexists"] = "true"
+        if pid == 60182:  # declined to give an email: data-absent-reason on telecom.value
+            del fields["email"]
+            fields["emailexists"] = "false"
+        if pid == 60184:  # declined to name a language: the data-absent-reason code
+            fields["language6392code"] = "declined"
         if pid == 60181:
             fields["suffix"] = "Jr."
         if pid == 60183:

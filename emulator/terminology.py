@@ -14,6 +14,11 @@ SNOMED_SYSTEM: Final = "http://snomed.info/sct"
 BCP47_SYSTEM: Final = "urn:ietf:bcp:47"
 MARITAL_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
 TRIBAL_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v3-TribalEntityUS"
+# FHIR's data-absent-reason: the extension (a value missing, and why) and its code system
+# (a code missing from a CodeableConcept). athena's FHIR API is US Core certified, and
+# Inferno's Missing Data test needs both somewhere (US-CORE-NOTES §1.1).
+DAR_EXTENSION: Final = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+DAR_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
 # athena quirk: race/ethnicity/language take the special value "declined" when
 # the patient declined to answer (athena docs, [G] on exact spelling). It maps to ASKU.

@@ -16,6 +16,9 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from emulator.config import EmulatorConfig
+from emulator.eligibility import EligibilityDesk
+from emulator.insurance import InsuranceBook
+from emulator.insurance_seed import build_insurances
 from emulator.oauth import AccessToken, MinuteLimiter, TokenStore
 from emulator.quota import ApiBudget
 from emulator.records import PatientRecord, us_date
@@ -42,6 +45,11 @@ class World:
         self.patients: dict[str, dict[int, PatientRecord]] = {
             p: {r.patientid: r for r in rows} for p, rows in seed.patients.items()
         }
+        # Insurances come from their own seed stream: patients and schedule are unchanged.
+        insured = build_insurances(config.seed, self.patients)
+        self.insurances = InsuranceBook(self.lock, insured.records)
+        self.unknown_members: set[tuple[int, str]] = insured.unknown_members
+        self.eligibility = EligibilityDesk(self.lock)
         self.tokens = TokenStore(config.token_ttl_seconds, self._now)
         self.token_limiter = MinuteLimiter(config.token_requests_per_minute, self._now)
         self.budget = ApiBudget(
@@ -173,6 +181,8 @@ class World:
                     record.fields.pop(name, None)
                 else:
                     record.fields[name] = value
+            if changes.get("email"):
+                record.fields["emailexists"] = "true"
             if "address1" in changes:
                 record.address_since = self.now_instant()[:10]
             record.fields["lastupdated"] = self.now_us_date()

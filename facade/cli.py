@@ -1,5 +1,5 @@
-"""``athena-facade``: serve (facade + embedded emulator), emulator (alone), bench, conformance,
-clients, keys."""
+"""``athena-facade``: serve (facade + embedded emulator), mcp (MCP over stdio), emulator (alone),
+bench, conformance, clients, keys."""
 
 from __future__ import annotations
 
@@ -7,8 +7,24 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 APP_FACTORY = "facade.api.app:create_app"
+
+
+def _embedded_emulator(settings: Any) -> Any:
+    """In embedded mode without an upstream URL: the emulator, started in this process
+    (its URL exported as ``FACADE_ATHENA_BASE_URL``); otherwise None."""
+    if settings.environment != "embedded" or settings.athena_base_url:
+        return None
+    from emulator.app import create_app as create_emulator
+    from emulator.server import ServerThread
+
+    emulator = ServerThread(create_emulator(), port=settings.emulator_port)
+    upstream = emulator.start()
+    os.environ["FACADE_ATHENA_BASE_URL"] = upstream
+    logging.getLogger("facade").info("embedded athenahealth emulator at %s", upstream)
+    return emulator
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -31,15 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.server:
         os.environ["FACADE_SERVER"] = args.server
     settings = Settings()
-    emulator = None
-    if settings.environment == "embedded" and not settings.athena_base_url:
-        from emulator.app import create_app as create_emulator
-        from emulator.server import ServerThread
-
-        emulator = ServerThread(create_emulator(), port=settings.emulator_port)
-        upstream = emulator.start()
-        os.environ["FACADE_ATHENA_BASE_URL"] = upstream
-        logging.getLogger("facade").info("embedded athenahealth emulator at %s", upstream)
+    emulator = _embedded_emulator(settings)
     prepare_state(settings)
     print(f"FHIR base: {settings.fhir_base}", flush=True)
     try:
@@ -71,6 +79,51 @@ def _serve(args: argparse.Namespace) -> int:
                 access_log=False,
                 server_header=False,  # no banner (facade/api/headers.py); Date stays
             )
+    finally:
+        if emulator is not None:
+            emulator.stop()
+    return 0
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    """MCP over stdio for a desktop agent (facade/mcp/stdio.py): the engine in this process,
+    the embedded emulator in embedded mode (as ``serve``), stdout reserved for MCP."""
+    import asyncio
+
+    from facade.engine.runtime import prepare_state
+    from facade.errors import Unauthorized
+    from facade.mcp.stdio import ClientCredentials, Credential, StaticToken, serve
+    from facade.settings import DEV_CLIENT_ID, Settings
+
+    env = os.environ.get
+    token = args.token or env("FACADE_MCP_TOKEN")
+    client_id = args.client_id or env("FACADE_MCP_CLIENT_ID")
+    secret = args.client_secret or env("FACADE_MCP_CLIENT_SECRET")
+    token_url = args.token_url or env("FACADE_MCP_TOKEN_URL")
+    scope = args.scope or env("FACADE_MCP_SCOPE") or "system/*.rs"
+    settings = Settings()
+    credential: Credential
+    if token:
+        credential = StaticToken(token)
+    elif client_id:
+        if not secret:
+            print("--client-id needs --client-secret", file=sys.stderr)
+            return 2
+        credential = ClientCredentials(client_id, secret, scope, token_url)
+    elif settings.environment == "embedded" and not token_url:
+        secret = settings.dev_client_secret.get_secret_value()
+        credential = ClientCredentials(DEV_CLIENT_ID, secret, scope)
+    else:
+        print("give --token, or --client-id and --client-secret", file=sys.stderr)
+        return 2
+    emulator = _embedded_emulator(settings)
+    settings = Settings()  # with the embedded emulator's URL
+    prepare_state(settings)
+    try:
+        asyncio.run(serve(settings, credential))
+    except Unauthorized as exc:
+        print(f"not authorized: {exc.diagnostics}", file=sys.stderr)
+        return 1
     finally:
         if emulator is not None:
             emulator.stop()
@@ -209,6 +262,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=_serve)
+    mcp = sub.add_parser(
+        "mcp", help="MCP server over stdio for desktop agents (engine and emulator in-process)"
+    )
+    mcp.add_argument("--token", default=None, help="facade access token (FACADE_MCP_TOKEN)")
+    mcp.add_argument(
+        "--client-id", default=None, help="client_credentials client (FACADE_MCP_CLIENT_ID)"
+    )
+    mcp.add_argument("--client-secret", default=None, help="(FACADE_MCP_CLIENT_SECRET)")
+    mcp.add_argument(
+        "--token-url",
+        default=None,
+        help="token endpoint of a running facade (FACADE_MCP_TOKEN_URL); default: in-process",
+    )
+    mcp.add_argument(
+        "--scope", default=None, help="scope for the client (FACADE_MCP_SCOPE, system/*.rs)"
+    )
+    mcp.add_argument("--log-level", default="info")
+    mcp.set_defaults(run=_mcp)
     emu = sub.add_parser("emulator", help="run the athenahealth emulator alone")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=9090)

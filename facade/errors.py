@@ -13,6 +13,7 @@ OperationOutcome issue-type codes from http://hl7.org/fhir/issue-type).
     ├── Unauthorized                401 login             (no/expired/revoked token)
     ├── Forbidden                   403 forbidden         (scope does not allow it)
     ├── NotFound                    404 not-found
+    ├── MethodNotAllowed            405 not-supported     (DELETE: athena deletes nothing; carries Allow)
     ├── NotAcceptable               406 not-supported     (Accept / _format)
     ├── RequestTimeout              408 timeout           (the body did not arrive within the deadline)
     ├── Conflict                    409 conflict
@@ -84,6 +85,11 @@ class Forbidden(FacadeError):
 class NotFound(FacadeError):
     status = 404
     code = "not-found"
+
+
+class MethodNotAllowed(FacadeError):
+    status = 405
+    code = "not-supported"
 
 
 class NotAcceptable(FacadeError):

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     athena_scope: str = (
         "athena/service/Athenanet.MDP.* system/Patient.read system/Encounter.read"
         " system/Condition.read system/Provenance.read system/Practitioner.read"
-        " system/Location.read system/Organization.read"
+        " system/Location.read system/Organization.read system/Coverage.read"
     )
     default_practice: str = "195900"
     practices: list[str] = Field(default_factory=lambda: ["195900", "195901"])
@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     )
     allow_scan: bool = True
     cursor_ttl_seconds: int = 3600
+
+    # real-time eligibility (README "Eligibility"): how long $submit waits for a slow payer's
+    # 271 (within the request deadline) before answering queued, and how often it asks athena
+    eligibility_wait_seconds: float = Field(default=8.0, ge=0)
+    eligibility_poll_interval: float = Field(default=1.0, gt=0)
 
     # facade authorization server (local-dev client, SMART discovery)
     dev_client_secret: SecretStr = SecretStr(DEV_CLIENT_SECRET_DEFAULT)
@@ -189,6 +194,17 @@ class Settings(BaseSettings):
     @property
     def fhir_base(self) -> str:
         return f"{self.base_url}/fhir/r4"
+
+    @property
+    def mcp_url(self) -> str:
+        """The MCP Streamable HTTP endpoint (facade/mcp), a resource of this same server."""
+        return f"{self.base_url}/mcp"
+
+    @property
+    def resource_indicators(self) -> tuple[str, ...]:
+        """The RFC 8707 ``resource`` values naming this one resource server (token audiences):
+        the FHIR base (the default), the MCP endpoint and the server's own base URL."""
+        return (self.fhir_base, self.mcp_url, self.base_url)
 
     def upstream_base(self) -> str:
         if self.athena_base_url:

@@ -138,6 +138,23 @@ def test_nothing_below_the_http_face_imports_it(path: Path) -> None:
     assert not bad, f"{path.relative_to(ROOT)} reaches {bad}"
 
 
+MCP_FILES = sorted((ROOT / "facade/mcp").rglob("*.py"))
+
+
+def test_mcp_package_exists() -> None:
+    assert ROOT / "facade/mcp/server.py" in MCP_FILES
+
+
+@pytest.mark.parametrize("path", MCP_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_mcp_is_an_entry_point_beside_the_http_face(path: Path) -> None:
+    """facade/mcp calls the engine; it never goes through (or imports) the HTTP face,
+    and uses no web framework beyond the MCP SDK's own Starlette."""
+    api = ROOT / "facade/api"
+    bad = sorted(str(p.relative_to(ROOT)) for p in _project_files(path) if api in p.parents)
+    assert not bad, f"{path.relative_to(ROOT)} reaches {bad}"
+    assert not _reaching(path, ("fastapi", "uvicorn", "granian"))
+
+
 def test_the_checker_sees_an_upward_edge() -> None:
     reached = _project_files(ROOT / "facade/api/app.py")
     assert ROOT / "facade/api/routes_fhir.py" in reached

@@ -26,7 +26,14 @@ async def test_prepare_state_creates_everything_and_purges_finished_records(
 
     prepare_state(settings)
 
-    for name in ("signing.key", "jwks.json", "auth.sqlite3", "idempotency.sqlite3", "bulk.sqlite3"):
+    for name in (
+        "signing.key",
+        "jwks.json",
+        "auth.sqlite3",
+        "idempotency.sqlite3",
+        "eligibility.sqlite3",
+        "bulk.sqlite3",
+    ):
         assert (tmp_path / name).exists(), name
     ledger = SqliteLedger(tmp_path / "idempotency.sqlite3")
     try:

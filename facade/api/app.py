@@ -19,6 +19,7 @@ from facade.api.limits import Limits, RequestLimits
 from facade.api.timing import RequestEnvelope
 from facade.bulk import open_bulk
 from facade.engine.runtime import load_checked_mappings, open_services
+from facade.mcp.http import McpEndpoint
 from facade.settings import Settings
 
 
@@ -36,10 +37,14 @@ def create_app(
     _quiet_libraries()
     mappings = load_checked_mappings()  # at creation: an unregistered workflow hook fails here
     software = version("athena-fhir-facade")
+    mcp = McpEndpoint(settings, mappings, lambda: app.state.services)  # MCP at /mcp
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings, mappings=mappings, transport=transport) as services:
+        async with (
+            open_services(settings, mappings=mappings, transport=transport) as services,
+            mcp.running(),
+        ):
             app.state.services = services
             if not settings.bulk_enabled:
                 yield
@@ -100,4 +105,5 @@ def create_app(
     app.include_router(routes_fhir.router)
     app.include_router(routes_auth.router)
     app.include_router(routes_ops.router)
+    app.router.routes.extend(mcp.routes())  # /mcp and its RFC 9728 documents
     return app

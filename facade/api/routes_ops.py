@@ -1,13 +1,49 @@
-"""Operational endpoints outside the FHIR base: counters only, never PHI."""
+"""Operational endpoints outside the FHIR base: health, readiness and counters, never PHI."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from starlette.responses import PlainTextResponse
+import logging
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, PlainTextResponse
 
 from facade.api.deps import ServicesDep
+from facade.engine.services import Services
 
 router = APIRouter()
+log = logging.getLogger("facade.ops")
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.get("/healthz")
+async def healthz() -> JSONResponse:
+    """Liveness: the process answers (for a supervisor or an orchestrator's liveness probe)."""
+    return JSONResponse({"status": "ok"}, headers=NO_STORE)
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the services are open and the durable store answers (503 otherwise).
+
+    athena's own health does not decide readiness: every host shares it, and taking them
+    all out of a load balancer because athena is slow would turn 503s into connection
+    errors. The circuit breakers' states are reported for information.
+    """
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:
+        return JSONResponse({"status": "starting"}, 503, headers=NO_STORE)
+    try:
+        await services.ledger.get("readyz")
+    except Exception as exc:  # any store failure means not ready; logged without detail
+        log.warning("readyz: the durable store did not answer (%s)", type(exc).__name__)
+        return JSONResponse({"status": "unavailable", "store": "error"}, 503, headers=NO_STORE)
+    breakers = {
+        f"{practice}/{surface}": breaker.state
+        for (practice, surface), breaker in sorted(services.athena.breakers.breakers.items())
+    }
+    return JSONResponse(
+        {"status": "ready", "store": "ok", "upstream_breakers": breakers}, headers=NO_STORE
+    )
 
 
 @router.get("/metrics")

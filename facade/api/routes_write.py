@@ -136,6 +136,15 @@ async def patch(
     return _respond(outcome, negotiated.pretty, negotiated.media_type)
 
 
+@router.delete("/{resource_type}")
+@router.delete("/{resource_type}/{rid}")
+async def delete(resource_type: str, services: ServicesDep, auth: Auth) -> Response:
+    """delete and conditional delete (http.html#delete): always 405 with an
+    OperationOutcome saying what to do instead (athena deletes none of these records)."""
+    writes.delete(services, auth, resource_type)
+    raise AssertionError("unreachable: delete always raises")
+
+
 @router.api_route("/{resource_type}/{op:fhirop}", methods=["GET", "POST"])
 async def operation(
     resource_type: str,

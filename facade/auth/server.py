@@ -4,7 +4,10 @@ Routes in :mod:`facade.api.routes_auth` hand in parsed parameters and render
 what comes back. Specifications:
 
 - authorize: RFC 6749 §4.1, PKCE RFC 7636 (S256 only), SMART "App Launch"
-  (``aud`` must be the FHIR base, ``launch`` from :meth:`create_launch`); the
+  (``aud`` must be the FHIR base, ``launch`` from :meth:`create_launch`); RFC 8707
+  ``resource`` (authorize and token) names which of this server's resource indicators
+  the token is for (the FHIR base by default, or the MCP endpoint: MCP clients send
+  ``resource`` instead of SMART's ``aud``), anything else is refused; the
   signed ``session`` that carries the request through login, picker and consent
   lives ``authorize_session_ttl_seconds`` from the authorize request and ends
   at consent or deny (its id is remembered in the store: no second code);
@@ -113,6 +116,7 @@ class Pending:
     user: str | None = None
     patient: str | None = None
     sid: str = ""  # one id for every page of this sign-in; used up at consent or deny
+    audience: str = ""  # RFC 8707 resource the token is for ("" = the FHIR base)
     expires_at: int = 0  # fixed at the authorize request: re-signing never extends it
 
     def dump(self) -> dict[str, Any]:
@@ -230,8 +234,17 @@ class AuthorizationServer:
             raise PageError(
                 "Invalid redirect", "The redirect_uri is not registered for this application."
             )
-        if params.get("aud", "").rstrip("/") != self.settings.fhir_base:
+        target = params.get("resource", "").rstrip("/")  # RFC 8707
+        aud = params.get("aud", "").rstrip("/")
+        if target and target not in self.issuer.audiences:
+            raise PageError(
+                "Wrong resource",
+                "The resource parameter must name this server "
+                f"({', '.join(self.issuer.audiences)}).",
+            )
+        if (aud or not target) and aud != self.settings.fhir_base:
             # SMART: the aud must be this server's FHIR base; never issue a code otherwise.
+            # An RFC 8707 client (MCP) may send resource instead.
             raise PageError(
                 "Wrong audience",
                 f"The aud parameter must be this FHIR server's base URL ({self.settings.fhir_base}).",
@@ -280,6 +293,7 @@ class AuthorizationServer:
             launch=launch,
             sid=secrets.token_urlsafe(16),
             expires_at=int(time.time()) + self.settings.authorize_session_ttl_seconds,
+            audience=target,
         )
 
     def login(self, pending: Pending, username: str, password: str, address: str) -> User | None:
@@ -359,6 +373,7 @@ class AuthorizationServer:
             "intent": pending.launch.get("intent"),
             "nonce": pending.nonce,
             "auth_time": now,
+            "audience": pending.audience or None,
         }
         code = secrets.token_urlsafe(32)
         self.store.put_code(
@@ -461,6 +476,18 @@ class AuthorizationServer:
         if grant not in client.grant_types:
             raise OAuthError(400, "unauthorized_client", f"This client may not use {grant}")
 
+    def _audience(self, form: dict[str, str], granted: str | None) -> str | None:
+        """RFC 8707 §2.2: a token request's ``resource``, which for a grant (code, refresh)
+        may only repeat the resource it was authorized for (``granted``)."""
+        resource = form.get("resource", "").rstrip("/")
+        if not resource:
+            return granted
+        if resource not in self.issuer.audiences or resource != (granted or resource):
+            raise OAuthError(
+                400, "invalid_target", "The resource is not one this grant can be used for"
+            )
+        return resource
+
     def _authorization_code(self, client: Client, form: dict[str, str]) -> dict[str, Any]:
         self._check_grant_type(client, "authorization_code")
         code = form.get("code", "")
@@ -485,6 +512,7 @@ class AuthorizationServer:
         ):
             raise OAuthError(400, "invalid_grant", "code_verifier does not match the challenge")
         payload = record.payload
+        self._audience(form, payload.get("audience") or self.issuer.audience)
         scopes = ScopeSet.parse(payload["scope"])
         body = self._user_tokens(client, record.grant_id, scopes, payload, now)
         if "openid" in scopes.other:
@@ -512,6 +540,7 @@ class AuthorizationServer:
             encounter=payload.get("encounter"),
             fhir_user=payload.get("fhir_user"),
             grant_id=grant_id,
+            audience=payload.get("audience"),
         )
         body: dict[str, Any] = {
             "access_token": access,
@@ -580,6 +609,7 @@ class AuthorizationServer:
             raise OAuthError(400, "invalid_grant", "The refresh token was already used")
         if record.expires_at < now or not self.store.grant_active(record.grant_id, now):
             raise OAuthError(400, "invalid_grant", "The refresh token has expired or was revoked")
+        self._audience(form, record.payload.get("audience") or self.issuer.audience)
         original = ScopeSet.parse(record.scope)
         scopes = original
         if form.get("scope"):
@@ -603,13 +633,14 @@ class AuthorizationServer:
         granted = ScopeSet(tuple(s for s in granted.scopes if s.context == "system"), ())
         if not granted.scopes:
             raise OAuthError(400, "invalid_scope", "None of the requested scopes can be granted")
+        audience = self._audience(form, None)
         ttl = (
             self.issuer.ttl
             if client.kind == "confidential-symmetric"
             else self.settings.backend_token_ttl_seconds
         )
         access = self.issuer.issue(
-            client.client_id, granted, tuple(self.settings.practices), ttl=ttl
+            client.client_id, granted, tuple(self.settings.practices), ttl=ttl, audience=audience
         )
         return {
             "access_token": access,
@@ -639,7 +670,7 @@ class AuthorizationServer:
                 "iat": claims.get("iat"),
                 "iss": self.settings.base_url,
                 "sub": auth.subject,
-                "aud": self.settings.fhir_base,
+                "aud": claims.get("aud"),
             }
             if auth.patient:
                 body["patient"] = auth.patient

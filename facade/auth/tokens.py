@@ -3,7 +3,8 @@
 Tokens are JWTs signed with HS256 (joserfc) by a key only the facade holds, so
 any worker can verify them without shared state; revocation is checked
 against the store by :class:`facade.auth.server.AuthorizationServer`. Claims:
-``iss`` (facade base URL), ``aud`` (FHIR base), ``sub`` (the end user, or the
+``iss`` (facade base URL), ``aud`` (the FHIR base, or another resource indicator of this
+server the client asked for with RFC 8707 ``resource``: the MCP endpoint), ``sub`` (the end user, or the
 client for backend tokens), ``client_id``, ``scope``, ``practices``, ``iat``,
 ``exp``, ``jti`` and, as applicable, ``patient``, ``encounter``, ``fhirUser``
 (relative reference) and ``gid`` (the grant, for revocation).
@@ -27,10 +28,21 @@ VERIFIED_MAX = 10_000  # remembered tokens; cleared wholesale when full
 
 
 class TokenIssuer:
-    def __init__(self, key: bytes, *, issuer: str, audience: str, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        *,
+        issuer: str,
+        audience: str,
+        ttl_seconds: int,
+        audiences: tuple[str, ...] = (),
+    ) -> None:
         self._key = OctKey.import_key(key)
         self.issuer = issuer
-        self.audience = audience
+        self.audience = audience  # the default ``aud``
+        # every audience a token of this server may carry (RFC 8707 resource indicators of
+        # this one resource server: FHIR base, MCP endpoint); each is accepted everywhere
+        self.audiences = (audience, *(a for a in audiences if a != audience))
         self.ttl = ttl_seconds
         self._verified: dict[str, tuple[AuthContext, int]] = {}
 
@@ -46,11 +58,14 @@ class TokenIssuer:
         fhir_user: str | None = None,
         grant_id: str | None = None,
         ttl: int | None = None,
+        audience: str | None = None,
     ) -> str:
         now = int(time.time())
+        if audience is not None and audience not in self.audiences:
+            raise ValueError("not an audience of this server")
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "aud": self.audience,
+            "aud": audience or self.audience,
             "sub": subject or client_id,
             "client_id": client_id,
             "scope": str(scopes),
@@ -71,7 +86,7 @@ class TokenIssuer:
             claims = jwt.decode(token, self._key, algorithms=["HS256"]).claims
         except (JoseError, ValueError):
             return None
-        if claims.get("iss") != self.issuer or claims.get("aud") != self.audience:
+        if claims.get("iss") != self.issuer or claims.get("aud") not in self.audiences:
             return None
         if not isinstance(claims.get("exp"), int) or not isinstance(claims.get("jti"), str):
             return None
@@ -98,7 +113,7 @@ class TokenIssuer:
             claims = jwt.decode(token, self._key, algorithms=["HS256"]).claims
         except (JoseError, ValueError) as exc:
             raise Unauthorized("The access token is invalid") from exc
-        if claims.get("iss") != self.issuer or claims.get("aud") != self.audience:
+        if claims.get("iss") != self.issuer or claims.get("aud") not in self.audiences:
             raise Unauthorized("The access token was not issued for this server")
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp <= time.time():

@@ -4,6 +4,9 @@
   lacks, e.g. athena's FHIR Encounter has no narrative, so the /v1 chart
   summary (``GET /chart/encounters/{id}/summary``, API-NOTES §3.6) becomes
   ``Encounter.text``.
+- ``locate`` (rest routes): the parent record a path needs, from athena's FHIR read of
+  the same id, where the /v1 API has no read by id (``/patients/{patientid}/insurances``
+  holds an insurance; ``GET /fhir/r4/Coverage/{id}`` says whose it is).
 - ``explode`` / ``join`` (list routes): athena has no provider-in-department
   object, so a PractitionerRole record is one item of a department's
   ``providerlist`` (``GET /departments?providerlist=true``, §3.1) joined with
@@ -17,10 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from facade.engine.records import add_context
+from facade.engine.records import add_context, fill_path, path_fields, with_path_fields
 from facade.engine.services import Services
 from facade.errors import NotFound, UpstreamError
-from facade.mapping.convert import merge_fhir, to_fhir
+from facade.mapping.convert import match_template, merge_fhir, to_fhir
+from facade.mapping.paths import get_values, parse_path
 from facade.mapping.table import Explode, Join, Route, Table
 from facade.upstream.client import raise_for_bad_request
 
@@ -94,9 +98,21 @@ def join_rows(rows: list[Json], others: list[Json], spec: Join) -> list[Json]:
 async def _list(
     services: Services, practice: str, path: str, key: str, params: list[tuple[str, str]]
 ) -> list[Json]:
+    rows = await _list_or_none(services, practice, path, key, params)
+    if rows is None:
+        raise NotFound("athena does not know the record the list belongs to")
+    return rows
+
+
+async def _list_or_none(
+    services: Services, practice: str, path: str, key: str, params: list[tuple[str, str]]
+) -> list[Json] | None:
+    """An athena list (``limit`` = its largest page), or None when athena answers 404."""
     response = await services.athena.rest(
         "GET", practice, path, params=[*params, ("limit", str(LIST_LIMIT))]
     )
+    if response.status == 404:
+        return None
     raise_for_bad_request(response)
     body = response.body
     rows = body.get(key) if isinstance(body, dict) else None
@@ -118,19 +134,60 @@ async def shape(services: Services, route: Route, practice: str, raw: Any) -> li
     return rows
 
 
+async def locate(
+    services: Services,
+    route: Route,
+    practice: str,
+    params: list[tuple[str, str]],
+    rid: str | None = None,
+) -> list[tuple[str, str]] | None:
+    """``params`` with the parent the route's ``locate`` finds, or None: nothing to find."""
+    spec = route.locate
+    if spec is None:
+        return params
+    rest = [(n, v) for n, v in params if n != spec.from_param]
+    if any(n == spec.into for n, _ in params):
+        return rest
+    fhir_id = rid or next((v for n, v in params if n == spec.from_param), None)
+    if not fhir_id:
+        return None
+    response = await services.athena.fhir(
+        "GET", spec.path.replace("{id}", fhir_id), practice=practice
+    )
+    if response.status == 404:
+        return None
+    raise_for_bad_request(response)
+    body = response.body
+    if not isinstance(body, dict) or body.get("id") != fhir_id:
+        raise UpstreamError("athena returned another resource than the one looked up")
+    found = [
+        match_template(spec.template, practice, v) for v in get_values(body, parse_path(spec.field))
+    ]
+    local = next((v for v in found if v), None)
+    return None if local is None else [*rest, (spec.into, local)]
+
+
 async def read_listed(
     services: Services, table: Table, practice: str, local: str, rid: str
 ) -> Json:
     """A read answered from an athena list (records athena cannot fetch by id)."""
     route = table.routes.read
     assert route.list_key is not None
-    params = [(k, v.replace("{practice}", practice)) for k, v in route.fixed.items()]
-    rows = await shape(
+    params = await locate(
         services,
         route,
         practice,
-        await _list(services, practice, route.path, route.list_key, params),
+        [(k, v.replace("{practice}", practice)) for k, v in route.fixed.items()],
+        rid,
     )
+    if params is None:
+        raise NotFound(f"{table.resource}/{rid} is not known")
+    path, query = fill_path(route.path, params)
+    listed = await _list_or_none(services, practice, path, route.list_key, query)
+    if listed is None:  # the parent the path names is gone (a deleted patient)
+        raise NotFound(f"{table.resource}/{rid} is not known")
+    rows = await shape(services, route, practice, listed)
+    rows = with_path_fields(rows, path_fields(route.path, params))
     key = table.sources[route.source].record_id or "_id"
     for record in rows:
         if str(record.get(key)) == local:

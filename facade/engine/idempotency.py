@@ -53,14 +53,15 @@ from facade.engine.services import Services
 from facade.engine.writes import (
     WriteContext,
     WriteOutcome,
-    answer,
     body_practice,
     build_fields,
     check_body,
     check_compartment,
+    existing,
+    finish,
+    matched,
     resolve,
     send,
-    to_resource,
     writable_table,
 )
 from facade.errors import (
@@ -103,7 +104,7 @@ async def _read_back(ctx: WriteContext, intent: dict[str, Any], attempts: int) -
         if attempt:
             await asyncio.sleep(settings.write_readback_interval)
         try:
-            found = await registry.READBACKS[name](ctx.services, ctx.practice, intent)
+            found = await registry.READBACKS[name](ctx, intent)
         except FacadeError as exc:
             failure = exc
             continue
@@ -170,6 +171,7 @@ async def create(
         raise InvalidRequest(f"{resource_type} does not support create")
     practice = body_practice(auth, resource, services.settings.default_practice)
     ctx = WriteContext(services, auth, table, step, practice, resource, dict(extra or {}))
+    ctx.conditional = bool(condition)
     check_compartment(ctx, resource)
     build_fields(ctx)
     if key is None:
@@ -249,7 +251,7 @@ async def _write_held(ctx: WriteContext, claim: Claim, record: LedgerRecord) -> 
     """The write under a held claim; a pending record is read back before anything is sent."""
     found = await _read_back(ctx, record.intent, 1)
     if found is not None:
-        return answer(ctx, await to_resource(ctx, found), 201)
+        return await finish(ctx, found, 201)
     return await _attempt(ctx, claim, retried=record.attempts > 0)
 
 
@@ -282,7 +284,7 @@ async def _attempt(ctx: WriteContext, claim: Claim | None, *, retried: bool) -> 
         record = await _read_back(ctx, _intent(ctx), 1)  # taken: maybe by our first attempt
         if record is None:
             raise
-        return answer(ctx, await to_resource(ctx, record), 201)
+        return await finish(ctx, record, 201)
     intent = _intent(ctx)
     if claim is not None and not await ctx.services.ledger.attempted(
         claim.key, claim.owner, intent, _now(), settings.idempotency_lease_seconds
@@ -304,14 +306,19 @@ async def _attempt(ctx: WriteContext, claim: Claim | None, *, retried: bool) -> 
         if found is None:
             raise
         record = found
-    if record is None:
+    if record is None and not ctx.step.complete:
         raise UpstreamError(f"athena answered the {ctx.step.name} without the record")
-    return answer(ctx, await to_resource(ctx, record), 201)
+    if record is not None and existing(ctx, record):
+        return await matched(ctx, record)  # athena's duplicate check answered one it had
+    return await finish(ctx, record, 201)
 
 
 def _intent(ctx: WriteContext) -> dict[str, Any]:
-    """What identifies the outcome: the step's required athena fields (no names, no dates)."""
+    """What identifies the outcome: the step's ``intent`` athena fields (default its
+    required ones) and the ids its resolver noted (``facts["intent"]``); no names, no dates."""
+    names = ctx.step.required if ctx.step.intent is None else ctx.step.intent
     return {
         "practice": ctx.practice,
-        **{n: str(ctx.fields[n]) for n in ctx.step.required if ctx.fields.get(n) is not None},
+        **{n: str(ctx.fields[n]) for n in names if ctx.fields.get(n) is not None},
+        **{k: str(v) for k, v in (ctx.facts.get("intent") or {}).items()},
     }

@@ -15,8 +15,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from facade.cache import render
-from facade.engine import composition
-from facade.engine.records import add_context, expand_defaults, fill_path, skipped
+from facade.engine import composition, registry
+from facade.engine.records import (
+    add_context,
+    expand_defaults,
+    fill_path,
+    path_fields,
+    skipped,
+    with_path_fields,
+)
 from facade.engine.services import Services
 from facade.errors import InvalidRequest, TooCostly, UpstreamError
 from facade.mapping.convert import to_fhir
@@ -74,6 +81,11 @@ async def collect(
     offset_paging = route.surface == "rest" and route.explode is None
     page_size = max(count, 1) if exact else route.page_size
     found: list[Json] = []
+    # A match is what a read would answer only when it comes from the read's own source
+    # and the read merges nothing else in (Location's search maps /v1 departments, its
+    # read athena's FHIR Location; Patient's /v1 searches lack previous names).
+    read = table.routes.read
+    cacheable = route.source == read.source and route.surface == read.surface and not read.merge
     position = start
     first_page = start.upstream is None and start.skip == 0
     upstream_total: int | None = None
@@ -89,7 +101,7 @@ async def collect(
             if not matches(resource, table, req):
                 continue
             found.append(resource)
-            if not table.routes.read.merge:  # a read adds merged sources a search lacks
+            if cacheable:
                 services.cache.put(
                     table.resource, plan.practice, resource["id"], compartment, render(resource)
                 )
@@ -131,10 +143,20 @@ async def _fetch(
     route = plan.route
     params = await expand_defaults(services, plan.practice, plan.params)
     key = table.sources[route.source].record_id or "id"
+    if route.surface == "store":  # records the facade keeps, paged by offset
+        offset = int(position.upstream or 0)
+        collection = registry.COLLECTIONS[route.path]
+        kept, more = await collection.page(services, plan.practice, params, offset, size)
+        return UpstreamPage(checked_records(kept, key), offset + len(kept) if more else None, None)
     if route.surface == "rest":
+        located = await composition.locate(services, route, plan.practice, params)
+        if located is None:
+            return UpstreamPage([], None, 0)  # the parent the path needs does not exist
+        params = located
         offset = int(position.upstream or 0)
         if route.paging == "offset":
             params += [("limit", str(size)), ("offset", str(offset))]
+        named = path_fields(route.path, params)
         path, params = fill_path(route.path, params)
         response = await services.athena.rest(route.method, plan.practice, path, params=params)
         if response.status == 404 and path != route.path:
@@ -142,11 +164,13 @@ async def _fetch(
         raise_for_bad_request(response)
         body = response.body
         if isinstance(body, list):  # athena quirk: some searches answer a bare array
-            return UpstreamPage(checked_records(body, key), None, len(body))
+            rows = with_path_fields(checked_records(body, key), named)
+            return UpstreamPage(rows, None, len(body))
         if not isinstance(body, dict):
             raise UpstreamError("athena returned an unexpected list shape")
         raw = body.get(route.list_key or "", [])
         records = checked_records(await composition.shape(services, route, plan.practice, raw), key)
+        records = with_path_fields(records, named)
         total = body.get("totalcount")
         total = int(total) if isinstance(total, (int, str)) and str(total).isdigit() else None
         if route.explode is not None:

@@ -12,7 +12,7 @@ from typing import Any
 from facade.auth import policy
 from facade.auth.context import AuthContext
 from facade.cache import SYSTEM_COMPARTMENT, Cached, render
-from facade.engine import composition
+from facade.engine import composition, registry
 from facade.engine.paging import checked_records
 from facade.engine.records import add_context, skipped
 from facade.engine.services import Services
@@ -100,6 +100,14 @@ async def _fetch_one(services: Services, table: Table, practice: str, local: str
     path = route.path.replace("{id}", rid).replace("{local}", local)
     if route.list_key is not None:  # records only athena lists hold (provider x department)
         return await composition.read_listed(services, table, practice, local, rid)
+    if route.surface == "store":  # records the facade keeps (athena keeps none)
+        kept = await registry.COLLECTIONS[route.path].get(services, practice, local)
+        if kept is None:
+            raise NotFound(f"{resource_type}/{rid} is not known")
+        resource = to_fhir(kept, table, route.source, practice, services.mappings.codes)
+        if resource.get("id") != rid:
+            raise UpstreamError(f"the store returned a different {resource_type} than requested")
+        return resource
     if route.surface == "fhir":
         response = await services.athena.fhir(route.method, path, practice=practice)
     else:

@@ -41,14 +41,28 @@ async def add_context(
     kinds = table.sources[source].context
     if not kinds or not records:
         return records
+    today = await practice_today(services, practice) if "today" in kinds else None
     out = []
     for record in records:
-        tz = await services.directory.timezone(practice, record.get("departmentid"))
-        record = {**record, "departmenttimezone": tz}
+        if today is not None:
+            record = {**record, "today": today}
+        if "department" in kinds or "schedule" in kinds:
+            tz = await services.directory.timezone(practice, record.get("departmentid"))
+            record = {**record, "departmenttimezone": tz}
         if "schedule" in kinds:
             record.update(await _schedule_facts(services, practice, record, tz))
         out.append(record)
     return out
+
+
+async def practice_today(services: Services, practice: str) -> str:
+    """The practice's current date (ISO): at its first department's UTC offset, US Eastern
+    standard time when the practice lists none."""
+    offset = None
+    for department in (await services.directory.ids(practice))[:1]:
+        offset = await services.directory.timezone(practice, department)
+    zone = timezone(timedelta(hours=offset if offset is not None else -5))
+    return datetime.fromtimestamp(time.time(), zone).date().isoformat()
 
 
 async def _schedule_facts(services: Services, practice: str, record: Json, tz: int | None) -> Json:
@@ -94,6 +108,23 @@ async def expand_defaults(
         ids = ",".join(await services.directory.ids(practice))
         params = [(name, ids if value == DEPARTMENTS else value) for name, value in params]
     return params
+
+
+def path_fields(path: str, params: list[tuple[str, str]]) -> dict[str, str]:
+    """The upstream parameters a path names: records athena lists under such a path
+    (``/patients/{patientid}/insurances``) belong to them, so they carry them.
+
+    >>> path_fields("/patients/{patientid}/insurances", [("patientid", "1"), ("x", "2")])
+    {'patientid': '1'}
+    """
+    return {name: value for name, value in params if "{" + name + "}" in path}
+
+
+def with_path_fields(records: list[Json], fields: dict[str, str]) -> list[Json]:
+    """Each record with the path's fields it lacks (athena leaves out what the path says)."""
+    if not fields:
+        return records
+    return [{**fields, **record} for record in records]
 
 
 def fill_path(path: str, params: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]]:

@@ -9,7 +9,11 @@ the resource's workflow registers the code under that name:
   booking takes);
 - a *read-back* answers, after an ambiguous write, whether it took effect
   (athena's record, or None);
-- an *operation* handles ``[base]/{Type}/${name}``.
+- an *operation* handles ``[base]/{Type}/${name}``;
+- a *completer* turns athena's answer to a write step into the write's outcome
+  (``complete: eligibility-response`` stores the request and the response it builds);
+- a *collection* holds records the facade keeps itself (``surface: store`` routes name
+  it as their ``path``): ``get`` one by local id, ``page`` through a practice's.
 
 Entry points import :mod:`facade.workflows` (which registers everything) and call
 :func:`check` once at start, so a table naming an unregistered hook fails the
@@ -19,7 +23,7 @@ start instead of a request.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from facade.mapping.loader import Mappings
 
@@ -31,13 +35,39 @@ if TYPE_CHECKING:
 
 Json = dict[str, Any]
 Resolver = Callable[["WriteContext"], Awaitable[None]]
-# (services, practice, intent) -> athena's record when the write took effect, else None
-ReadBack = Callable[["Services", str, dict[str, Any]], Awaitable[Json | None]]
+# (the write, its recorded intent) -> athena's record when the write took effect, else None.
+# The write is the request retrying it (same key, same body), its athena fields built.
+ReadBack = Callable[["WriteContext", dict[str, Any]], Awaitable[Json | None]]
 Operation = Callable[["Services", "AuthContext", "OperationCall"], Awaitable["WriteOutcome"]]
+# (the write, athena's record) -> the outcome
+Completer = Callable[["WriteContext", Json], Awaitable["WriteOutcome"]]
+
+
+class Collection(Protocol):
+    """Records the facade keeps (facade/store/), as a ``surface: store`` route reads them.
+
+    Both return stored FHIR resources (dicts with ``id``); ``params`` are the route's
+    pushed upstream parameters (e.g. ``("patient", "a-195900.E-60178")``). ``page`` answers
+    up to ``limit`` records from ``offset`` in a stable order, and whether more follow.
+    """
+
+    async def get(self, services: Services, practice: str, local: str) -> Json | None: ...
+
+    async def page(
+        self,
+        services: Services,
+        practice: str,
+        params: list[tuple[str, str]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Json], bool]: ...
+
 
 RESOLVERS: dict[str, Resolver] = {}
 READBACKS: dict[str, ReadBack] = {}
 OPERATIONS: dict[tuple[str, str], Operation] = {}
+COMPLETERS: dict[str, Completer] = {}
+COLLECTIONS: dict[str, Collection] = {}
 
 F = TypeVar("F")
 
@@ -65,10 +95,22 @@ def operation(resource_type: str, name: str) -> Callable[[Operation], Operation]
     return _register(OPERATIONS, (resource_type, name))
 
 
+def completer(name: str) -> Callable[[Completer], Completer]:
+    return _register(COMPLETERS, name)
+
+
+def collection(name: str, store: Collection) -> None:
+    """Register the collection a ``surface: store`` route names as its ``path``."""
+    _register(COLLECTIONS, name)(store)
+
+
 def missing(mappings: Mappings) -> list[str]:
     """Every hook a table names that no workflow registered."""
     absent: list[str] = []
     for rtype, table in sorted(mappings.tables.items()):
+        for route in [table.routes.read, *table.routes.search]:
+            if route.surface == "store" and route.path not in COLLECTIONS:
+                absent.append(f"{rtype} {route.name}: collection {route.path}")
         if table.writes is None:
             continue
         steps = [table.writes.create, *table.writes.update, *table.writes.steps]
@@ -77,6 +119,8 @@ def missing(mappings: Mappings) -> list[str]:
                 absent.append(f"{rtype} {step.name}: resolver {step.resolve}")
             if step.readback and step.readback not in READBACKS:
                 absent.append(f"{rtype} {step.name}: read-back {step.readback}")
+            if step.complete and step.complete not in COMPLETERS:
+                absent.append(f"{rtype} {step.name}: completer {step.complete}")
         for op in table.writes.operations:
             if (rtype, op.name) not in OPERATIONS:
                 absent.append(f"{rtype}: operation ${op.name}")

@@ -32,6 +32,7 @@ from facade.mapping.loader import Mappings, load_mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
 from facade.store.bulk import SqliteBulkJobStore
+from facade.store.eligibility import SqliteEligibilityStore
 from facade.store.ledger import SqliteLedger
 from facade.store.sqlite import SqliteAuthStore
 from facade.upstream.breaker import BreakerConfig, Breakers
@@ -77,6 +78,7 @@ def prepare_state(settings: Settings) -> None:
     ledger = SqliteLedger(settings.data_dir / "idempotency.sqlite3")
     ledger.purge(now - settings.idempotency_retention_seconds)
     ledger.close()
+    SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3").close()
     SqliteBulkJobStore(settings.data_dir / "bulk.sqlite3").close()  # created (and WAL) once
 
 
@@ -124,6 +126,7 @@ async def open_services(
         derive(key, "access-token"),
         issuer=settings.base_url,
         audience=settings.fhir_base,
+        audiences=settings.resource_indicators,
         ttl_seconds=settings.token_ttl_seconds,
     )
     authz = build_authorization_server(settings, issuer, derive(key, "authorize-session"))
@@ -184,10 +187,12 @@ async def open_services(
         directory=DepartmentDirectory(athena),
         ledger=SqliteLedger(settings.data_dir / "idempotency.sqlite3"),
         operation_definitions=operation_definitions(mappings, fhir_base=settings.fhir_base),
+        eligibility=SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3"),
     )
     try:
         yield services
     finally:
+        services.eligibility.close()
         services.ledger.close()
         await authz.aclose()
         await http.aclose()

@@ -11,6 +11,7 @@ from facade.engine.directory import DepartmentDirectory
 from facade.mapping.loader import Mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
+from facade.store.eligibility import EligibilityStore
 from facade.store.ledger import IdempotencyLedger
 from facade.upstream.client import AthenaClient
 
@@ -30,3 +31,4 @@ class Services:
     directory: DepartmentDirectory
     ledger: IdempotencyLedger
     operation_definitions: dict[str, dict[str, object]]
+    eligibility: EligibilityStore  # checks the facade handled (athena keeps only the last)

@@ -20,8 +20,13 @@ steps operations use — so a table's new writes inherit it:
   id and the caller's patient (compartment tokens); a ``target`` is the URL's record;
   a ``writable`` record is re-read from athena with the caller's token (404 unknown,
   in another practice or outside the compartment; 403 without the ``u`` letter) and
-  belongs to the patient the request sends (422); a value the body named is the value
-  sent (400).
+  belongs to the patient the request sends (422); a ``referenced`` record likewise, in
+  the caller's compartment whatever its scope letters for that type (the Coverage an
+  eligibility check is for: 404, or 422 when it is another patient's); a value the body
+  named is the value sent (400).
+- :func:`check_changes`, with :func:`authorize`: an update by a patient-limited token
+  changes only what the table lets a patient change (``writes.patient_may_change``, the
+  athena fields; any other field the request would send is 422 at its element).
 - :func:`forget`: every record the request names leaves the entity cache once the call
   went out, whatever its outcome, and again with the answer.
 
@@ -32,15 +37,16 @@ of their practices; everything else above applies to them too.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from facade.auth import policy
+from facade.auth.scopes import ScopeSet
 from facade.engine import reads
-from facade.errors import Forbidden, InvalidRequest, Unprocessable
+from facade.errors import Forbidden, InvalidRequest, NotFound, Unprocessable
 from facade.mapping.convert import match_template
 from facade.mapping.ids import format_id, parse_id
-from facade.mapping.paths import Segment, parse_path
+from facade.mapping.paths import Segment, matches, parse_path
 from facade.mapping.table import Table, WriteRecord
 from facade.mapping.transforms import TRANSFORMS
 
@@ -77,23 +83,17 @@ def locate(node: Any, segments: tuple[Segment, ...], prefix: str) -> list[tuple[
         return []
     value = node[seg.name]
     if not isinstance(value, list):
-        if seg.index not in (None, 0) or (seg.keys and not _selected(value, seg.keys)):
+        if seg.index not in (None, 0) or (seg.keys and not matches(value, seg.keys)):
             return []
         return locate(value, rest, f"{prefix}.{seg.name}")
     found: list[tuple[str, Any]] = []
     for position, item in enumerate(value):
         if seg.index is not None and position != seg.index:
             continue
-        if seg.keys and not _selected(item, seg.keys):
+        if seg.keys and not matches(item, seg.keys):
             continue
         found += locate(item, rest, f"{prefix}.{seg.name}[{position}]")
     return found
-
-
-def _selected(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
-    return isinstance(item, dict) and all(
-        item.get(k) == v or str(item.get(k)) == v for k, v in keys
-    )
 
 
 def _kind(template: str) -> str | None:
@@ -169,7 +169,10 @@ def check_body(ctx: WriteContext, resource: Json) -> None:
     for name in table.writes.patients:
         named = claims(ctx, resource, name)
         distinct = list(dict.fromkeys(c.value if c.value is not None else c.raw for c in named))
-        if len(distinct) > 1:
+        # An update of the patient record itself (Patient): each element must name the
+        # URL's patient (below), so the one naming another is the one pointed at.
+        own = ctx.current is not None and name == table.sources[step.source].record_id
+        if len(distinct) > 1 and not own:
             raise Unprocessable(
                 f"This {table.resource} names {len(distinct)} patients; athena's {step.name}"
                 " takes one",
@@ -177,7 +180,7 @@ def check_body(ctx: WriteContext, resource: Json) -> None:
             )
         current = {c.value for c in claims(ctx, ctx.current, name)} if ctx.current else set()
         for claim in named:
-            if patient is not None and not policy.is_patient(claim.raw, patient):
+            if patient is not None and not _names_patient(ctx, claim, patient):
                 raise Forbidden(
                     f"{claim.expression} names a patient outside the patient compartment",
                     expression=(claim.expression,),
@@ -211,14 +214,31 @@ def check_body(ctx: WriteContext, resource: Json) -> None:
         ctx.named[name] = named[0]
 
 
+def _names_patient(ctx: WriteContext, claim: Claim, patient: str) -> bool:
+    """Whether an element naming a patient names exactly ``patient``: a reference by
+    itself; in the patient record itself (a table whose compartment is its own ``id``:
+    its id, identifier), by the athena id it gives, in the write's practice."""
+    compartment = ctx.table.compartment
+    if claim.value is not None and compartment is not None and compartment.path == "id":
+        return format_id(ctx.practice, ctx.table.id.prefix, claim.value) == patient
+    return policy.is_patient(claim.raw, patient)
+
+
 def _well_formed(table: Table, value: str) -> bool:
     return re.fullmatch(table.id.local_pattern, value) is not None
 
 
 def _sent(ctx: WriteContext) -> dict[str, str]:
-    """The declared-or-not athena fields the request carries (path and form), as sent."""
-    names = [*ctx.step.placeholders(), *ctx.step.form]
-    return {n: str(ctx.fields[n]) for n in names if ctx.fields.get(n) not in (None, "")}
+    """The athena fields the request carries (path and form), as sent; a ``replace``
+    update's form holds only what changes (a cleared field as "")."""
+    from facade.engine.writes import form_of
+
+    sent = {
+        n: str(ctx.fields[n])
+        for n in ctx.step.placeholders()
+        if ctx.fields.get(n) not in (None, "")
+    }
+    return {**form_of(ctx.step, ctx.fields, ctx.baseline), **sent}
 
 
 async def authorize(ctx: WriteContext) -> None:
@@ -233,7 +253,7 @@ async def authorize(ctx: WriteContext) -> None:
     assert patients is not None, "writes.patients needs the Patient table"
     sent_patients = []
     for name in table.writes.patients:
-        if name not in sent:
+        if sent.get(name) in (None, ""):
             continue
         claim = ctx.named.get(name)
         where = (claim.expression,) if claim else ()
@@ -265,6 +285,41 @@ async def authorize(ctx: WriteContext) -> None:
             raise Forbidden(f"The {step.name} may only act on the {table.resource} in the URL")
         if record.role == "writable":
             await _check_writable(ctx, kind, value, sent_patients, where)
+        if record.role == "referenced":
+            await _check_referenced(ctx, kind, value, sent_patients, where)
+    if patient is not None and ctx.current is not None:
+        check_changes(ctx, sent)
+
+
+def check_changes(ctx: WriteContext, sent: dict[str, str]) -> None:
+    """An update by a patient-limited token changes only what a patient may change: the
+    table's ``writes.patient_may_change`` (athena fields). The record in the path is the
+    patient's own (its ``target``), so only the form counts."""
+    from facade.engine.writes import expression
+
+    allowed = ctx.table.writes.patient_may_change if ctx.table.writes else None
+    if allowed is None:
+        return
+    path = set(ctx.step.placeholders())
+    refused = [n for n in sent if n not in path and n not in allowed]
+    if refused:
+        where = tuple(dict.fromkeys(expression(ctx.table, ctx.step.source, n) for n in refused))
+        raise Unprocessable(
+            f"A patient-limited token may not change {', '.join(where)}; of its own record it"
+            f" may change (parts of) {', '.join(_changeable(ctx, allowed))}",
+            expression=where,
+        )
+
+
+def _changeable(ctx: WriteContext, allowed: list[str]) -> list[str]:
+    """The top-level elements the allowed fields are written from (``Patient.telecom``)."""
+    from facade.engine.writes import expression
+
+    return list(
+        dict.fromkeys(
+            ".".join(expression(ctx.table, ctx.step.source, n).split(".")[:2]) for n in allowed
+        )
+    )
 
 
 async def _check_writable(
@@ -289,6 +344,41 @@ async def _check_writable(
         if not policy.in_compartment(table, resource, patient):
             raise Unprocessable(
                 f"{rtype}/{rid} is not an {rtype} of the patient this {ctx.step.name} is for",
+                expression=where,
+            )
+
+
+async def _check_referenced(
+    ctx: WriteContext,
+    table: Table,
+    local: str,
+    sent_patients: list[str],
+    where: tuple[str, ...],
+) -> None:
+    """An existing record the call is about: readable in the caller's compartment (read
+    from athena, not the cache), and the patient's the request sends.
+
+    Read as the caller with only the ``r`` letter on its type: the caller's scope for the
+    write (``c`` on CoverageEligibilityRequest) is what lets it name the record; its
+    patient compartment and practices still decide which records it may name.
+    """
+    rtype = table.resource
+    rid = format_id(ctx.practice, table.id.prefix, local)
+    patient = policy.compartment_patient(ctx.auth, ctx.table.resource, permission(ctx))
+    scope = f"patient/{rtype}.r" if patient else f"system/{rtype}.r"
+    reader = replace(ctx.auth, scopes=ScopeSet.parse(scope), patient=patient or ctx.auth.patient)
+    ctx.services.cache.invalidate(rtype, ctx.practice, rid)
+    try:
+        resource = (await reads.read(ctx.services, reader, rtype, rid)).resource
+        policy.check_resource(table, reader, resource, "r")  # another patient's: 404
+    except NotFound as exc:
+        raise NotFound(exc.diagnostics, expression=where) from exc
+    if table.compartment is None:
+        return
+    for patient_id in sent_patients:
+        if not policy.in_compartment(table, resource, patient_id):
+            raise Unprocessable(
+                f"{rtype}/{rid} is not a {rtype} of the patient this {ctx.step.name} is for",
                 expression=where,
             )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from facade.errors import Unprocessable
 from facade.mapping.ids import format_id
 from facade.mapping.paths import get_values, parse_path, set_value
 from facade.mapping.table import CodeTable, Field_, Source, Table
@@ -76,7 +77,7 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
     """Map one athena record (rest field set or athena FHIR resource) to our FHIR resource."""
     source = table.sources[source_name]
     resource: Json = {"resourceType": table.resource}
-    if source.surface == "fhir":
+    if source.surface in ("fhir", "store"):  # athena's FHIR resource, or one the facade keeps
         resource["id"] = str(record["id"])
         for element in source.copy_elements:
             if element in record and not _is_empty(record[element]):
@@ -88,7 +89,7 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
     meta: Json = {}
     upstream_meta = record.get("meta")
     if (
-        source.surface == "fhir"
+        source.surface in ("fhir", "store")
         and isinstance(upstream_meta, dict)
         and upstream_meta.get("lastUpdated")
     ):
@@ -160,8 +161,34 @@ def match_template(template: str, practice: str, value: Any) -> str | None:
     return m.group(1) if m else None
 
 
-def to_athena(resource: Json, table: Table, source_name: str, practice: str, codes: Codes) -> Json:
-    """Map a FHIR resource to athena fields (write direction) for a rest source."""
+def element_of(table: Table, field: Field_) -> str:
+    """The FHIR element a field maps, without selectors (an OperationOutcome expression).
+
+    >>> from facade.mapping.loader import load_mappings
+    >>> patient = load_mappings().tables["Patient"]
+    >>> element_of(patient, patient.sources["rest"].fields[0])
+    'Patient.extension'
+    """
+    return ".".join([table.resource, *(seg.name for seg in parse_path(field.fhir))])
+
+
+def to_athena(
+    resource: Json,
+    table: Table,
+    source_name: str,
+    practice: str,
+    codes: Codes,
+    *,
+    strict: bool = False,
+    current: Json | None = None,
+) -> Json:
+    """Map a FHIR resource to athena fields (write direction) for a rest source.
+
+    ``strict``: a coded element athena has no code for is a 422 at the element (a
+    client's body), instead of being left out (a rendering of athena's own record) —
+    unless ``current`` (the record before an update) has the same value there: the
+    client only sent back what it read.
+    """
     source = table.sources[source_name]
     record: Json = {}
     seen: dict[str, int] = {}  # fields sharing an append path ([+]) take successive values
@@ -182,9 +209,16 @@ def to_athena(resource: Json, table: Table, source_name: str, practice: str, cod
             continue
         value: Any = found[position]
         if field.codes:
+            given = value
             if isinstance(value, dict):
                 value = f"{value.get('system', '')}|{value.get('code', '')}"
             value = codes.to_athena(field.codes, value)
+            if value is None and strict and given not in _at(current, field, practice):
+                where = element_of(table, field)
+                raise Unprocessable(
+                    f"athena has no code for {value_text(given)} in {where}",
+                    expression=(where,),
+                )
         write = TRANSFORMS[field.transform].write
         if write is None or _is_empty(value):
             continue
@@ -194,6 +228,25 @@ def to_athena(resource: Json, table: Table, source_name: str, practice: str, cod
         target = field.athena[0] if isinstance(field.athena, list) else field.athena
         record[target] = value
     return record
+
+
+def _at(resource: Json | None, field: Field_, practice: str) -> list[Any]:
+    return (
+        []
+        if resource is None
+        else get_values(resource, parse_path(_template(field.fhir, practice)))
+    )
+
+
+def value_text(value: Any) -> str:
+    """A coded value as a client wrote it, for messages.
+
+    >>> value_text({"system": "urn:ietf:bcp:47", "code": "xx"})
+    'urn:ietf:bcp:47|xx'
+    """
+    if isinstance(value, dict):
+        return f"{value.get('system', '')}|{value.get('code', '')}".lstrip("|")[:120]
+    return str(value)[:120]
 
 
 def merge_fhir(

@@ -76,9 +76,16 @@ def parse_table_id(value: str, scheme: IdScheme) -> FhirId:
     >>> from facade.mapping.table import IdScheme
     >>> parse_table_id("a-1.Practice-195900", IdScheme(prefix="Department", practice_prefix="Practice"))
     FhirId(practice='195900', local='195900')
+    >>> parse_table_id("a-195900.InsurancePackage-8477",
+    ...     IdScheme(prefix="Department", other_prefixes={"InsurancePackage": "[0-9]{1,12}"}))
+    FhirId(practice='195900', local='8477')
     """
     if scheme.practice_prefix is not None:
         m = re.match(rf"^a-1\.{re.escape(scheme.practice_prefix)}-({_PRACTICE})$", value)
         if m:
             return FhirId(practice=m.group(1), local=m.group(1))
+    for prefix, pattern in scheme.other_prefixes.items():
+        m = _pattern(prefix, pattern).match(value)
+        if m:
+            return FhirId(practice=m.group(1), local=m.group(2))
     return parse_id(value, scheme.prefix, scheme.local_pattern)

@@ -8,7 +8,12 @@ followed by one selector in brackets:
 - ``name[+]``              append a new list item (for ordered lists such as ``given``);
 - ``name[use=official]``   the list item whose keys equal these values (created,
   with those keys, when absent). Several ``k=v`` pairs are comma separated and a
-  value may contain dots or colons: ``extension[url=http://x/y.z]``.
+  value may contain dots or colons: ``extension[url=http://x/y.z]``. A key may itself
+  be a path into the item (``identifier[type.coding.code=MB]``: any value there
+  equals it); such selectors only read (write-direction fields), they create nothing.
+- ``name[use=official|]``  alternatives: ``use`` is ``official`` or absent. Reading
+  athena, the first alternative is the one created; writing, a client's item without
+  ``use`` is taken too (``|`` never occurs in the values tables select on).
 
 Examples::
 
@@ -18,6 +23,8 @@ Examples::
     {'name': [{'use': 'official', 'given': ['Donna']}]}
     >>> get_values(r, parse_path("name[use=official].given[0]"))
     ['Donna']
+    >>> get_values({"name": [{"given": ["Amy"]}]}, parse_path("name[use=official|].given"))
+    ['Amy']
 """
 
 from __future__ import annotations
@@ -89,14 +96,36 @@ def parse_path(path: str) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
-def _matches(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
+def matches(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a list item is the one a ``[k=v,...]`` selector names (keys may be paths;
+    ``|`` separates alternatives; an empty alternative is the key's absence).
+
+    >>> matches({"use": "home"}, (("use", "home|"),)), matches({}, (("use", "home|"),))
+    (True, True)
+    >>> matches({"use": "work"}, (("use", "home|"),))
+    False
+    >>> matches({"type": {"coding": [{"code": "MB"}]}}, (("type.coding.code", "MB"),))
+    True
+    """
     if not isinstance(item, dict):
         return False
     for key, value in keys:
-        found = item.get(key)
-        if found != value and str(found) != value:
+        found = get_values(item, parse_path(key)) if "." in key else [item.get(key)]
+        if not any(
+            (
+                all(f is None for f in found)
+                if option == ""
+                else any(f == option or str(f) == option for f in found)
+            )
+            for option in value.split("|")
+        ):
             return False
     return True
+
+
+def _created(keys: tuple[tuple[str, str], ...]) -> Json:
+    """The item a selector creates: its first alternative of each key."""
+    return {key: value.split("|", 1)[0] for key, value in keys if value.split("|", 1)[0]}
 
 
 def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
@@ -127,11 +156,13 @@ def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
         else:
             found = None
             for item in items:
-                if _matches(item, seg.keys):
+                if matches(item, seg.keys):
                     found = item
                     break
             if found is None:
-                found = dict(seg.keys)
+                if any("." in key for key, _ in seg.keys):
+                    raise ValueError(f"a selector with a path only reads: {seg.name!r}")
+                found = _created(seg.keys)
                 items.append(found)
             if last:
                 if isinstance(value, dict):
@@ -163,7 +194,7 @@ def get_values(source: Any, segments: tuple[Segment, ...]) -> list[Any]:
             if seg.index is not None:
                 items = items[seg.index : seg.index + 1]
             elif seg.keys:
-                items = [i for i in items if _matches(i, seg.keys)]
+                items = [i for i in items if matches(i, seg.keys)]
             nxt.extend(i for i in items if i is not None)
         nodes = nxt
     return nodes

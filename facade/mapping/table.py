@@ -50,7 +50,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Surface = Literal["rest", "fhir"]
+# ``store``: records the facade itself keeps (facade/store/), read through a collection a
+# workflow registers under the route's ``path`` (facade/engine/registry.py), because athena
+# keeps none (eligibility requests and responses: athena holds only the latest check).
+Surface = Literal["rest", "fhir", "store"]
 Direction = Literal["read", "write", "both"]
 ParamType = Literal["token", "string", "date", "reference", "special"]
 
@@ -77,6 +80,9 @@ class IdScheme(_Strict):
     identifiers: dict[str, str] = Field(default_factory=dict)  # other system -> value syntax
     # Also own ``a-1.{practice_prefix}-{practiceid}`` (the practice Organization, API-NOTES §5.3).
     practice_prefix: str | None = None
+    # Further prefixes of this type's ids, each with its local syntax: the payer
+    # Organization of a Coverage is ``a-{practice}.InsurancePackage-{id}`` (athena's FHIR).
+    other_prefixes: dict[str, str] = Field(default_factory=dict)
 
 
 class Field_(_Strict):
@@ -109,8 +115,10 @@ class Source(_Strict):
     # ``departmenttimezone`` (hours from UTC) from the practice's department list,
     # because athena's appointment records carry department-local times only;
     # ``schedule`` adds a provider-in-department's bookable reasons (``reasonids``) and
-    # planning horizon (``planningstart``, ``planningend``; see facade/engine/records.py).
-    context: list[Literal["department", "schedule"]] = Field(default_factory=list)
+    # planning horizon (``planningstart``, ``planningend``; see facade/engine/records.py);
+    # ``today`` adds the practice's current date (``today``, ISO), for mappings that compare
+    # athena's dates with it (an expired insurance is not in force), so they stay pure.
+    context: list[Literal["department", "schedule", "today"]] = Field(default_factory=list)
 
 
 class SearchParamDef(_Strict):
@@ -215,6 +223,25 @@ class RevInclude(_Strict):
     param: str
 
 
+class Locate(_Strict):
+    """The parent record a rest path needs, found through athena's FHIR read of the same id.
+
+    athena's /v1 API lists a patient's insurances (``/patients/{patientid}/insurances``)
+    but reads none by id; its FHIR read of the same id (``/Coverage/{id}``) names the
+    patient. The FHIR id is the read's own id, or the upstream parameter ``from`` (a
+    pushed ``_id``, which is then not sent); the value at ``field`` of athena's answer,
+    matched against ``template``, becomes ``into`` (a placeholder of the route's path).
+    Nothing is looked up when ``into`` is already supplied (pushed from ``patient``);
+    athena's 404, or an answer of another shape, matches nothing.
+    """
+
+    path: str  # athena FHIR path with {id}
+    field: str  # mapping path into athena's resource, e.g. beneficiary.reference
+    template: str  # e.g. Patient/a-{practice}.E-{value}
+    into: str  # the upstream parameter it fills, e.g. patientid
+    from_param: str | None = Field(default=None, alias="from")
+
+
 class Route(_Strict):
     name: str
     surface: Surface
@@ -242,6 +269,8 @@ class Route(_Strict):
     defaults: dict[str, str] = Field(default_factory=dict)
     # Records with these field values are not this resource (an open slot is no Appointment).
     skip_when: dict[str, list[str]] = Field(default_factory=dict)
+    # rest routes whose path needs a parent athena cannot give by id (see Locate)
+    locate: Locate | None = None
 
 
 class Compartment(_Strict):
@@ -276,12 +305,17 @@ class WriteRecord(_Strict):
     - ``taken``: a free record the call takes and turns into this table's resource (the
       slot a booking fills). It belongs to no patient yet; the step's resolver proves
       it is free and athena takes it atomically (409 otherwise).
+    - ``referenced``: an existing record the call is about without changing it as a FHIR
+      resource (the Coverage an eligibility check is for). The engine re-reads it from
+      athena in the caller's patient compartment and practices (whatever the caller's
+      scope letters for ``type``): unknown or outside the compartment is 404, and it must
+      belong to the patient the request sends (422).
 
     ``type``: the FHIR type the record is served as (default: the table's resource);
     its id scheme checks the value's shape and names the cache entry to drop.
     """
 
-    role: Literal["target", "writable", "taken"]
+    role: Literal["target", "writable", "taken", "referenced"]
     type: str | None = None
 
 
@@ -296,6 +330,25 @@ class WriteStep(_Strict):
     ``when``: FHIR element values that select this step (updates). ``records``: the
     athena fields naming the records the call acts on, with their roles (module
     docstring, "Write authorization").
+
+    ``mode`` (updates): ``set`` sends every form field the current record and the body
+    give (the body wins: a state change such as a cancel); ``replace`` makes the body the
+    new record (PUT semantics): only the form fields whose value differs from the current
+    record's are sent, one the body leaves out is sent empty (athena clears it), except
+    the ``keep`` fields, which an absent element leaves as they are (athena cannot clear
+    them, e.g. a patient's ``status`` when ``active`` is left out); a ``required`` field
+    may not be cleared (422 at the element).
+
+    ``result``: athena answers the ``record``; or nothing useful, and the URL's record is
+    re-read (``reread``); or the new record's ``id`` only, and it is read back through
+    the table's read (the answer is the full resource). A create whose athena call may
+    answer an existing record instead of a new one (athena's duplicate check) has its
+    resolver list those records' ids in ``WriteContext.facts["existing"]``: such an
+    answer is a 409 naming the match (with ``If-None-Exist``, a 200 with it).
+
+    ``intent``: the athena fields the idempotency ledger records for the read-back
+    (default ``required``); never names or dates (resolvers may add ids in
+    ``facts["intent"]``).
     """
 
     name: str
@@ -307,8 +360,32 @@ class WriteStep(_Strict):
     resolve: str | None = None
     readback: str | None = None
     when: dict[str, str] = Field(default_factory=dict)
-    result: Literal["record", "reread"] = "record"  # athena answers the record, or re-read it
+    result: Literal["record", "reread", "id"] = "record"
     records: dict[str, WriteRecord] = Field(default_factory=dict)
+    mode: Literal["set", "replace"] = "set"
+    keep: list[str] = Field(default_factory=list)  # replace: absent leaves these unchanged
+    intent: list[str] | None = None
+    # Updates: the FHIR elements this step may change. Empty: a state change selected by
+    # ``when`` (a record already in that state is answered as it is, unless
+    # ``skip_if_current`` is false), or a ``replace`` (which sends what differs).
+    # Declared: the body may differ from the current record only in these elements
+    # (others are 422 at the element; elements left out are kept), and a body that
+    # changes nothing is answered without a call (unless ``skip_if_current`` is false:
+    # an expired Coverage reads ``cancelled`` but athena still holds it live, so
+    # cancelling it is still sent).
+    changes: list[str] = Field(default_factory=list)
+    skip_if_current: bool = True
+    # A named completer (facade/engine/registry.py) that turns athena's answer into the
+    # write's outcome instead of ``to_fhir`` over ``source`` (an eligibility check stores
+    # the request and the response it builds from the 271).
+    complete: str | None = None
+    # athena's HTTP-200 soft failure (``success: false``, API-NOTES §4.2) is an answer for
+    # the completer, not an error: athena's preview cannot check eligibility (§3.8).
+    soft: bool = False
+    # athena's refusals whose text names no field: a piece of the message -> the athena
+    # field it is about, so the OperationOutcome points at the FHIR element
+    # (athena's ``invalidfields`` / ``missingfields`` are mapped the same way).
+    errors: dict[str, str] = Field(default_factory=dict)
 
     def placeholders(self) -> list[str]:
         """The ``{field}`` names of ``path``."""
@@ -337,11 +414,17 @@ class OperationDef(_Strict):
     methods: list[str] = Field(default_factory=lambda: ["POST"])  # GET and/or POST
     writes: bool = False  # writes upstream: idempotency applies
     documentation: str | None = None
+    # The specification's own OperationDefinition when this is exactly that operation
+    # (R4 core ``$submit``): /metadata names it; the served definition says it is based on it.
+    canonical: str | None = None
 
 
 class Writes(_Strict):
     # athena fields carrying a patient id, in any step (module docstring, "Write authorization")
     patients: list[str] = Field(default_factory=list)
+    # The athena fields an update by a patient-limited token may change (None: the steps'
+    # own rules alone). Any other field the update would send is 422 at its element.
+    patient_may_change: list[str] | None = None
     create: WriteStep | None = None
     update: list[WriteStep] = Field(default_factory=list)
     patch_paths: list[str] = Field(default_factory=list)  # elements JSON Patch may change
@@ -367,6 +450,8 @@ class Table(_Strict):
     includes: dict[str, Include] = Field(default_factory=dict)  # "Encounter:patient": ...
     revincludes: dict[str, RevInclude] = Field(default_factory=dict)  # "Provenance:target": ...
     writes: Writes | None = None
+    # What to do instead of DELETE, said in its 405 answer (athena deletes nothing here).
+    delete_instead: str | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> Table:
@@ -374,6 +459,8 @@ class Table(_Strict):
         for route in routes:
             if route.source not in self.sources:
                 raise ValueError(f"route {route.name} uses unknown source {route.source}")
+            if (route.surface == "store") != (self.sources[route.source].surface == "store"):
+                raise ValueError(f"route {route.name}: store routes read store sources only")
             for merge in route.merge:
                 if merge.source not in self.sources:
                     raise ValueError(f"route {route.name} merges unknown source {merge.source}")
@@ -404,9 +491,17 @@ class Table(_Strict):
                     raise ValueError(f"write {step.name}: record {name} is never sent")
                 if record.role == "target" and id(step) not in updates:
                     raise ValueError(f"write {step.name}: only update steps have a target")
+            if not set(step.keep) <= set(step.form):
+                raise ValueError(f"write {step.name}: keep names fields it never sends")
+            if step.mode == "replace" and id(step) not in updates:
+                raise ValueError(f"write {step.name}: only update steps replace the record")
             targets = [n for n, r in step.records.items() if r.role == "target"]
             if id(step) in updates and len(targets) != 1:
                 raise ValueError(f"update {step.name} must declare exactly one target record")
+            if writes.patient_may_change is not None and not set(writes.patient_may_change) <= {
+                n for s in writes.update for n in s.form
+            }:
+                raise ValueError("patient_may_change names fields no update sends")
             for field in self.sources[step.source].fields:
                 names = [field.athena] if isinstance(field.athena, str) else field.athena
                 if (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from facade.mapping import renderings
+from facade.mapping import benefits, insurance, renderings
 
 Fn = Callable[[Any], Any]
 
@@ -176,7 +176,15 @@ def us_core_ethnicity(value: Any) -> dict[str, Any] | None:
 
 
 def race_codes_from_extension(value: Any) -> list[str] | None:
-    """Write direction of ``us_core_race``: the extension back to athena codes."""
+    """Write direction of ``us_core_race``: the extension back to athena codes
+    (``ASKU`` is athena's ``declined``; ``UNK`` is no race recorded).
+
+    >>> race_codes_from_extension({"extension": [
+    ...     {"url": "ombCategory", "valueCoding": {"code": "2106-3"}},
+    ...     {"url": "ombCategory", "valueCoding": {"code": "ASKU"}},
+    ...     {"url": "text", "valueString": "White"}]})
+    ['2106-3', 'declined']
+    """
     if not isinstance(value, dict):
         return None
     codes: list[str] = []
@@ -192,9 +200,31 @@ def race_codes_from_extension(value: Any) -> list[str] | None:
 
 
 def ethnicity_code_from_extension(value: Any) -> str | None:
-    """Write direction of ``us_core_ethnicity``."""
+    """Write direction of ``us_core_ethnicity``: athena's one ``ethnicitycode``.
+
+    >>> ethnicity_code_from_extension(us_core_ethnicity("2135-2"))
+    '2135-2'
+    """
     codes = race_codes_from_extension(value)
     return codes[0] if codes else None
+
+
+def declined_unless_given(value: Any) -> str | None:
+    """``(value, exists)`` -> the data-absent-reason code ``asked-declined`` when athena has
+    no value and says it was declined (``emailexists`` false), else None (read only).
+
+    US Core's missing data: the element is there with a DataAbsentReason extension
+    saying why its value is not (``telecom[email]._value``).
+
+    >>> declined_unless_given(("", False)), declined_unless_given((None, "false"))
+    ('asked-declined', 'asked-declined')
+    >>> declined_unless_given(("a@b.c", False)), declined_unless_given((None, None))
+    (None, None)
+    """
+    given, exists = value
+    if given not in (None, "") or str(exists).strip().lower() != "false":
+        return None
+    return "asked-declined"
 
 
 def patient_status_active(value: Any) -> bool | None:
@@ -212,7 +242,11 @@ def patient_status_active(value: Any) -> bool | None:
 
 
 def active_to_patient_status(value: Any) -> str | None:
-    """Write direction of ``patient_status_active``."""
+    """Write direction of ``patient_status_active`` (athena deactivates, never deletes).
+
+    >>> active_to_patient_status(False), active_to_patient_status(True)
+    ('inactive', 'active')
+    """
     if value is True:
         return "active"
     if value is False:
@@ -339,6 +373,10 @@ def first_present(value: Any) -> Any:
     return next((v for v in value if v not in (None, "")), None)
 
 
+def _true(value: Any) -> bool:
+    return True
+
+
 def _constant(text: str) -> Fn:
     def read(value: Any) -> str:
         return text
@@ -355,6 +393,7 @@ TRANSFORMS: dict[str, Transform] = {
     "phone_digits": Transform(phone_digits, phone_digits),
     "us_core_race": Transform(us_core_race, race_codes_from_extension),
     "us_core_ethnicity": Transform(us_core_ethnicity, ethnicity_code_from_extension),
+    "declined_unless_given": Transform(declined_unless_given, None),
     "summary_narrative": Transform(renderings.summary_narrative, None),
     "text": Transform(renderings.text, None),
     "nucc_specialty": Transform(renderings.nucc_specialty, None),
@@ -369,4 +408,28 @@ TRANSFORMS: dict[str, Transform] = {
     # participant.status and participant.required of athena's actors (constants)
     "accepted": Transform(_constant("accepted"), None),
     "required": Transform(_constant("required"), None),
+    # Coverage (facade/mapping/insurance.py)
+    "member_identifier": Transform(insurance.member_identifier, None),
+    "coverage_status": Transform(insurance.coverage_status, None),
+    "group_class": Transform(insurance.group_class, None),
+    "plan_class": Transform(insurance.plan_class, None),
+    "copay_costs": Transform(insurance.copay_costs, None),
+    "self_only": Transform(insurance.self_only, None),
+    "unless_self": Transform(insurance.unless_self, None),
+    "holder_date": Transform(insurance.holder_date, None),
+    "holder_kind": Transform(insurance.holder_kind, None),
+    "holder_ref": Transform(insurance.holder_ref, None),
+    # eligibility (facade/mapping/benefits.py)
+    "active": Transform(_constant("active"), None),
+    "true": Transform(_true, None),
+    "athena_purposes": Transform(benefits.athena_purposes, None),
+    "eastern_instant": Transform(benefits.eastern_instant, None),
+    "service_type": Transform(benefits.service_type, None),
+    "inforce": Transform(benefits.inforce, None),
+    "benefit_items": Transform(benefits.benefit_items, None),
+    "rejection_errors": Transform(benefits.rejection_errors, None),
+    "disposition": Transform(benefits.disposition, None),
+    "preview_disposition": Transform(benefits.preview_disposition, None),
+    "last_inforce": Transform(benefits.last_inforce, None),
+    "copay_items": Transform(benefits.copay_items, None),
 }

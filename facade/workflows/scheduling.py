@@ -166,9 +166,9 @@ async def open_slot(ctx: WriteContext) -> None:
 
 
 @registry.readback("booked-slot")
-async def booked_slot(services: Services, practice: str, intent: dict[str, Any]) -> Json | None:
+async def booked_slot(ctx: WriteContext, intent: dict[str, Any]) -> Json | None:
     """Read-back ``booked-slot``: the slot's record when it is booked for this patient."""
-    record = await _athena_record(services, practice, str(intent.get("appointmentid")))
+    record = await _athena_record(ctx.services, ctx.practice, str(intent.get("appointmentid")))
     if record is None or record.get("appointmentstatus") not in BOOKED:
         return None
     return record if str(record.get("patientid")) == str(intent.get("patientid")) else None

@@ -148,6 +148,15 @@ def test_unknown_routes_and_methods_are_operation_outcomes(fhir: httpx.Client) -
     delete = fhir.delete("Patient/a-195900.E-60178")
     assert delete.status_code == 405
     assert delete.json()["resourceType"] == "OperationOutcome"
+    assert "athena does not delete Patient" in delete.json()["issue"][0]["diagnostics"]
+    assert delete.headers["allow"].startswith("GET, HEAD")
+    for url in ("Patient?identifier=60178", "Appointment/a-195900.Appointment-1"):
+        refused = fhir.delete(url)
+        assert refused.status_code == 405 and refused.json()["issue"][0]["code"] == "not-supported"
+    cancel = fhir.delete("Appointment/a-195900.Appointment-1").json()["issue"][0]["diagnostics"]
+    assert "status to cancelled" in cancel
+    assert fhir.delete("Observation/1").status_code == 404
+    assert httpx.delete(f"{fhir.base_url}Patient/a-195900.E-60178").status_code == 401
     unsupported = fhir.get("Observation", params={"patient": "x"})
     assert unsupported.status_code == 404
     form = fhir.post(

@@ -28,7 +28,13 @@ def test_metadata_needs_no_token_and_is_a_us_core_server(facade_url: str) -> Non
     assert patient["supportedProfile"] == [
         "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0"
     ]
-    assert {i["code"] for i in patient["interaction"]} == {"read", "search-type"}
+    assert {i["code"] for i in patient["interaction"]} == {
+        "read",
+        "search-type",
+        "create",
+        "update",
+        "patch",
+    }
     table = load_mappings().tables["Patient"]
     assert [p["name"] for p in patient["searchParam"]] == list(table.search_params)
     combos = [

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute
+from starlette.routing import Route
 
 from facade.api.app import create_app
 from facade.auth import policy
@@ -25,6 +26,11 @@ from tests.auth.conftest import bearer
 from tests.auth.smart_support import DONNA, ELEANA, FRANKIE, exchange, run_flow
 
 PUBLIC_FHIR_ROUTES = {"/fhir/r4/metadata", "/fhir/r4/.well-known/smart-configuration"}
+# outside the FHIR base: the MCP endpoint needs a token, its RFC 9728 documents do not
+PUBLIC_OTHER_ROUTES = {
+    "/.well-known/oauth-protected-resource",
+    "/.well-known/oauth-protected-resource/mcp",
+}
 
 
 def _token(http: httpx.Client, base: str, scope: str, user: str, patient: str = ELEANA) -> str:
@@ -218,6 +224,8 @@ def _api_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, set[str]
         elif hasattr(route, "original_router"):
             inner = prefix + getattr(route.include_context, "prefix", "")
             found += _api_routes(route.original_router.routes, inner)
+        elif isinstance(route, Route):  # plain ASGI routes (the MCP endpoint, facade/mcp)
+            found.append((prefix + route.path, set(route.methods or ())))
         else:
             raise AssertionError(f"unrecognised route object {route!r}: extend the walker")
     return found
@@ -240,6 +248,17 @@ def test_every_fhir_route_needs_a_token(smart_url: str, http: httpx.Client) -> N
             assert response.status_code == 401, (method, route_path, response.status_code)
             checked += 1
     assert checked >= 3
+
+
+def test_the_mcp_endpoint_needs_a_token(smart_url: str, http: httpx.Client) -> None:
+    """The app's routes outside /fhir/r4 and /auth: /mcp answers 401 to every method."""
+    app = create_app(Settings(data_dir=Path("/nonexistent-not-started")))
+    routes = dict(_api_routes(list(app.routes)))
+    assert "/mcp" in routes and set(routes) >= PUBLIC_OTHER_ROUTES
+    for method in routes["/mcp"] - {"HEAD"}:
+        assert http.request(method, f"{smart_url}/mcp").status_code == 401, method
+    for path in PUBLIC_OTHER_ROUTES:
+        assert http.get(f"{smart_url}{path}").status_code == 200
 
 
 def test_public_fhir_routes_are_only_metadata_and_discovery(smart_url: str) -> None:

@@ -154,3 +154,22 @@ def test_cursor_is_bound_to_its_query(fhir: httpx.Client) -> None:
 def test_default_count(fhir: httpx.Client) -> None:
     bundle = fhir.get("/Patient", params={"ah-practice": PRACTICE, "name": "a"}).json()
     assert len(bundle["entry"]) == 10 and bundle["total"] > 10
+
+
+def test_declined_data_is_rendered_with_data_absent_reason(
+    fhir: httpx.Client, v1: httpx.Client
+) -> None:
+    """60182 declined to give an email, 60184 to name a language (US Core missing data)."""
+    dar = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+    record = v1.get("/v1/195900/patients/60182").json()[0]
+    assert record["emailexists"] is False and "email" not in record
+    assert v1.get("/v1/195900/patients/60178").json()[0]["emailexists"] is True
+    dorrie = fhir.get("/Patient/a-195900.E-60182").json()
+    (email,) = [t for t in dorrie["telecom"] if t["system"] == "email"]
+    assert "value" not in email
+    assert email["_value"] == {"extension": [{"url": dar, "valueCode": "asked-declined"}]}
+    assert v1.get("/v1/195900/patients/60184").json()[0]["language6392code"] == "declined"
+    rebecca = fhir.get("/Patient/a-195900.E-60184").json()
+    (coding,) = rebecca["communication"][0]["language"]["coding"]
+    assert coding["system"] == "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+    assert coding["code"] == "asked-declined"

@@ -251,8 +251,10 @@ def test_capability_statement_lists_served_types(http: httpx.Client) -> None:
     statement = http.get("/fhir/r4/metadata").json()
     types = {r["type"]: r for r in statement["rest"][0]["resource"]}
     assert set(types) == {
-        "Patient", "Encounter", "Condition", "Provenance", "Practitioner", "Organization", "Location", "Appointment"
+        "Patient", "Encounter", "Condition", "Provenance", "Practitioner", "Organization", "Location",
+        "Appointment", "Coverage",
     }  # fmt: skip
+    assert [p["name"] for p in types["Coverage"]["searchParam"]] == ["patient", "_lastUpdated"]
     assert [p["name"] for p in types["Appointment"]["searchParam"]] == ["_id"]
     assert "date" in [p["name"] for p in types["Encounter"]["searchParam"]]
 

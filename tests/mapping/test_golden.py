@@ -44,7 +44,7 @@ def _convert(mappings: Mappings, case: dict[str, Any]) -> dict[str, Any]:
 
 def test_there_are_cases_for_both_surfaces() -> None:
     sources = {_load(p)["source"] for p in INPUTS}
-    assert sources == {"rest", "fhir"}
+    assert {"rest", "fhir"} <= sources
 
 
 @pytest.mark.golden
@@ -68,6 +68,24 @@ def test_golden(
     if profile is None:  # a base resource (Appointment, Slot, Schedule): valid R4
         assert _base_errors(expected) == []
     _check_scheduling(expected)
+    _check_eligibility(expected)
+
+
+def _check_eligibility(resource: dict[str, Any]) -> None:
+    """ces-1 (CoverageEligibilityResponse.insurance.item: category xor productOrService) and
+    what the facade promises of every response (README "Eligibility")."""
+    if resource["resourceType"] != "CoverageEligibilityResponse":
+        return
+    for key in ("request", "patient", "insurer", "created", "outcome", "disposition"):
+        assert resource.get(key), key
+    for insurance in resource.get("insurance", []):
+        assert insurance["coverage"]["reference"].startswith("Coverage/a-")
+        if resource["outcome"] in ("complete", "partial"):
+            assert isinstance(insurance.get("inforce"), bool)
+        for item in insurance.get("item", []):
+            assert ("category" in item) != ("productOrService" in item), "ces-1"
+    if resource["outcome"] == "error" and resource.get("insurance"):
+        assert resource.get("error"), "a payer's rejection carries its error codes"
 
 
 def _check_scheduling(resource: dict[str, Any]) -> None:
@@ -95,7 +113,9 @@ def _check_scheduling(resource: dict[str, Any]) -> None:
     ids=lambda p: p.name.removesuffix(".athena.json"),
 )
 def test_write_direction_round_trips(path: Path, mappings: Mappings) -> None:
-    """to_athena(to_fhir(record)) gives back every writable field athena sent."""
+    """to_athena(to_fhir(record)) gives back every writable field athena sent (but those a
+    case lists as ``not_written``, with its ``note`` saying why: e.g. a self-held policy's
+    holder fields, which the Coverage carries as the Patient and a resolver fills back)."""
     case = _load(path)
     table = mappings.tables[case["table"]]
     resource = _convert(mappings, case)
@@ -106,7 +126,7 @@ def test_write_direction_round_trips(path: Path, mappings: Mappings) -> None:
         for f in table.sources[case["source"]].fields
         if f.direction != "read"
     }
-    for name in writable:
+    for name in writable - set(case.get("not_written", [])):
         if record.get(name) not in (None, "", []):
             assert name in written, name
             assert written[name] == record[name], name

@@ -48,3 +48,14 @@ def test_index_segments() -> None:
 def test_malformed_paths_are_rejected(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_path(bad)
+
+
+def test_selector_alternatives_take_an_item_without_the_key_on_write() -> None:
+    """``[use=home|]``: reading athena creates ``use=home``; a client's item without ``use``
+    is read back as that item (US Core examples leave ``use`` out)."""
+    resource: dict[str, Any] = {}
+    set_value(resource, parse_path("address[use=home|].city"), "Watertown")
+    assert resource == {"address": [{"use": "home", "city": "Watertown"}]}
+    client = {"address": [{"use": "work", "city": "Boston"}, {"city": "Belmont"}]}
+    assert get_values(client, parse_path("address[use=home|].city")) == ["Belmont"]
+    assert get_values(client, parse_path("address[use=home].city")) == []

@@ -4,11 +4,11 @@ import doctest
 
 import pytest
 
-from facade.mapping import ids, paths, transforms
+from facade.mapping import benefits, convert, ids, insurance, paths, transforms
 from facade.mapping.transforms import TRANSFORMS, date_iso_to_us, date_us_to_iso
 
 
-@pytest.mark.parametrize("module", [transforms, paths, ids])
+@pytest.mark.parametrize("module", [transforms, paths, ids, convert, insurance, benefits])
 def test_docstring_examples(module: object) -> None:
     failures, tried = doctest.testmod(module)  # type: ignore[arg-type]
     assert tried > 0
@@ -66,3 +66,22 @@ def test_only_a_booked_appointment_fills_its_slot() -> None:
     filled = TRANSFORMS["filled_slot"].read
     assert [filled(("1002708", s)) for s in ("f", "2", "3", "4")] == ["1002708"] * 4
     assert filled(("1002708", "x")) is None and filled(("1002708", "o")) is None
+
+
+def test_the_patient_write_transforms_invert_their_reads() -> None:
+    ethnicity, status = TRANSFORMS["us_core_ethnicity"], TRANSFORMS["patient_status_active"]
+    assert ethnicity.write is not None and status.write is not None
+    for code in ("2135-2", "2186-5", "declined"):
+        assert ethnicity.write(ethnicity.read(code)) == code
+    for athena in ("active", "inactive"):
+        assert status.write(status.read(athena)) == athena
+    assert status.write(None) is None  # `active` left out: athena's status stays
+
+
+def test_a_declined_value_reads_as_a_data_absent_reason() -> None:
+    declined = TRANSFORMS["declined_unless_given"]
+    assert declined.read(("", False)) == "asked-declined"
+    assert declined.read(("", "false")) == "asked-declined"
+    assert declined.read(("x@example.com", False)) is None  # given after all
+    assert declined.read(("", True)) is None and declined.read(("", None)) is None  # unknown
+    assert declined.write is None  # read only: athena's emailexists is not written

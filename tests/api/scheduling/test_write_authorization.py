@@ -22,10 +22,6 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator.app import create_app as create_emulator
-from emulator.config import EmulatorConfig
-from emulator.server import ServerThread
-from tests.api.scheduling.support import TODAY, _Clock
 from tests.auth.smart_support import Keys, exchange, run_flow, write_clients
 from tests.conftest import dev_token, facade_settings, start_facade
 
@@ -37,17 +33,6 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 PATCH_JSON = {"Content-Type": "application/json-patch+json"}
 SYSTEM = f"urn:athenahealth:athenanet:appointment:{PID}"
 BOOK = "Appointment/$book"
-
-
-@pytest.fixture(scope="module")
-def clinic() -> Iterator[tuple[str, Any]]:
-    config = EmulatorConfig(
-        today=TODAY, api_requests_per_second=100_000, token_requests_per_minute=10_000
-    )
-    app = create_emulator(config, clock=_Clock())
-    server = ServerThread(app)
-    yield server.start(), app.state.emulator
-    server.stop()
 
 
 @pytest.fixture(scope="module")
