@@ -41,7 +41,7 @@ from starlette.responses import Response
 from emulator.access import allows_fhir, bearer_token
 from emulator.errors import FhirError, invalid_fhir_request, json_response
 from emulator.faults import FaultState
-from emulator.fhir_encounter import condition_resource, provenance_resource
+from emulator.fhir_encounter import condition_resource
 from emulator.fhir_patient import patient_resource
 from emulator.fhir_practice import (
     department_organization,
@@ -49,6 +49,8 @@ from emulator.fhir_practice import (
     practice_organization,
     practitioner_resource,
 )
+from emulator.fhir_resources import _KIND_ORDER as PROVENANCE_ORDER
+from emulator.fhir_resources import _provenance as provenance
 from emulator.fhir_resources import render_encounter
 from emulator.rest_practice import world_of
 from emulator.world import World
@@ -133,14 +135,17 @@ def _resources(world: World, practice: str, rtype: str) -> list[dict[str, Any]]:
             if encounter is not None:
                 found.append(condition_resource(diagnosis, encounter))
         return found
-    if rtype == "Provenance":
-        found = []
-        for patient in world.live_patients(practice):
-            recorded = datetime.fromisoformat(patient.last_updated.replace("Z", "+00:00"))
-            found.append(provenance_resource(practice, "Patient", patient.patientid, recorded))
-        for e in sorted(schedule.all_encounters(practice), key=lambda e: e.encounterid):
-            found.append(provenance_resource(practice, "Encounter", e.encounterid, e.last_updated))
-        return found
+    if rtype == "Provenance":  # what Provenance?patient= finds, for every patient
+        keys = [("Patient", p.patientid) for p in world.live_patients(practice)]
+        keys += [("Encounter", e.encounterid) for e in schedule.all_encounters(practice)]
+        keys += [
+            ("Coverage", r.insuranceid) for r in world.insurances.all(practice) if r.is_coverage
+        ]
+        return [
+            r
+            for kind, ident in sorted(keys, key=lambda k: (PROVENANCE_ORDER[k[0]], k[1]))
+            if (r := provenance(world, practice, kind, ident)) is not None
+        ]
     if rtype == "Practitioner":
         return [practitioner_resource(practice, p) for p in world.providers.get(practice, [])]
     departments = world.departments.get(practice, [])
