@@ -10,6 +10,8 @@ Scenarios (issue: upstream resilience, caching and the benchmark):
 - P3  mapping cost per resource for a 50-entry Bundle vs fhir.resources
       validate + dump (>= 20x cheaper);
 - P4  100 identical concurrent reads -> upstream calls (1); RSS after 100k requests;
+- P5  uncached Patient reads while a Bulk Data export runs vs without one: the p99 of
+      interactive reads stays within 1.5x (the export has its own rate budget);
 - upstream calls per FHIR interaction and the cache hit ratio.
 
 P1 and P2 run for each server configuration (uvicorn and granian, 1 and 2
@@ -58,6 +60,7 @@ class Durations:
     p1: float
     p2: float
     rss_requests: int
+    p5: float = 3.0
 
 
 def _python_args(config: Config, port: int, *, facade: bool) -> list[str]:
@@ -139,10 +142,13 @@ class Bench:
         self.procs.append(proc)
         return proc
 
-    def start_facade(self, config: Config, *, cache: bool) -> Proc:
+    def start_facade(
+        self, config: Config, *, cache: bool, extra: dict[str, str] | None = None
+    ) -> Proc:
         assert self.emulator is not None
         port = free_port()
         env = {
+            **(extra or {}),
             "FACADE_UPSTREAM_TRANSPORT": config.transport,
             "FACADE_ATHENA_BASE_URL": self.emulator.base,
             "FACADE_PORT": str(port),
@@ -239,7 +245,11 @@ async def _identical_reads(base: str, token: str, path: str, n: int) -> list[int
 def run(*, quick: bool = False, latency_ms: float = 50.0, out_dir: str = "bench") -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the harness's own calls are noise
     started = time.monotonic()
-    durations = Durations(p1=2, p2=3, rss_requests=5_000) if quick else Durations(7, 8, 100_000)
+    durations = (
+        Durations(p1=2, p2=3, rss_requests=5_000, p5=3)
+        if quick
+        else Durations(7, 8, 100_000, p5=10)
+    )
     configs = [Config("uvicorn", 1)]
     if not quick:
         configs += [Config("uvicorn", 2), Config("granian", 1), Config("granian", 2)]
@@ -273,6 +283,7 @@ def run(*, quick: bool = False, latency_ms: float = 50.0, out_dir: str = "bench"
             default = Config(configs[-1].server, configs[-1].workers, "httpx")
             results["p2"][default.label] = _p2(bench, default, durations)
         results["p4"] = _p4_and_rss(bench, configs[0], durations)
+        results["p5"] = _p5(bench, configs[0] if quick else Config("uvicorn", 2), durations)
         results["p3"] = measure(repeats=5 if quick else 20)
     finally:
         bench.stop_all()
@@ -370,6 +381,55 @@ def _p4_and_rss(bench: Bench, config: Config, d: Durations) -> dict[str, Any]:
     }
 
 
+def _p5(
+    bench: Bench, config: Config, d: Durations, extra: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Interactive uncached reads without, during, and again without a Bulk Data export.
+
+    The export is a system-level ``$export`` of every practice (athena's own Group export
+    for athena's FHIR types, paging through searches for the rest) on the bulk lane's
+    own rate budget (FACADE_BULK_RATE_PER_SECOND, default); it is still running when the
+    measurement ends (its progress is recorded) and is then cancelled.
+    """
+    facade = bench.start_facade(config, cache=False, extra=extra)
+    token = bench.facade_token(facade.base)
+    headers = {"Authorization": f"Bearer {token}"}
+    connections = 32
+
+    def reads() -> LoadResult:
+        return run_load(
+            facade.base, _paths(), connections=connections, seconds=d.p5, headers=headers
+        )
+
+    reads()  # warm-up: connections, upstream token, first pages
+    before = reads()
+    started = httpx.get(
+        f"{facade.base}/fhir/r4/$export",
+        headers={**headers, "Prefer": "respond-async", "Accept": "application/fhir+json"},
+    )
+    started.raise_for_status()
+    status_url = started.headers["content-location"]
+    time.sleep(1.0)  # the export is under way (athena's export kicked off, pages read)
+    progress_start = httpx.get(status_url, headers=headers).headers.get("x-progress", "")
+    during = reads()
+    polled = httpx.get(status_url, headers=headers)
+    progress_end = polled.headers.get("x-progress", "finished")
+    still_running = polled.status_code == 202
+    httpx.delete(status_url, headers=headers)
+    after = reads()
+    bench.stop(facade)
+    baseline = (before.p99_ms + after.p99_ms) / 2
+    return {
+        "connections": connections,
+        "without": asdict(before),
+        "during": asdict(during),
+        "after": asdict(after),
+        "p99_ratio": during.p99_ms / baseline if baseline else 0.0,
+        "export_progress": [progress_start, progress_end],
+        "export_running_throughout": still_running,
+    }
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -434,6 +494,27 @@ def render_report(r: dict[str, Any]) -> str:
         f"{p4['upstream_calls_per_read_cached']:.4f} (uncached P2: about 1 per read).",
         "",
     ]
+    p5 = r.get("p5")
+    if p5:
+        w, du, af = p5["without"], p5["during"], p5["after"]
+        lines += [
+            "## P5 interactive reads during a Bulk Data export",
+            "",
+            f"Uncached Patient reads, {p5['connections']} connections, athena "
+            f"{r['latency_ms']:.0f} ms away, while a system-level `$export` runs on its own "
+            f"rate budget (progress {p5['export_progress'][0]!r} -> {p5['export_progress'][1]!r}; "
+            f"still running at the end: {p5['export_running_throughout']}).",
+            "",
+            "| | req/s | p50 ms | p99 ms | errors |",
+            "|---|---|---|---|---|",
+            f"| without an export | {w['rps']:.0f} | {w['p50_ms']:.1f} | {w['p99_ms']:.1f} | {w['errors']} |",
+            f"| during the export | {du['rps']:.0f} | {du['p50_ms']:.1f} | {du['p99_ms']:.1f} | {du['errors']} |",
+            f"| after it (cancelled) | {af['rps']:.0f} | {af['p50_ms']:.1f} | {af['p99_ms']:.1f} | {af['errors']} |",
+            "",
+            f"p99 during / p99 without (mean of before and after): **{p5['p99_ratio']:.2f}x** "
+            f"(target <= 1.5x: {_verdict(p5['p99_ratio'] <= 1.5)}).",
+            "",
+        ]
     return "\n".join(lines)
 
 

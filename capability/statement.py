@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from capability.bulk import add_bulk
 from capability.operations import operation_id
 from facade.mapping.loader import Mappings
 
@@ -37,7 +38,9 @@ def capability_statement(
     endpoints: dict[str, str],
     release_date: str = "2026-11-29",
     cors: bool = False,
+    bulk: bool = False,
 ) -> dict[str, Any]:
+    """The CapabilityStatement; ``bulk`` adds the Bulk Data export declarations."""
     resources: list[dict[str, Any]] = []
     for rtype, table in sorted(mappings.tables.items()):
         interactions = [{"code": "read"}]
@@ -109,7 +112,7 @@ def capability_statement(
             resource["extension"] = combos
         resources.append(resource)
     oauth = [{"url": key, "valueUri": url} for key, url in oauth_uris(endpoints).items()]
-    return {
+    statement: dict[str, Any] = {
         "resourceType": "CapabilityStatement",
         "id": "athena-fhir-facade",
         "url": f"{fhir_base}/metadata",
@@ -157,6 +160,7 @@ def capability_statement(
             }
         ],
     }
+    return add_bulk(statement) if bulk else statement
 
 
 SMART_CAPABILITIES = [

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from emulator import (
     admin_changes,
+    bulk_export,
     changed_feeds,
     event_platform,
     fhir_api,
@@ -59,6 +60,10 @@ ROUTES: list[tuple[str, str, Need, Handler]] = [
     ("GET", "/fhir/r4/Location/{id}", fhir("Location", "read"), fhir_resources.read_location),
     ("GET", "/fhir/r4/Appointment", fhir("Appointment", "search"), fhir_resources.search_appointments),
     ("GET", "/fhir/r4/Appointment/{id}", fhir("Appointment", "read"), fhir_resources.read_appointment),
+    ("GET", "/fhir/r4/Group/{id}/$export", fhir("Patient", "read"), bulk_export.kick_off),
+    ("GET", "/fhir/r4/bulk/status/{job}", fhir("Patient", "read"), bulk_export.status),
+    ("DELETE", "/fhir/r4/bulk/status/{job}", fhir("Patient", "read"), bulk_export.delete),
+    ("GET", "/fhir/r4/bulk/files/{job}/{name}", fhir("Patient", "read"), bulk_export.download),
     ("GET", "/v1/{practiceid}/practiceinfo", V1, rest_practice.practiceinfo),
     ("GET", "/v1/{practiceid}/departments", V1, rest_practice.departments),
     ("GET", "/v1/{practiceid}/departments/{departmentid}", V1, rest_practice.department),
@@ -118,5 +123,6 @@ def create_app(
     app = Starlette(routes=[*routes, *ADMIN_ROUTES, *admin_changes.ADMIN_ROUTES])
     app.state.emulator = World(config, clock)
     app.state.faults = FaultState(config.faults)
+    app.state.bulk_exports = bulk_export.BulkExports()
     app.add_middleware(FaultInjector, state=app.state.faults, world=app.state.emulator)
     return app

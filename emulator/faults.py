@@ -31,6 +31,11 @@ makes the plan invalid (400 from the admin endpoints, refused at start). With
 ``"count": 1`` the client's retry meets athena's own answer to a repeat: a 409 for
 the slot it just booked, the same id for the patient it just created.
 
+The plan also paces athena's Group ``$export`` (``bulk_export_seconds``: how long a job
+runs before its manifest is ready) and can make it fail (``bulk_export_failure``: the
+message its status poll then answers with a 500 OperationOutcome); every rule kind
+applies to its kick-off, status and file URLs like to any other path.
+
 A rule matches by method and path regex, fires with ``probability``, and is
 limited by ``count`` (number of firings) and/or ``duration_seconds`` (a storm
 window from when the rule was added). All random draws come from one
@@ -103,6 +108,10 @@ class FaultPlan(BaseModel):
     latency_jitter_ms: float = Field(default=0.0, ge=0)  # uniform +- jitter
     latency_distribution: Literal["fixed", "uniform", "exponential"] = "uniform"
     rules: list[FaultRule] = Field(default_factory=list)
+    # athena's Group $export (emulator/bulk_export.py): how long a job runs before its
+    # manifest is ready, and a failure its status poll then reports (500 OperationOutcome)
+    bulk_export_seconds: float = Field(default=0.5, ge=0)
+    bulk_export_failure: str | None = None
 
 
 class _ActiveRule:

@@ -298,3 +298,54 @@ class Settings(BaseSettings):
         if self.jwks_allow_loopback is None:
             return self.environment == "embedded"
         return self.jwks_allow_loopback
+
+    # Bulk Data export (README "Bulk Data", facade/bulk/): jobs, files and their own budget
+    bulk_enabled: bool = True
+    bulk_dir: Path | None = Field(
+        default=None, description="Where export files are written (default: {data_dir}/bulk)"
+    )
+    bulk_file_ttl_seconds: int = Field(
+        default=3600, ge=1, description="How long a finished export's files are kept"
+    )
+    bulk_max_jobs_per_client: int = Field(
+        default=2, ge=1, description="Running (queued or in progress) exports per client"
+    )
+    bulk_jobs_per_worker: int = Field(
+        default=2, ge=1, description="Exports one worker runs at once"
+    )
+    bulk_rate_per_second: float = Field(
+        default=10.0,
+        gt=0,
+        description="athena calls per second for exports, per practice and surface, whole "
+        "deployment: a budget of its own, on top of upstream_rate_per_second",
+    )
+    bulk_burst: int = Field(default=10, ge=1)
+    bulk_parallel_searches: int = Field(
+        default=4, ge=1, description="Concurrent patient searches within one export"
+    )
+    bulk_lease_seconds: float = Field(
+        default=15.0, gt=0, description="A job's claim; a dead worker's job is resumed after it"
+    )
+    bulk_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often workers look for jobs to run or resume"
+    )
+    bulk_retry_after_seconds: int = Field(
+        default=2, ge=1, description="Retry-After on an export's in-progress status"
+    )
+    bulk_native: bool = Field(
+        default=True,
+        description="Use athena's own Group $export for the types athena's FHIR API serves",
+    )
+    bulk_cpu_share: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Share of a worker's event loop that mapping athena's export files may take",
+    )
+    bulk_native_timeout_seconds: float = Field(
+        default=1800.0, gt=0, description="How long to wait for athena's export before paging"
+    )
+
+    @property
+    def bulk_path(self) -> Path:
+        return self.bulk_dir or self.data_dir / "bulk"

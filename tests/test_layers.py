@@ -99,9 +99,12 @@ def test_the_checker_sees_a_forbidden_edge() -> None:
     assert any(name.startswith("fastapi") for name in found)
 
 
-ENGINE = ["facade/engine", "facade/workflows", "facade/events"]
+# Entry points over the engine other than the HTTP face (the event engine, bulk export jobs)
+# obey the same rules.
+ENGINE = ["facade/engine", "facade/workflows", "facade/events", "facade/bulk"]
 ENGINE_FORBIDDEN = ("fastapi", "starlette", "uvicorn", "granian")
 BELOW_API = [
+    "facade/bulk",
     "facade/engine",
     "facade/events",
     "facade/workflows",
@@ -122,6 +125,8 @@ def test_engine_packages_exist() -> None:
     assert ROOT / "facade/workflows/scheduling.py" in ENGINE_FILES
     assert ROOT / "facade/events/runtime.py" in ENGINE_FILES
     assert ROOT / "facade/events/runtime.py" in BELOW_API_FILES
+    assert ROOT / "facade/bulk/export.py" in ENGINE_FILES
+    assert ROOT / "facade/bulk/runner.py" in BELOW_API_FILES
 
 
 @pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -32,6 +32,7 @@ async def test_prepare_state_creates_everything_and_purges_finished_records(
         "auth.sqlite3",
         "idempotency.sqlite3",
         "eligibility.sqlite3",
+        "bulk.sqlite3",
     ):
         assert (tmp_path / name).exists(), name
     ledger = SqliteLedger(tmp_path / "idempotency.sqlite3")

@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from facade.api import (
     errors,
     routes_auth,
+    routes_bulk,
     routes_fhir,
     routes_ops,
     routes_subscriptions,
@@ -24,6 +25,7 @@ from facade.api.head import HeadAsGet
 from facade.api.headers import SecurityHeaders, security_headers
 from facade.api.limits import Limits, RequestLimits
 from facade.api.timing import RequestEnvelope
+from facade.bulk import open_bulk
 from facade.engine.runtime import load_checked_mappings, open_services
 from facade.events.runtime import open_events
 from facade.mcp.http import McpEndpoint
@@ -55,7 +57,12 @@ def create_app(
             app.state.services = services
             async with open_events(services) as events:
                 app.state.events = events
-                yield
+                if not settings.bulk_enabled:
+                    yield
+                    return
+                async with open_bulk(services) as bulk:
+                    app.state.bulk = bulk
+                    yield
 
     app = FastAPI(
         title="athena-fhir-facade",
@@ -91,11 +98,20 @@ def create_app(
                 "Idempotency-Key",
                 "If-None-Exist",
             ],
-            expose_headers=["Location", "ETag", "Retry-After", "WWW-Authenticate"],
+            expose_headers=[
+                "Location",
+                "ETag",
+                "Retry-After",
+                "WWW-Authenticate",
+                "Content-Location",  # Bulk Data: the status URL, its progress and expiry
+                "X-Progress",
+                "Expires",
+            ],
             max_age=600,
         )
     app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
     app.add_middleware(SecurityHeaders, headers=security_headers(settings))
+    app.include_router(routes_bulk.router)  # first: $export, Group and bulk status/files
     app.include_router(routes_subscriptions.router)  # Subscription is not a mapping table
     app.include_router(routes_write.router)  # then Type/$op before the read route
     app.include_router(routes_fhir.router)

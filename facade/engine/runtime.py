@@ -31,6 +31,7 @@ from facade.engine.services import Services
 from facade.mapping.loader import Mappings, load_mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
+from facade.store.bulk import SqliteBulkJobStore
 from facade.store.eligibility import SqliteEligibilityStore
 from facade.store.events import EventStore
 from facade.store.ledger import SqliteLedger
@@ -66,7 +67,8 @@ def prepare_state(settings: Settings) -> None:
     signing key and the id_token keys (each keeping a different one) and to
     switch the SQLite files to WAL. The server's parent runs this first.
     Expired codes, refresh tokens, revocations and launches, and finished idempotency
-    records past their retention, are purged here too, once per start.
+    records past their retention, are purged here too, once per start. (Expired bulk
+    exports are purged by the workers' runners, which also delete their files.)
     """
     now = int(time.time())
     signing_key(settings)
@@ -82,6 +84,7 @@ def prepare_state(settings: Settings) -> None:
         events.purge(now - settings.events_retention_seconds)
         events.close()
     SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3").close()
+    SqliteBulkJobStore(settings.data_dir / "bulk.sqlite3").close()  # created (and WAL) once
 
 
 def derive(key: bytes, purpose: str) -> bytes:
@@ -177,6 +180,7 @@ async def open_services(
             software_version=software,
             endpoints=endpoints,
             cors=bool(settings.cors_origins),
+            bulk=settings.bulk_enabled,
         ),
         smart_configuration=smart_configuration(
             mappings, issuer=settings.base_url, endpoints=endpoints

@@ -55,10 +55,13 @@ async def search(
     req: SearchRequest,
     *,
     strict: bool,
+    allow_scan: bool | None = None,
 ) -> Json:
+    """``allow_scan`` overrides ``FACADE_ALLOW_SCAN`` (bulk exports list whole practices)."""
     table = table_of(services, resource_type)
     auth.require(resource_type, "s")
     settings = services.settings
+    scan = settings.allow_scan if allow_scan is None else allow_scan
     req, wanted = includes.supported(table, validate_request(table, req, strict=strict), strict)
     req = replace(
         _apply_control(services, req, strict=strict), include=wanted[0], revinclude=wanted[1]
@@ -74,15 +77,13 @@ async def search(
         state = services.cursors.decode(req.cursor, now=now)
         if state.get("q") != fingerprint or state.get("p") != practice:
             raise InvalidRequest("The paging link does not belong to this search")
-        plan = plan_search(
-            table, replace(req, cursor=None), practice, allow_scan=settings.allow_scan
-        )
+        plan = plan_search(table, replace(req, cursor=None), practice, allow_scan=scan)
         if plan.route.name != state.get("r"):
             raise InvalidCursor("The paging link is stale; repeat the search")
         start = Position.load(state.get("o"))
         history = [Position.load(h) for h in state.get("h", [])]
     else:
-        plan = plan_search(table, req, practice, allow_scan=settings.allow_scan)
+        plan = plan_search(table, req, practice, allow_scan=scan)
         start, history = Position(None), []
 
     found: list[Json]

@@ -5,6 +5,7 @@ sqlite.py   SqliteAuthStore: the embedded default, a file under the data directo
 ledger.py   IdempotencyLedger (interface) and SqliteLedger: idempotent writes
 eligibility.py  EligibilityStore (interface) and SqliteEligibilityStore: the eligibility
             requests and responses the facade handled (athena keeps only the latest check)
+bulk.py     BulkJobStore (interface) and SqliteBulkJobStore: Bulk Data export jobs
 """
 
 from __future__ import annotations

@@ -63,6 +63,18 @@ class RetryPolicy:
         return rng.uniform(0.0, min(self.cap, self.base * (2 ** (attempt - 1))))
 
 
+@dataclass(frozen=True)
+class _Extra:
+    """What a call adds to the usual request: headers, and whether the body stays raw."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+    raw: bool = False
+    answer_5xx: bool = False
+
+
+_NO_EXTRA = _Extra()
+
+
 class _Retryable(Exception):
     """An attempt failed in a way that may succeed when repeated."""
 
@@ -110,6 +122,32 @@ class AthenaClient:
         self._rng = random.Random(seed)
         self._flights: SingleFlight[UpstreamResponse] = SingleFlight()
         self.calls = 0  # upstream HTTP requests sent (observability, tests, benchmark)
+
+    def lane(self, budget: RateBudget) -> AthenaClient:
+        """A sibling on its own rate budget (bulk exports): same connection pool, token,
+        circuit breakers and retry policy, so athena being down is seen by both, while
+        neither queues behind the other's calls."""
+        sibling = AthenaClient(
+            self._http,
+            self._base,
+            self.tokens,
+            budget=budget,
+            breakers=self.breakers,
+            retry=self.retry,
+            default_deadline=self._default_deadline,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+        )
+        return sibling
+
+    def path_of(self, url: str) -> str:
+        """The path (and query) of an absolute athena URL, e.g. a bulk status or file URL.
+
+        Only URLs on athena's own host are followed: the access token never goes elsewhere.
+        """
+        if not url.startswith(self._base + "/"):
+            raise UpstreamError("athena pointed at a URL outside its own host")
+        return url[len(self._base) :]
 
     @property
     def shared_reads(self) -> int:
@@ -167,20 +205,32 @@ class AthenaClient:
         form: dict[str, str] | None = None,
         idempotent: bool = False,
         once: bool = False,
+        headers: dict[str, str] | None = None,
+        raw: bool = False,
+        answer_5xx: bool = False,
     ) -> UpstreamResponse:
+        """One athena call. ``headers`` are sent as well (e.g. ``Prefer: respond-async``);
+        ``raw`` returns the body as bytes instead of parsing JSON (NDJSON files);
+        ``answer_5xx``: a 5xx is the call's answer, neither retried nor counted by the
+        circuit breaker (athena's bulk status reports a failed export job so)."""
         started = time.monotonic()
         template = path_template(template)  # ids never reach logs or diagnostics
+        extra = _Extra(tuple(sorted((headers or {}).items())), raw, answer_5xx)
         try:
             breaker = self.breakers.get(key)
             breaker.before()
             if method == "GET" and not once:
-                flight = (url_path, tuple(params or ()))
+                flight = (url_path, tuple(params or ()), extra)
                 return await self._flights.run(
                     flight,
-                    lambda: self._attempts(method, url_path, template, key, params, form, True),
+                    lambda: self._attempts(
+                        method, url_path, template, key, params, form, True, extra
+                    ),
                 )
             retryable = idempotent and not once
-            return await self._attempts(method, url_path, template, key, params, form, retryable)
+            return await self._attempts(
+                method, url_path, template, key, params, form, retryable, extra
+            )
         finally:
             add_upstream_time(time.monotonic() - started)
 
@@ -193,6 +243,7 @@ class AthenaClient:
         params: list[tuple[str, str]] | None,
         form: dict[str, str] | None,
         retryable: bool,
+        extra: _Extra = _NO_EXTRA,
     ) -> UpstreamResponse:
         breaker = self.breakers.get(key)
         bucket = self.budget.bucket(key)
@@ -205,7 +256,7 @@ class AthenaClient:
                 )
             await bucket.acquire(left)
             try:
-                response = await self._once(method, url_path, template, params, form)
+                response = await self._once(method, url_path, template, params, form, extra)
             except _Retryable as failure:
                 if failure.breaker_failure:
                     breaker.failure()
@@ -238,15 +289,16 @@ class AthenaClient:
         template: str,
         params: list[tuple[str, str]] | None,
         form: dict[str, str] | None,
+        extra: _Extra = _NO_EXTRA,
     ) -> UpstreamResponse:
         # A 401 means the token expired or was revoked early: refresh once and replay.
         for attempt in (1, 2):
             token = await self.tokens.get()
-            response = await self._send(method, url_path, template, token, params, form)
+            response = await self._send(method, url_path, template, token, params, form, extra)
             if response.status_code == 401 and attempt == 1:
                 self.tokens.invalidate(token)
                 continue
-            return self._interpret(response, template)
+            return self._interpret(response, template, extra)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
@@ -257,6 +309,7 @@ class AthenaClient:
         token: str,
         params: list[tuple[str, str]] | None,
         form: dict[str, str] | None,
+        extra: _Extra = _NO_EXTRA,
     ) -> httpx.Response:
         self.calls += 1
         started = time.monotonic()
@@ -270,7 +323,8 @@ class AthenaClient:
         url = self._base + url_path
         if params:
             url += "?" + urlencode(params)
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        headers = {"Accept": "application/json", **dict(extra.headers)}
+        headers["Authorization"] = f"Bearer {token}"
         try:
             response = await self._http.send_direct(
                 method, url, headers=headers, form=form, limits=timeout
@@ -298,7 +352,9 @@ class AthenaClient:
         )
         return response
 
-    def _interpret(self, response: httpx.Response, template: str) -> UpstreamResponse:
+    def _interpret(
+        self, response: httpx.Response, template: str, extra: _Extra = _NO_EXTRA
+    ) -> UpstreamResponse:
         status = response.status_code
         if status == 429:
             retry = _retry_after(response.headers.get("Retry-After"))
@@ -308,9 +364,17 @@ class AthenaClient:
             raise UpstreamError("athena rejected the facade's access token after a refresh")
         if status == 403:
             raise UpstreamError(f"athena refused the facade access to {template}")
+        if status >= 500 and extra.answer_5xx:
+            try:
+                answer = orjson.loads(response.content) if response.content else None
+            except orjson.JSONDecodeError:
+                answer = None
+            return UpstreamResponse(status, answer, dict(response.headers))
         if status >= 500:
             failed = UpstreamError(f"athena failed with status {status} ({template})")
             raise _Retryable(failed, breaker_failure=True)
+        if extra.raw and status < 400:
+            return UpstreamResponse(status, response.content, dict(response.headers))
         try:
             body = orjson.loads(response.content) if response.content else None
         except orjson.JSONDecodeError as exc:

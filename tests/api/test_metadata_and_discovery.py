@@ -42,8 +42,13 @@ def test_metadata_needs_no_token_and_is_a_us_core_server(facade_url: str) -> Non
         for ext in patient["extension"]
     ]
     assert sorted(["birthdate", "name"]) in combos and sorted(["death-date", "family"]) in combos
-    # only what works is advertised: the tables, and Subscription (facade/events)
-    assert {r["type"] for r in rest["resource"]} == {*load_mappings().tables, "Subscription"}
+    # only what works is advertised: the tables, Subscription (facade/events) and Group
+    # (the Bulk Data groups)
+    assert {r["type"] for r in rest["resource"]} == {
+        *load_mappings().tables,
+        "Subscription",
+        "Group",
+    }
 
 
 def test_metadata_validates_as_fhir(facade_url: str) -> None:

@@ -14,7 +14,7 @@ def test_quick_benchmark_runs_and_records(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "results.json").read_text())
     report = (tmp_path / "RESULTS.md").read_text()
     assert (tmp_path / "results.png").stat().st_size > 1000
-    for section in ("## P1", "## P2", "## P3", "## P4"):
+    for section in ("## P1", "## P2", "## P3", "## P4", "## P5"):
         assert section in report
     # every scenario produced real measurements (not timing targets: those are reported, not asserted)
     p1 = results["p1"]["uvicorn x1"]
@@ -23,6 +23,9 @@ def test_quick_benchmark_runs_and_records(tmp_path: Path) -> None:
     assert results["p2_emulator"]["requests"] > 0
     assert results["p4"]["identical_ok"] == results["p4"]["identical_reads"] == 100
     assert results["p3"]["facade_us"] > 0 and results["p3"]["models_us"] > 0
+    p5 = results["p5"]  # interactive reads with and without a Bulk Data export running
+    assert p5["without"]["requests"] > 0 and p5["during"]["requests"] > 0
+    assert p5["export_progress"][0]
     assert render_report(results) == report
 
 
