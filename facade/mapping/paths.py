@@ -110,6 +110,11 @@ def matches(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
     if not isinstance(item, dict):
         return False
     for key, value in keys:
+        if "." not in key and "|" not in value:  # the common [k=v]: on every mapped field
+            own = item.get(key)
+            if own != value and str(own) != value:
+                return False
+            continue
         found = get_values(item, parse_path(key)) if "." in key else [item.get(key)]
         if not any(
             (
@@ -123,9 +128,13 @@ def matches(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
     return True
 
 
-def _created(keys: tuple[tuple[str, str], ...]) -> Json:
-    """The item a selector creates: its first alternative of each key."""
-    return {key: value.split("|", 1)[0] for key, value in keys if value.split("|", 1)[0]}
+@lru_cache(maxsize=1024)
+def _creation(keys: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...] | None:
+    """The item a selector creates (its first alternative of each key), or None when a key
+    is a path (such a selector only reads). Cached: it runs for every item a mapping makes."""
+    if any("." in key for key, _ in keys):
+        return None
+    return tuple((key, value.split("|", 1)[0]) for key, value in keys if value.split("|", 1)[0])
 
 
 def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
@@ -160,9 +169,10 @@ def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
                     found = item
                     break
             if found is None:
-                if any("." in key for key, _ in seg.keys):
+                made = _creation(seg.keys)
+                if made is None:
                     raise ValueError(f"a selector with a path only reads: {seg.name!r}")
-                found = _created(seg.keys)
+                found = dict(made)
                 items.append(found)
             if last:
                 if isinstance(value, dict):
