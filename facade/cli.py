@@ -9,6 +9,8 @@ import os
 import sys
 from typing import Any
 
+from facade.logconfig import configure, logging_config
+
 APP_FACTORY = "facade.api.app:create_app"
 
 
@@ -50,6 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
     emulator = _embedded_emulator(settings)
     prepare_state(settings)
     print(f"FHIR base: {settings.fhir_base}", flush=True)
+    log_config = logging_config(args.log_level, settings.log_format)  # every worker too
     try:
         if settings.server == "granian":
             from granian import Granian
@@ -65,6 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
                 factory=True,
                 log_access=False,
                 log_level=LogLevels(args.log_level.lower()),
+                log_dictconfig=log_config,
             ).serve()
         else:
             import uvicorn
@@ -76,7 +80,8 @@ def _serve(args: argparse.Namespace) -> int:
                 port=settings.port,
                 workers=settings.workers,
                 log_level=args.log_level,
-                access_log=False,
+                log_config=log_config,
+                access_log=False,  # the facade's own access log (facade/api/accesslog.py)
                 server_header=False,  # no banner (facade/api/headers.py); Date stays
             )
     finally:
@@ -148,6 +153,34 @@ def _emulator(args: argparse.Namespace) -> int:
     config = config.model_copy(update={"faults": plan})
     serve_forever(args.host, args.port, config, log_level=args.log_level)
     return 0
+
+
+def _with_upstream(args: argparse.Namespace, command: Any) -> int:
+    """Run ``command(settings, args)`` against the configured athena (embedded: the emulator)."""
+    from facade.settings import Settings
+
+    emulator = _embedded_emulator(Settings())
+    try:
+        result: int = command(Settings(), args)
+        return result
+    finally:
+        if emulator is not None:
+            emulator.stop()
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from facade.drift.run import run
+
+    path = Path(args.contract) if args.contract else None
+    return _with_upstream(args, lambda s, a: run(s, record=a.record, as_json=a.json, path=path))
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from facade.doctor import run
+
+    return _with_upstream(args, lambda s, a: run(s))
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -288,6 +321,17 @@ def main(argv: list[str] | None = None) -> int:
     emu.add_argument("--api-rps", type=int, default=None, help="API requests per second per client")
     emu.add_argument("--log-level", default="info")
     emu.set_defaults(run=_emulator)
+    drift = sub.add_parser(
+        "drift", help="compare athena's answers with the recorded contracts (contracts/)"
+    )
+    drift.add_argument("--record", action="store_true", help="write the contracts instead")
+    drift.add_argument("--json", action="store_true", help="the report as JSON")
+    drift.add_argument("--contract", default=None, help="a contract file other than contracts/")
+    drift.set_defaults(run=_drift)
+    doctor = sub.add_parser(
+        "doctor", help="check configuration, credentials and athena's reachability"
+    )
+    doctor.set_defaults(run=_doctor)
     bench = sub.add_parser("bench", help="run the benchmark and record bench/RESULTS.md")
     bench.add_argument("--quick", action="store_true", help="short runs that only check it works")
     bench.add_argument("--latency-ms", type=float, default=50.0, help="emulated athena latency")
@@ -357,9 +401,19 @@ def main(argv: list[str] | None = None) -> int:
         if "log_level" in args
         else logging.INFO
     )
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure(logging.getLevelName(level), os.environ.get("FACADE_LOG_FORMAT", "json").lower())
+    if args.command in _NEEDS_SETTINGS:
+        from facade.config_check import problems, report
+
+        found = problems()
+        if found:
+            print(report(found), file=sys.stderr)
+            return 2
     result: int = args.run(args)
     return result
+
+
+_NEEDS_SETTINGS = {"serve", "mcp", "drift", "doctor", "clients", "keys"}
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from facade.mapping.ids import parse_id
 from facade.settings import Settings
 from facade.store import AuthStore, CodeRecord, RefreshRecord
 from facade.store.base import token_hash
+from facade.upstream.deadline import current as current_clock
 
 LAUNCH_SCOPES = (
     "launch",
@@ -185,6 +186,9 @@ class AuthorizationServer:
             raise Unauthorized("The access token has been revoked")
         if auth.grant_id and not self.store.grant_active(auth.grant_id, int(time.time())):
             raise Unauthorized("The access token has been revoked")
+        clock = current_clock()
+        if clock is not None:
+            clock.client = auth.client_id  # the access log names the client
         return auth
 
     # ------------------------------------------------------------------ authorize

@@ -25,6 +25,7 @@ from facade.auth.factory import auth_endpoints, build_authorization_server
 from facade.auth.keys import KeyRing
 from facade.auth.tokens import TokenIssuer
 from facade.cache import EntityCache
+from facade.drift.monitor import packaged as contract_monitor
 from facade.engine import registry
 from facade.engine.directory import DepartmentDirectory
 from facade.engine.services import Services
@@ -163,6 +164,7 @@ async def open_services(
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
     )
+    athena.monitor = contract_monitor()  # athena's answers against contracts/ (facade/drift)
     services = Services(
         settings=settings,
         mappings=mappings,
