@@ -97,7 +97,7 @@ def build(needs: Needs, obs: Observations, recorded_from: str) -> Json:
                 }
             entry["reads"] = reads
             entry["others"] = sorted(set(stats.fields) - use.reads)
-        if use.writes:
+        if use.writes or use.required_writes:
             entry["writes"] = sorted(use.writes)
             entry["required_writes"] = sorted(use.required_writes)
         routes[key] = entry

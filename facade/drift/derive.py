@@ -101,7 +101,9 @@ def _table_route(needs: Needs, table: Table, route: Route) -> None:
     if route.join is not None:
         join = route.join
         joined = {n for n in reads if n.startswith(join.prefix)}
-        reads = (reads - joined) | {join.on}
+        reads -= joined
+        if route.explode is None or join.on != route.explode.as_field:
+            reads.add(join.on)
         other = _use(needs.routes, "rest", "GET", join.path, f"list:{join.list_key}")
         other.used_by.add(f"{table.resource}.{route.name} (join)")
         other.reads |= {n[len(join.prefix) :] for n in joined} | {join.key}
