@@ -93,9 +93,7 @@ def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"facade": {"()": formatter}},
-        "handlers": {
-            "stderr": {"()": "facade.logconfig.StderrHandler", "formatter": "facade"}
-        },
+        "handlers": {"stderr": {"()": "facade.logconfig.StderrHandler", "formatter": "facade"}},
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             # the servers' own loggers go through the root handler (one format)
