@@ -52,7 +52,8 @@ def _serve(args: argparse.Namespace) -> int:
     emulator = _embedded_emulator(settings)
     prepare_state(settings)
     print(f"FHIR base: {settings.fhir_base}", flush=True)
-    log_config = logging_config(args.log_level, settings.log_format)  # every worker too
+    # one logging configuration, applied by the server in every worker too
+    log_config = logging_config(args.log_level, settings.log_format, access=settings.access_log)
     try:
         if settings.server == "granian":
             from granian import Granian

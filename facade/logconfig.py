@@ -23,11 +23,14 @@ import orjson
 FORMATS = ("json", "text")
 
 
+_second: list[Any] = [None, ""]  # the last second formatted (one strftime per second)
+
+
 def _iso(created: float) -> str:
     seconds = int(created)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + (
-        f".{int((created - seconds) * 1000):03d}Z"
-    )
+    if _second[0] != seconds:
+        _second[:] = [seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))]
+    return f"{_second[1]}.{int((created - seconds) * 1000):03d}Z"
 
 
 def _error_fields(record: logging.LogRecord) -> dict[str, str]:
@@ -84,8 +87,11 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
-    """The ``logging.config.dictConfig`` dictionary for every process."""
+def logging_config(
+    level: str = "info", fmt: str = "json", *, access: bool = True
+) -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` dictionary for every process (``access``: the
+    per-request lines of ``facade.access``)."""
     level = level.upper()
     kind = "TextFormatter" if fmt == "text" else "JsonFormatter"  # anything else: json
     formatter = f"facade.logconfig.{kind}"
@@ -102,6 +108,10 @@ def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": True},
             "_granian": {"handlers": [], "level": level, "propagate": True},
             "granian.access": {"handlers": [], "level": "WARNING", "propagate": True},
+            "facade.access": {"level": "INFO" if access else "WARNING"},
+            # one line per athena call is for debugging: the access line already counts
+            # them and their time (a warning, e.g. a timeout, is still logged)
+            "facade.upstream": {"level": "DEBUG" if level == "DEBUG" else "WARNING"},
             # request URLs carry patient ids and names (facade/api/app.py _quiet_libraries)
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
@@ -109,7 +119,7 @@ def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
     }
 
 
-def configure(level: str = "info", fmt: str = "json") -> None:
+def configure(level: str = "info", fmt: str = "json", *, access: bool = True) -> None:
     import logging.config
 
-    logging.config.dictConfig(logging_config(level, fmt))
+    logging.config.dictConfig(logging_config(level, fmt, access=access))

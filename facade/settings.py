@@ -374,6 +374,9 @@ class Settings(BaseSettings):
         default="json",
         description="Log lines: one JSON object each (json) or plain text with time and level",
     )
+    access_log: bool = Field(
+        default=True, description="One JSON line per request (facade/api/accesslog.py)"
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token /metrics requires; unset: open in embedded mode only",
