@@ -8,6 +8,7 @@ facade counts the violations in ``/metrics``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,3 +200,15 @@ def test_the_facade_counts_contract_violations_and_logs_each_once(
         assert all(r.fields["route"] == "rest GET /patients" for r in logged)
     finally:
         server.stop()
+
+
+def test_the_cli_probes_the_embedded_emulator_by_default(tmp_path: Path) -> None:
+    from tests.ops.support import cli
+
+    result = cli(["drift", "--json"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["breaking"] == 0
+    probed = {r["route"]: r["records"] for r in report["routes"]}
+    assert probed["rest GET /patients"] == 100 and probed["fhir GET /Patient/{id}"] == 1
+    assert probed["rest POST /patients"] is None  # writes are never probed
