@@ -7,7 +7,9 @@ record that is missing, or a value of a JSON type the contract never saw, is a
 violation; so is a /v1 list answer without its list key. Violations are counted per
 route, field and kind (``/metrics``: ``facade_athena_contract_violations_total``) and
 logged once each (WARNING on ``facade.drift``), with route templates and field names
-only, never values.
+only, never values. An error answer (400, 404) is checked for the fields the facade reads
+from it: ``error`` (a string) on /v1, ``resourceType`` OperationOutcome with an ``issue``
+list on FHIR (kind ``error-shape``).
 """
 
 from __future__ import annotations
@@ -55,9 +57,12 @@ class ContractMonitor:
             )
 
     def observe(self, surface: str, method: str, template: str, status: int, body: Any) -> None:
+        route_key = f"{surface} {method} {template}"
+        if status in (400, 404):
+            self._error(route_key, surface, body)
+            return
         if status != 200:
             return
-        route_key = f"{surface} {method} {template}"
         route = self._routes.get(route_key)
         if route is None:
             return
@@ -73,6 +78,16 @@ class ContractMonitor:
                         self._violation(route_key, name, "missing")
                 elif types and json_type(value) not in types:
                     self._violation(route_key, name, "retyped")
+
+    def _error(self, route_key: str, surface: str, body: Any) -> None:
+        if not isinstance(body, dict):
+            self._violation(route_key, "(body)", "error-shape")
+        elif surface == "rest" and not isinstance(body.get("error"), str):
+            self._violation(route_key, "error", "error-shape")
+        elif surface == "fhir" and (
+            body.get("resourceType") != "OperationOutcome" or not isinstance(body.get("issue"), list)
+        ):
+            self._violation(route_key, "issue", "error-shape")
 
     def metric_lines(self) -> list[str]:
         lines = ["# TYPE facade_athena_contract_violations_total counter"]

@@ -190,14 +190,32 @@ def test_the_facade_counts_contract_violations_and_logs_each_once(
             faults.delete("/faults").raise_for_status()
             _drift(faults, path=r"^/v1/\d+/patients$", methods=["GET"], field="dob", drift="retype")
             httpx.get(f"{base}/fhir/r4/Patient", params=search, headers=headers, timeout=30)
+            faults.delete("/faults").raise_for_status()
+            _drift(
+                faults,
+                path=r"/appointments/999999999$",
+                field="error",
+                drift="rename",
+                rename_to="message",
+            )
+            missing = httpx.get(
+                f"{base}/fhir/r4/Appointment/a-195900.Appointment-999999999",
+                headers=headers,
+                timeout=30,
+            )
+            assert missing.status_code == 404  # still answered as not found
         seen = _violations(httpx.get(f"{base}/metrics").text)
         lastname = 'route="rest GET /patients",field="lastname",kind="missing"'
         dob = 'route="rest GET /patients",field="dob",kind="retyped"'
-        assert set(seen) == {lastname, dob}, seen
+        error = 'route="rest GET /appointments/{id}",field="error",kind="error-shape"'
+        assert set(seen) == {lastname, dob, error}, seen
         assert seen[lastname] >= 2 and seen[dob] >= 1  # counted per answer (and record)
         logged = [r for r in caplog.records if r.name == "facade.drift"]
-        assert sorted(r.fields["field"] for r in logged) == ["dob", "lastname"]  # once each
-        assert all(r.fields["route"] == "rest GET /patients" for r in logged)
+        assert sorted(r.fields["field"] for r in logged) == ["dob", "error", "lastname"]  # once
+        assert {r.fields["route"] for r in logged} == {
+            "rest GET /patients",
+            "rest GET /appointments/{id}",
+        }
     finally:
         server.stop()
 
