@@ -53,8 +53,18 @@ def checks(settings: Settings) -> list[Check]:
             f"{data} " + ("writable" if writable else "is not writable"),
         )
     )
-    if settings.environment != "embedded" and settings.metrics_token is None:
-        out.append(Check("warn", "metrics", "FACADE_METRICS_TOKEN unset: /metrics answers 403"))
+    if settings.environment != "embedded":
+        if settings.metrics_token is None:
+            out.append(Check("warn", "metrics", "FACADE_METRICS_TOKEN unset: /metrics answers 403"))
+        if not settings.base_url.startswith("https://"):
+            out.append(
+                Check(
+                    "warn",
+                    "public URL",
+                    f"{settings.base_url} is not https: set"
+                    " FACADE_PUBLIC_BASE_URL to the https URL clients use (behind TLS)",
+                )
+            )
     athena = athena_for(settings)
     try:
         try:

@@ -3,7 +3,7 @@
 Fields (README "Operations"): ``time``, ``level``, ``request_id``, ``method``, ``route``
 (the route template: ``/fhir/r4/Patient/{id}``, never the path's ids), ``status``, ``ms``
 (latency), ``upstream_calls``, ``upstream_ms``, ``client`` (the token's client id, once
-authenticated) and ``params`` (query parameter *names*). Never query values, bodies,
+authenticated; at the token endpoints the client id of HTTP Basic authentication) and ``params`` (query parameter *names*). Never query values, bodies,
 headers or ids: they carry PHI.
 
 Called once per request by :class:`facade.api.timing.RequestEnvelope` after the
@@ -16,10 +16,12 @@ saw (the fast path, 404s) get their FHIR ids masked, and any other path is logge
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import time
 from typing import Any
+from urllib.parse import unquote
 
 from facade.api.limits import parameter_names
 from facade.upstream.deadline import RequestClock
@@ -50,6 +52,20 @@ def route_template(scope: Any) -> str:
     return "(unrouted)"
 
 
+def _basic_client(scope: Any) -> str | None:
+    """The client id of HTTP Basic client authentication (the token endpoints); never the
+    secret."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization" and value[:6].lower() == b"basic ":
+            try:
+                user = base64.b64decode(value[6:].strip(), validate=True).partition(b":")[0]
+                text = unquote(user.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                return None
+            return text if _NAME.match(text) else None
+    return None
+
+
 def emit(scope: Any, request_id: str, status: int, started: float, clock: RequestClock) -> None:
     """One access line (INFO on ``facade.access``); nothing when that logger is off."""
     if not log.isEnabledFor(logging.INFO):
@@ -63,7 +79,7 @@ def emit(scope: Any, request_id: str, status: int, started: float, clock: Reques
         "ms": round((time.perf_counter() - started) * 1000, 1),
         "upstream_calls": clock.upstream_calls,
         "upstream_ms": round(clock.upstream_seconds * 1000, 1),
-        "client": clock.client or None,
+        "client": clock.client or (_basic_client(scope) if scope.get("method") == "POST" else None),
         "params": [n if _NAME.match(n) else "?" for n in parameter_names(query, 100)]
         if query
         else [],

@@ -85,7 +85,8 @@ class ContractMonitor:
         elif surface == "rest" and not isinstance(body.get("error"), str):
             self._violation(route_key, "error", "error-shape")
         elif surface == "fhir" and (
-            body.get("resourceType") != "OperationOutcome" or not isinstance(body.get("issue"), list)
+            body.get("resourceType") != "OperationOutcome"
+            or not isinstance(body.get("issue"), list)
         ):
             self._violation(route_key, "issue", "error-shape")
 

@@ -82,7 +82,12 @@ def _requests(base: str) -> list[tuple[httpx.Response, dict[str, Any]]]:
         data={"grant_type": "client_credentials", "scope": "system/*.rs system/Patient.c"},
         auth=("local-dev", "local-dev-secret"),
     )
-    out.append((token_answer, {"method": "POST", "route": "/auth/token", "status": 200}))
+    out.append(
+        (
+            token_answer,
+            {"method": "POST", "route": "/auth/token", "status": 200, "client": "local-dev"},
+        )
+    )
     token = token_answer.json()["access_token"]
     auth = {"Authorization": f"Bearer {token}"}
     fhir = f"{base}/fhir/r4"
