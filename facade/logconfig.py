@@ -108,7 +108,7 @@ def logging_config(
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": True},
             "_granian": {"handlers": [], "level": level, "propagate": True},
             "granian.access": {"handlers": [], "level": "WARNING", "propagate": True},
-            "facade.access": {"level": "INFO" if access else "WARNING"},
+            "facade.access": {"level": level if access else "WARNING"},  # INFO lines
             # one line per athena call is for debugging: the access line already counts
             # them and their time (a warning, e.g. a timeout, is still logged)
             "facade.upstream": {"level": "DEBUG" if level == "DEBUG" else "WARNING"},
