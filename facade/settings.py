@@ -112,6 +112,17 @@ class Settings(BaseSettings):
         description="HMAC key for access tokens and paging cursors (default: generated in data_dir)",
     )
 
+    # audit trail (README "Audit trail")
+    audit_enabled: bool = Field(
+        default=True, description="Record an AuditEvent for every interaction and security event"
+    )
+    audit_retention_days: int = Field(
+        default=6 * 365, ge=1, description="Audit records older than this are pruned at start"
+    )
+    audit_queue_size: int = Field(
+        default=10_000, ge=1, description="Audit records waiting for the writer, per process"
+    )
+
     # SMART on FHIR authorization server (README "SMART on FHIR")
     backend_token_ttl_seconds: int = 300  # client_credentials (Backend Services recommends 300)
     auth_code_ttl_seconds: int = 60

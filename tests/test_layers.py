@@ -101,9 +101,10 @@ def test_the_checker_sees_a_forbidden_edge() -> None:
 
 # Entry points over the engine other than the HTTP face (the event engine, bulk export jobs)
 # obey the same rules.
-ENGINE = ["facade/engine", "facade/workflows", "facade/events", "facade/bulk"]
+ENGINE = ["facade/engine", "facade/workflows", "facade/events", "facade/bulk", "facade/audit"]
 ENGINE_FORBIDDEN = ("fastapi", "starlette", "uvicorn", "granian")
 BELOW_API = [
+    "facade/audit",
     "facade/bulk",
     "facade/engine",
     "facade/events",
@@ -127,6 +128,7 @@ def test_engine_packages_exist() -> None:
     assert ROOT / "facade/events/runtime.py" in BELOW_API_FILES
     assert ROOT / "facade/bulk/export.py" in ENGINE_FILES
     assert ROOT / "facade/bulk/runner.py" in BELOW_API_FILES
+    assert ROOT / "facade/audit/recorder.py" in ENGINE_FILES
 
 
 @pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(ROOT)))

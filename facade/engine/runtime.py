@@ -21,6 +21,8 @@ import httpx
 import facade.workflows  # noqa: F401  (registers every workflow with the engine)
 from capability.operations import operation_definitions
 from capability.statement import capability_statement, openid_configuration, smart_configuration
+from facade.audit.runtime import open_recorder
+from facade.audit.runtime import prune as prune_audit
 from facade.auth.factory import auth_endpoints, build_authorization_server
 from facade.auth.keys import KeyRing
 from facade.auth.tokens import TokenIssuer
@@ -85,6 +87,8 @@ def prepare_state(settings: Settings) -> None:
         events.close()
     SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3").close()
     SqliteBulkJobStore(settings.data_dir / "bulk.sqlite3").close()  # created (and WAL) once
+    if settings.audit_enabled:
+        prune_audit(settings, now)
 
 
 def derive(key: bytes, purpose: str) -> bytes:
@@ -193,10 +197,12 @@ async def open_services(
         ledger=SqliteLedger(settings.data_dir / "idempotency.sqlite3"),
         operation_definitions=operation_definitions(mappings, fhir_base=settings.fhir_base),
         eligibility=SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3"),
+        audit=open_recorder(settings, key),
     )
     try:
         yield services
     finally:
+        services.audit.close()  # drains the queue: nothing recorded is lost on shutdown
         services.eligibility.close()
         services.ledger.close()
         await authz.aclose()
