@@ -354,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     from facade.audit.cli import register as register_audit
 
     register_audit(sub)
+    from facade.vault.cli import register as register_vault
+
+    register_vault(sub)
     args = parser.parse_args(argv)
     level = (
         getattr(logging, str(args.log_level).upper(), logging.INFO)

@@ -112,6 +112,16 @@ class Settings(BaseSettings):
         description="HMAC key for access tokens and paging cursors (default: generated in data_dir)",
     )
 
+    # credential vault (README "Credential vault"): secrets encrypted at rest when a master
+    # key is configured
+    vault_master_key: SecretStr | None = Field(
+        default=None,
+        description="Vault master keys: kid:base64key[,kid:base64key...], first active",
+    )
+    vault_key_file: Path | None = Field(
+        default=None, description="A file holding the vault master keys (mode 0600)"
+    )
+
     # audit trail (README "Audit trail")
     audit_enabled: bool = Field(
         default=True, description="Record an AuditEvent for every interaction and security event"

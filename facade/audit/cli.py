@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from facade.engine.runtime import signing_key
     from facade.settings import Settings
     from facade.store.audit import SqliteAuditStore
+    from facade.vault.runtime import resolve
 
     settings = Settings()
     path = settings.data_dir / FILE
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     store = SqliteAuditStore(path)
     try:
-        verdict = verify(store, chain_key(signing_key(settings)))
+        verdict = verify(store, chain_key(signing_key(resolve(settings))))
     finally:
         store.close()
     span = f"records {verdict.first}-{verdict.last}" if verdict.records else "no records"

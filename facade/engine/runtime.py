@@ -43,6 +43,7 @@ from facade.upstream.budget import BudgetConfig, RateBudget
 from facade.upstream.client import AthenaClient, RetryPolicy
 from facade.upstream.token import TokenProvider
 from facade.upstream.transport import make_http_client
+from facade.vault.runtime import generated_signing_key, open_vault, resolve
 
 
 def signing_key(settings: Settings) -> bytes:
@@ -52,6 +53,9 @@ def signing_key(settings: Settings) -> bytes:
     """
     if settings.signing_secret is not None:
         return settings.signing_secret.get_secret_value().encode("utf-8")
+    kept = generated_signing_key(settings)  # in the vault, when one is configured
+    if kept is not None:
+        return kept
     path = settings.data_dir / "signing.key"
     if path.exists():
         return bytes.fromhex(path.read_text().strip())
@@ -73,6 +77,7 @@ def prepare_state(settings: Settings) -> None:
     exports are purged by the workers' runners, which also delete their files.)
     """
     now = int(time.time())
+    settings = resolve(settings)
     signing_key(settings)
     KeyRing.load_or_create(settings.data_dir / "jwks.json")
     store = SqliteAuthStore(settings.data_dir / "auth.sqlite3")
@@ -110,6 +115,7 @@ async def open_services(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Services]:
     """Everything a request needs, open for the lifetime of the block."""
+    settings = resolve(settings)  # secrets from the vault, when one is configured
     mappings = mappings or load_checked_mappings()
     software = version("athena-fhir-facade")
     endpoints = auth_endpoints(settings)
@@ -198,6 +204,7 @@ async def open_services(
         operation_definitions=operation_definitions(mappings, fhir_base=settings.fhir_base),
         eligibility=SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3"),
         audit=open_recorder(settings, key),
+        vault=open_vault(settings),
     )
     try:
         yield services

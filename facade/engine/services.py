@@ -17,6 +17,7 @@ from facade.settings import Settings
 from facade.store.eligibility import EligibilityStore
 from facade.store.ledger import IdempotencyLedger
 from facade.upstream.client import AthenaClient
+from facade.vault.vault import Vault
 
 
 @dataclass
@@ -43,3 +44,5 @@ class Services:
     )
     # the audit trail's write-behind recorder (facade/audit/recorder.py)
     audit: Recorder = field(default_factory=Disabled)
+    # the credential vault (facade/vault/), None when no master key is configured
+    vault: Vault | None = None
