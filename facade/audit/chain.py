@@ -31,7 +31,7 @@ def hasher(key: bytes) -> Callable[[str, AuditRow], str]:
                 row.agent,
                 row.patient,
                 row.entity,
-                row.resource,
+                row.facts,
             )
         )
         return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()

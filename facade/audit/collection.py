@@ -1,7 +1,7 @@
 """The audit trail as the engine reads it: the ``audit-events`` collection behind the
 ``AuditEvent`` table's ``surface: store`` routes (mappings/auditevent.yaml).
 
-Records are served as recorded (the chain hashes exactly this text); their id is
+Records are rendered from their facts (the chain hashes exactly those); their id is
 ``a-{practice}.AuditEvent-{seq}``. Pushed parameters narrow the store's query; the engine
 checks every parameter on the resources as for any table.
 """
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from facade.audit.events import render
 from facade.engine import registry
 from facade.mapping.ids import format_id
 from facade.store.audit import AuditRow, AuditStore
@@ -23,9 +24,12 @@ Json = dict[str, Any]
 
 
 def _resource(row: AuditRow) -> Json:
-    resource: Json = orjson.loads(row.resource)
-    resource["id"] = format_id(row.practice, "AuditEvent", str(row.seq))
-    return resource
+    resource = render(orjson.loads(row.facts))
+    return {
+        "resourceType": "AuditEvent",
+        "id": format_id(row.practice, "AuditEvent", str(row.seq)),
+        **resource,
+    }
 
 
 def _store(services: Services) -> AuditStore | None:

@@ -1,8 +1,10 @@
 """AuditEvent resources following IHE BALP (Basic Audit Log Patterns, ITI BALP 1.1.x).
 
-Built by the recorder's writer thread from a few facts the request path captured
-(:class:`Interaction`, :class:`ToolUse`, :class:`facade.audit.context.SecurityEvent`), so a
-request pays only for capturing them. Mapping (EVENTS-BULK-MCP-SCALE §6.3):
+A request captures a few facts (:class:`Interaction`, :class:`ToolUse`,
+:class:`facade.audit.context.SecurityEvent`); the recorder's writer thread turns them into a
+record (the facts as compact JSON plus the searchable columns, :func:`interaction_rows`),
+and the AuditEvent resource is rendered from the facts only when the trail is read
+(:func:`render`), so recording stays cheap. Mapping (EVENTS-BULK-MCP-SCALE §6.3):
 
 - who: ``agent[client]`` (``who.identifier`` = the OAuth ``client_id``, ``network`` = the
   source address, ``policy`` = ``urn:ietf:params:oauth:jti:{jti}``: the token's id, never
@@ -28,7 +30,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from facade.audit.context import Note, SecurityEvent
+from facade.audit.context import SECURITY_KINDS, Note, SecurityEvent
 from facade.auth.context import AuthContext
 from facade.store.audit import AuditRow
 
@@ -202,28 +204,6 @@ def _query_patient(rtype: str | None, query: bytes) -> str | None:
     return None
 
 
-def _row(
-    resource: Json,
-    *,
-    kind: str,
-    practice: str,
-    agents: list[str | None],
-    patient: str | None,
-    entities: list[str],
-) -> AuditRow:
-    return AuditRow(
-        recorded=str(resource["recorded"]),
-        practice=practice,
-        kind=kind,
-        action=str(resource["action"]),
-        outcome=str(resource["outcome"]),
-        agent=" " + " ".join(a for a in agents if a) + " ",
-        patient=patient or "",
-        entity=" " + " ".join(entities) + " ",
-        resource=orjson.dumps(resource, option=orjson.OPT_SORT_KEYS).decode(),
-    )
-
-
 def _transaction(request_id: str) -> Json:
     return {
         "type": _coding(BALP_ENTITY, "XrequestId"),
@@ -246,8 +226,41 @@ def _source() -> Json:
     }
 
 
+def _row(
+    facts: Json,
+    *,
+    practice: str,
+    action: str,
+    outcome: str,
+    agents: list[str | None],
+    entities: list[str],
+) -> AuditRow:
+    return AuditRow(
+        recorded=str(facts["recorded"]),
+        practice=practice,
+        kind=str(facts["kind"]),
+        action=action,
+        outcome=outcome,
+        agent=" " + " ".join(a for a in agents if a) + " ",
+        patient=str(facts.get("patient") or ""),
+        entity=" " + " ".join(entities) + " ",
+        facts=orjson.dumps({k: v for k, v in facts.items() if v not in (None, "")}).decode(),
+    )
+
+
+def _auth_facts(auth: AuthContext | None) -> Json:
+    if auth is None:
+        return {}
+    return {
+        "client": auth.client_id,
+        "user": auth.subject if auth.subject != auth.client_id else None,
+        "fhir_user": auth.fhir_user,
+        "jti": auth.jti,
+    }
+
+
 def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]:
-    """The AuditEvent of a FHIR request, then one per security event it decided."""
+    """The records of a FHIR request: its interaction, then each security event it decided."""
     note = item.note
     rows = [security_row(e, item, default_practice) for e in note.security]
     kind_found = classify(item.method, item.path, item.query)
@@ -263,86 +276,34 @@ def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]
     if patient is None and kind.startswith("search"):
         patient = _query_patient(rtype, item.query)
     patient = patient or _patient_of(auth)
-    action, subtype_system, with_patient, without = KINDS[kind]
-    code = kind.split("-")[0] if subtype_system == INTERACTION else kind
-    if kind == "operation":
-        code = "operation"
-    profile = with_patient if patient else without
-    resource: Json = {
-        "resourceType": "AuditEvent",
-        "type": _coding(EVENT_TYPE, "rest", "RESTful Operation"),
-        "subtype": [_coding(subtype_system, code)],
-        "action": action,
+    facts: Json = {
+        "kind": kind,
         "recorded": instant(item.at),
-        "outcome": _outcome(item.status),
-        "outcomeDesc": f"HTTP {item.status}" if item.status else "no response",
-        "agent": _agents(
-            auth.client_id if auth else None,
-            auth.subject if auth and auth.subject != auth.client_id else None,
-            auth.fhir_user if auth else None,
-            auth.jti if auth else None,
-            item.address,
-            client_role="110152" if kind in ("read", "vread") else "110153",
-        ),
-        "source": _source(),
-        "entity": [_transaction(item.request_id)],
+        "status": item.status,
+        "request_id": item.request_id,
+        "address": item.address,
+        **_auth_facts(auth),
+        "patient": patient,
+        "type": rtype,
+        "id": rid,
     }
-    if profile:
-        resource["meta"] = {"profile": [BALP + profile]}
-    entities: list[str] = []
-    if patient:
-        resource["entity"].append(_patient_entity(patient))
-        entities.append(f"Patient/{patient}")
-    if rtype and rid and not (rtype == "Patient" and rid == patient):
-        resource["entity"].append(
-            {
-                "type": _coding(ENTITY_TYPE, "2", "System Object"),
-                "role": _coding(OBJECT_ROLE, "4", "Domain Resource"),
-                "what": {"reference": f"{rtype}/{rid}"},
-            }
-        )
-        entities.append(f"{rtype}/{rid}")
-    elif rid and not rtype:  # a bulk export job
-        resource["entity"].append(
-            {
-                "type": _coding(ENTITY_TYPE, "2", "System Object"),
-                "what": {"identifier": {"value": rid}},
-            }
-        )
     if kind.startswith("search") or (item.query and kind in ("export", "operation")):
-        query: Json = {
-            "type": _coding(ENTITY_TYPE, "2", "System Object"),
-            "role": _coding(OBJECT_ROLE, "24", "Query"),
-            "query": base64.b64encode(item.query).decode(),
-        }
-        if rtype:
-            query["what"] = {"display": rtype}
-        resource["entity"].append(query)
+        facts["query"] = base64.b64encode(item.query).decode()
     if kind == "operation":
-        resource["entity"].append(
-            {
-                "type": _coding(ENTITY_TYPE, "2", "System Object"),
-                "role": _coding(OBJECT_ROLE, "3", "Report"),
-                "name": item.path.rsplit("/", 1)[-1][:64],
-            }
-        )
+        facts["name"] = item.path.rsplit("/", 1)[-1][:64]
+    entities = [f"Patient/{patient}"] if patient else []
+    if rtype and rid and f"{rtype}/{rid}" not in entities:
+        entities.append(f"{rtype}/{rid}")
     practice = _practice(item.path + "?" + item.query.decode("latin-1"), auth, default_practice)
-    rows.insert(
-        0,
-        _row(
-            resource,
-            kind=kind,
-            practice=practice,
-            agents=[
-                auth.client_id if auth else None,
-                auth.subject if auth else None,
-                auth.fhir_user if auth else None,
-            ],
-            patient=patient,
-            entities=entities,
-        ),
+    row = _row(
+        facts,
+        practice=practice,
+        action=KINDS[kind][0],
+        outcome=_outcome(item.status),
+        agents=[facts.get("client"), facts.get("user"), facts.get("fhir_user")],
+        entities=entities,
     )
-    return rows
+    return [row, *rows]
 
 
 def _practice(text: str, auth: AuthContext | None, default_practice: str) -> str:
@@ -354,87 +315,151 @@ def _practice(text: str, auth: AuthContext | None, default_practice: str) -> str
     return default_practice
 
 
-def security_row(event: SecurityEvent, item: Interaction | None, default_practice: str) -> AuditRow:
+def security_row(event: SecurityEvent, item: Interaction, default_practice: str) -> AuditRow:
     """A security event (sign-in, token, refresh, revocation, registration, consent)."""
-    code, display = SECURITY_TYPE.get(event.kind, _ALERT)
-    at = item.at if item is not None else 0.0
-    resource: Json = {
-        "resourceType": "AuditEvent",
-        "type": _coding(DCM, code, display),
-        "subtype": [_coding(FACADE_SUBTYPE, event.kind)],
-        "action": "E",
-        "recorded": instant(at),
-        "outcome": "0" if event.success else "4",
-        "agent": _agents(
-            event.client_id,
-            event.user,
-            event.fhir_user,
-            event.jti,
-            item.address if item else None,
-            client_role="110150",  # Application (BALP AuthZconsent)
-        ),
-        "source": _source(),
-        "entity": [_transaction(item.request_id)] if item else [],
+    facts: Json = {
+        "kind": event.kind,
+        "recorded": instant(item.at),
+        "success": event.success,
+        "request_id": item.request_id,
+        "address": item.address,
+        "client": event.client_id,
+        "user": event.user,
+        "fhir_user": event.fhir_user,
+        "jti": event.jti,
+        "patient": event.patient,
+        "detail": event.detail[:120],
     }
-    if event.detail:
-        resource["outcomeDesc"] = event.detail[:120]
-    entities: list[str] = []
-    if event.patient:
-        resource["entity"].append(_patient_entity(event.patient))
-        entities.append(f"Patient/{event.patient}")
     return _row(
-        resource,
-        kind=event.kind,
+        facts,
         practice=_practice(event.patient or "", None, default_practice),
+        action="E",
+        outcome="0" if event.success else "4",
         agents=[event.client_id, event.user, event.fhir_user],
-        patient=event.patient,
-        entities=entities,
+        entities=[f"Patient/{event.patient}"] if event.patient else [],
     )
 
 
 def tool_row(use: ToolUse, default_practice: str) -> AuditRow:
     """An MCP tool call: an operation of the facade's (subtype ``mcp-tool``), named."""
-    auth = use.auth
-    patient = use.patient or _patient_of(auth)
-    resource: Json = {
-        "resourceType": "AuditEvent",
-        "type": _coding(EVENT_TYPE, "rest", "RESTful Operation"),
-        "subtype": [_coding(FACADE_SUBTYPE, "mcp-tool")],
-        "action": "E",
+    patient = use.patient or _patient_of(use.auth)
+    facts: Json = {
+        "kind": "mcp-tool",
         "recorded": instant(use.at),
-        "outcome": _outcome(use.status),
-        "outcomeDesc": f"HTTP {use.status}",
-        "agent": _agents(
-            auth.client_id if auth else None,
-            auth.subject if auth and auth.subject != auth.client_id else None,
-            auth.fhir_user if auth else None,
-            auth.jti if auth else None,
-            None,
-            client_role="110153",
-        ),
-        "source": _source(),
-        "entity": [
-            _transaction(use.request_id),
+        "status": use.status,
+        "request_id": use.request_id,
+        **_auth_facts(use.auth),
+        "patient": patient,
+        "name": use.tool[:64],
+    }
+    return _row(
+        facts,
+        practice=_practice(patient or "", use.auth, default_practice),
+        action="E",
+        outcome=_outcome(use.status),
+        agents=[facts.get("client"), facts.get("user"), facts.get("fhir_user")],
+        entities=[f"Patient/{patient}"] if patient else [],
+    )
+
+
+# -- rendering (reads of the trail; the store keeps the facts, hash-chained) ----------------
+
+
+def render(facts: Json) -> Json:
+    """The AuditEvent (IHE BALP) of one record's facts."""
+    kind = str(facts["kind"])
+    if kind in SECURITY_KINDS:
+        return _render_security(facts)
+    status = int(facts.get("status") or 0)
+    patient = facts.get("patient")
+    rtype, rid = facts.get("type"), facts.get("id")
+    action, subtype_system, with_patient, without = KINDS[kind]
+    code = kind.split("-")[0] if subtype_system == INTERACTION else kind
+    profile = with_patient if patient else without
+    resource: Json = {"resourceType": "AuditEvent"}
+    if profile:
+        resource["meta"] = {"profile": [BALP + profile]}
+    resource.update(
+        {
+            "type": _coding(EVENT_TYPE, "rest", "RESTful Operation"),
+            "subtype": [_coding(subtype_system, code)],
+            "action": action,
+            "recorded": facts["recorded"],
+            "outcome": _outcome(status),
+            "outcomeDesc": f"HTTP {status}" if status else "no response",
+            "agent": _agents(
+                facts.get("client"),
+                facts.get("user"),
+                facts.get("fhir_user"),
+                facts.get("jti"),
+                facts.get("address"),
+                client_role="110152" if kind in ("read", "vread") else "110153",
+            ),
+            "source": _source(),
+            "entity": [_transaction(str(facts.get("request_id", "")))],
+        }
+    )
+    entity: list[Json] = resource["entity"]
+    if patient:
+        entity.append(_patient_entity(str(patient)))
+    if rtype and rid and not (rtype == "Patient" and rid == patient):
+        entity.append(
+            {
+                "type": _coding(ENTITY_TYPE, "2", "System Object"),
+                "role": _coding(OBJECT_ROLE, "4", "Domain Resource"),
+                "what": {"reference": f"{rtype}/{rid}"},
+            }
+        )
+    elif rid and not rtype:  # a bulk export job
+        entity.append(
+            {
+                "type": _coding(ENTITY_TYPE, "2", "System Object"),
+                "what": {"identifier": {"value": rid}},
+            }
+        )
+    if "query" in facts or kind.startswith("search"):
+        query: Json = {
+            "type": _coding(ENTITY_TYPE, "2", "System Object"),
+            "role": _coding(OBJECT_ROLE, "24", "Query"),
+            "query": facts.get("query", ""),
+        }
+        if rtype:
+            query["what"] = {"display": rtype}
+        entity.append(query)
+    if facts.get("name"):  # an operation's or an MCP tool's name
+        entity.append(
             {
                 "type": _coding(ENTITY_TYPE, "2", "System Object"),
                 "role": _coding(OBJECT_ROLE, "3", "Report"),
-                "name": use.tool[:64],
-            },
-        ],
+                "name": facts["name"],
+            }
+        )
+    return resource
+
+
+def _render_security(facts: Json) -> Json:
+    kind = str(facts["kind"])
+    code, display = SECURITY_TYPE.get(kind, _ALERT)
+    resource: Json = {
+        "resourceType": "AuditEvent",
+        "type": _coding(DCM, code, display),
+        "subtype": [_coding(FACADE_SUBTYPE, kind)],
+        "action": "E",
+        "recorded": facts["recorded"],
+        "outcome": "0" if facts.get("success") else "4",
+        "agent": _agents(
+            facts.get("client"),
+            facts.get("user"),
+            facts.get("fhir_user"),
+            facts.get("jti"),
+            facts.get("address"),
+            client_role="110150",  # Application (BALP AuthZconsent)
+        ),
+        "source": _source(),
+        "entity": [_transaction(str(facts.get("request_id", "")))],
     }
-    entities: list[str] = []
-    if patient:
-        resource["entity"].append(_patient_entity(patient))
-        entities.append(f"Patient/{patient}")
-    return _row(
-        resource,
-        kind="mcp-tool",
-        practice=_practice(patient or "", auth, default_practice),
-        agents=[
-            auth.client_id if auth else None,
-            auth.subject if auth else None,
-            auth.fhir_user if auth else None,
-        ],
-        patient=patient,
-        entities=entities,
-    )
+    if facts.get("detail"):
+        resource["outcomeDesc"] = facts["detail"]
+    if facts.get("patient"):
+        resource["entity"].append(_patient_entity(str(facts["patient"])))
+    return resource

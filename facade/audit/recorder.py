@@ -1,9 +1,9 @@
 """Write-behind recording: a bounded queue in front of one writer thread per process.
 
 A request only hands the facts it captured to :meth:`AuditRecorder.interaction` (a
-``put_nowait`` on a bounded queue, about a microsecond); the writer thread builds the
-AuditEvents (facade/audit/events.py) and appends them to the store in batches, each batch
-one transaction on the hash chain. When the queue is full the caller writes its own
+``put_nowait`` on a bounded queue, about a microsecond); the writer thread turns them into
+records (facade/audit/events.py) and appends them to the store in batches (it lingers 20 ms
+after the first record so that one transaction on the hash chain takes many). When the queue is full the caller writes its own
 records synchronously (slower, never lost); :meth:`close` drains the queue before the
 process ends, so a clean shutdown loses nothing. A write the store refuses is retried
 with backoff; records are only dropped (and counted, never logged with content) when the
@@ -38,12 +38,14 @@ class AuditRecorder:
         default_practice: str,
         capacity: int = 10_000,
         batch: int = 500,
+        linger: float = 0.02,
     ) -> None:
         self.store = store
         self._hash = hasher(key)
         self._practice = default_practice
         self._queue: queue.Queue[object] = queue.Queue(capacity)
         self._batch = batch
+        self._linger = linger
         self._write_lock = threading.Lock()
         self.written = 0
         self.overflowed = 0  # records written synchronously because the queue was full
@@ -98,6 +100,8 @@ class AuditRecorder:
         stopping = False
         while not stopping:
             first = self._queue.get()
+            if first is not _STOP and self._queue.qsize() < self._batch:
+                time.sleep(self._linger)  # let a batch gather: one transaction for many records
             taken = [first]
             while len(taken) < self._batch:
                 try:

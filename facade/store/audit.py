@@ -1,6 +1,7 @@
 """The audit trail's durable, hash-chained log (README "Audit trail").
 
-Every record holds one AuditEvent (IHE BALP) and the columns a search needs. Records
+Every record holds the facts of one audited event (compact JSON, from which the IHE BALP
+AuditEvent is rendered when read: facade/audit/events.py) and the columns a search needs. Records
 form a chain: ``hash = SHA-256(prev || the record's canonical text)`` where ``prev`` is
 the previous record's hash (:func:`facade.audit.chain.record_hash`), so an edited record
 no longer matches its hash and a deleted one breaks its successor's ``prev``. The
@@ -19,7 +20,7 @@ Schema (SQLite, ``audit.sqlite3`` under the data directory)::
             agent TEXT,           -- " client user " (space-delimited, for a search)
             patient TEXT,         -- Patient FHIR id or ""
             entity TEXT,          -- " Type/id Type/id " (space-delimited)
-            resource TEXT,        -- the AuditEvent (JSON, without id/meta)
+            facts TEXT,           -- what happened (JSON): the AuditEvent is rendered from it
             prev TEXT, hash TEXT)
     head   (one INTEGER PK CHECK (one = 1), seq INTEGER, hash TEXT)
     anchor (one INTEGER PK CHECK (one = 1), seq INTEGER, hash TEXT)
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,7 +45,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY, recorded TEXT NOT NULL, practice TEXT NOT NULL, kind TEXT NOT NULL,
   action TEXT NOT NULL, outcome TEXT NOT NULL, agent TEXT NOT NULL, patient TEXT NOT NULL,
-  entity TEXT NOT NULL, resource TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+  entity TEXT NOT NULL, facts TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_patient ON audit (practice, patient, seq);
 CREATE INDEX IF NOT EXISTS audit_recorded ON audit (recorded);
 CREATE TABLE IF NOT EXISTS head (
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS head (
 CREATE TABLE IF NOT EXISTS anchor (
   one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
 """
-_COLUMNS = "seq, recorded, practice, kind, action, outcome, agent, patient, entity, resource"
+_COLUMNS = "seq, recorded, practice, kind, action, outcome, agent, patient, entity, facts"
 GENESIS = "0" * 64  # the ``prev`` of the first record ever written
 
 
@@ -68,7 +69,7 @@ class AuditRow:
     agent: str
     patient: str
     entity: str
-    resource: str  # canonical JSON
+    facts: str  # JSON
     seq: int = 0
     prev: str = ""
     hash: str = ""
@@ -115,7 +116,7 @@ class SqliteAuditStore:
 
     @staticmethod
     def _row(row: tuple[Any, ...]) -> AuditRow:
-        seq, recorded, practice, kind, action, outcome, agent, patient, entity, resource = row[:10]
+        seq, recorded, practice, kind, action, outcome, agent, patient, entity, facts = row[:10]
         return AuditRow(
             recorded,
             practice,
@@ -125,7 +126,7 @@ class SqliteAuditStore:
             agent,
             patient,
             entity,
-            resource,
+            facts,
             seq=int(seq),
             prev=row[10],
             hash=row[11],
@@ -139,13 +140,12 @@ class SqliteAuditStore:
                 if found is None:
                     found = self._db.execute("SELECT seq, hash FROM anchor").fetchone()
                 seq, prev = (int(found[0]), str(found[1])) if found else (0, GENESIS)
+                values = []
                 for row in rows:
                     seq += 1
-                    chained = AuditRow(**{**row.__dict__, "seq": seq, "prev": prev})
+                    chained = replace(row, seq=seq, prev=prev)
                     prev = hasher(prev, chained)
-                    self._db.execute(
-                        f"INSERT INTO audit ({_COLUMNS}, prev, hash) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values.append(
                         (
                             seq,
                             row.recorded,
@@ -156,11 +156,16 @@ class SqliteAuditStore:
                             row.agent,
                             row.patient,
                             row.entity,
-                            row.resource,
+                            row.facts,
                             chained.prev,
                             prev,
-                        ),
+                        )
                     )
+                self._db.executemany(
+                    f"INSERT INTO audit ({_COLUMNS}, prev, hash) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
                 self._db.execute(
                     "INSERT INTO head (one, seq, hash) VALUES (1, ?, ?) "
                     "ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
@@ -236,8 +241,8 @@ class SqliteAuditStore:
                 if last is None:
                     self._db.execute("COMMIT")
                     return 0
-                # records are chained in seq order and recorded grows with seq (one clock per
-                # record, [G] across processes a few ms apart): prune a prefix of the chain
+                # records are chained in seq order and recorded grows with seq (worker
+                # processes' clocks agree to a few ms): prune a prefix of the chain
                 deleted = self._db.execute("DELETE FROM audit WHERE seq <= ?", (last[0],)).rowcount
                 self._db.execute(
                     "INSERT INTO anchor (one, seq, hash) VALUES (1, ?, ?) "

@@ -91,7 +91,8 @@ def test_an_edit_that_rehashes_the_record_is_still_caught(data_dir: Path) -> Non
 
     db = sqlite3.connect(data_dir / "audit.sqlite3")
     db.execute(
-        "UPDATE audit SET resource = replace(resource, '\"R\"', '\"D\"'), hash = ? WHERE seq = 3",
+        "UPDATE audit SET facts = replace(facts, '\"status\":200', '\"status\":404'), hash = ?"
+        " WHERE seq = 3",
         (hashlib.sha256(b"forged").hexdigest(),),
     )
     db.commit()
@@ -176,9 +177,13 @@ def test_every_request_is_recorded_by_a_clean_shutdown(
         sent = set(pool.map(one, range(300)))
     server.stop()  # the lifespan's shutdown drains the recorder
     store = SqliteAuditStore(data_dir / "audit.sqlite3")
-    kinds = [(r.kind, r.resource) for r in store.scan()]
+    kinds = [(r.kind, r.facts) for r in store.scan()]
     store.close()
     recorded = {
-        rid for kind, text in kinds if kind == "read" for rid in sent if f'"value":"{rid}"' in text
+        rid
+        for kind, text in kinds
+        if kind == "read"
+        for rid in sent
+        if f'"request_id":"{rid}"' in text
     }
     assert len(sent) == 300 and recorded == sent

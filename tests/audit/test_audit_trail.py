@@ -367,7 +367,7 @@ def test_no_token_and_no_secret_in_the_trail(stack: Stack, system: httpx.Client)
     stack.flush()
     store = SqliteAuditStore(stack.data_dir / "audit.sqlite3")
     try:
-        text = "\n".join(r.resource + r.agent + r.entity for r in store.scan())
+        text = "\n".join(r.facts + r.agent + r.entity for r in store.scan())
     finally:
         store.close()
     assert text and token not in text and token.split(".")[2] not in text
