@@ -243,6 +243,7 @@ def _row(
         outcome=outcome,
         agent=" " + " ".join(a for a in agents if a) + " ",
         patient=str(facts.get("patient") or ""),
+        patients=tuple(p for p in [facts.get("patient"), *(facts.get("patients") or ())] if p),
         entity=" " + " ".join(entities) + " ",
         facts=orjson.dumps({k: v for k, v in facts.items() if v not in (None, "")}).decode(),
     )
@@ -275,7 +276,9 @@ def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]
     patient = rid if rtype == "Patient" and rid else None
     if patient is None and kind.startswith("search"):
         patient = _query_patient(rtype, item.query)
-    patient = patient or _patient_of(auth)
+    found = [p for p in (patient, *note.patients) if p]
+    patient = found[0] if found else _patient_of(auth)
+    others = [p for p in dict.fromkeys(found) if p != patient]
     facts: Json = {
         "kind": kind,
         "recorded": instant(item.at),
@@ -284,6 +287,7 @@ def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]
         "address": item.address,
         **_auth_facts(auth),
         "patient": patient,
+        "patients": others or None,  # more patients a search's page held
         "type": rtype,
         "id": rid,
     }
@@ -291,7 +295,7 @@ def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]
         facts["query"] = base64.b64encode(item.query).decode()
     if kind == "operation":
         facts["name"] = item.path.rsplit("/", 1)[-1][:64]
-    entities = [f"Patient/{patient}"] if patient else []
+    entities = [f"Patient/{p}" for p in ([patient] if patient else []) + others]
     if rtype and rid and f"{rtype}/{rid}" not in entities:
         entities.append(f"{rtype}/{rid}")
     practice = _practice(item.path + "?" + item.query.decode("latin-1"), auth, default_practice)
@@ -375,7 +379,8 @@ def render(facts: Json) -> Json:
     rtype, rid = facts.get("type"), facts.get("id")
     action, subtype_system, with_patient, without = KINDS[kind]
     code = kind.split("-")[0] if subtype_system == INTERACTION else kind
-    profile = with_patient if patient else without
+    others = facts.get("patients") or []
+    profile = (with_patient if not others else without) if patient else without
     resource: Json = {"resourceType": "AuditEvent"}
     if profile:
         resource["meta"] = {"profile": [BALP + profile]}
@@ -400,8 +405,8 @@ def render(facts: Json) -> Json:
         }
     )
     entity: list[Json] = resource["entity"]
-    if patient:
-        entity.append(_patient_entity(str(patient)))
+    for one in [patient, *others] if patient else []:
+        entity.append(_patient_entity(str(one)))
     if rtype and rid and not (rtype == "Patient" and rid == patient):
         entity.append(
             {

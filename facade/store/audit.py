@@ -22,6 +22,8 @@ Schema (SQLite, ``audit.sqlite3`` under the data directory)::
             entity TEXT,          -- " Type/id Type/id " (space-delimited)
             facts TEXT,           -- what happened (JSON): the AuditEvent is rendered from it
             prev TEXT, hash TEXT)
+    audit_patients (seq, practice, patient)   -- every patient a record names (a search's
+                                              page may hold many), for ``patient=`` searches
     head   (one INTEGER PK CHECK (one = 1), seq INTEGER, hash TEXT)
     anchor (one INTEGER PK CHECK (one = 1), seq INTEGER, hash TEXT)
 
@@ -48,6 +50,9 @@ CREATE TABLE IF NOT EXISTS audit (
   entity TEXT NOT NULL, facts TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_patient ON audit (practice, patient, seq);
 CREATE INDEX IF NOT EXISTS audit_recorded ON audit (recorded);
+CREATE TABLE IF NOT EXISTS audit_patients (
+  seq INTEGER NOT NULL, practice TEXT NOT NULL, patient TEXT NOT NULL,
+  PRIMARY KEY (practice, patient, seq));
 CREATE TABLE IF NOT EXISTS head (
   one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS anchor (
@@ -70,6 +75,7 @@ class AuditRow:
     patient: str
     entity: str
     facts: str  # JSON
+    patients: tuple[str, ...] = ()  # every patient the record names (patient first)
     seq: int = 0
     prev: str = ""
     hash: str = ""
@@ -89,8 +95,8 @@ class AuditStore(Protocol):
     def page(
         self, practice: str, filters: dict[str, str], offset: int, limit: int
     ) -> list[AuditRow]:
-        """A practice's records oldest first; ``filters``: patient, action, outcome (exact),
-        agent, entity (one of the record's values)."""
+        """A practice's records oldest first; ``filters``: patient (any the record names),
+        action, outcome (exact), agent, entity (one of the record's values)."""
         ...
 
     def scan(self) -> Iterator[AuditRow]:
@@ -141,6 +147,7 @@ class SqliteAuditStore:
                     found = self._db.execute("SELECT seq, hash FROM anchor").fetchone()
                 seq, prev = (int(found[0]), str(found[1])) if found else (0, GENESIS)
                 values = []
+                first = seq + 1
                 for row in rows:
                     seq += 1
                     chained = replace(row, seq=seq, prev=prev)
@@ -166,6 +173,13 @@ class SqliteAuditStore:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     values,
                 )
+                named = [
+                    (first + i, row.practice, p) for i, row in enumerate(rows) for p in row.patients
+                ]
+                if named:
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO audit_patients VALUES (?, ?, ?)", named
+                    )
                 self._db.execute(
                     "INSERT INTO head (one, seq, hash) VALUES (1, ?, ?) "
                     "ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
@@ -189,7 +203,12 @@ class SqliteAuditStore:
         self, practice: str, filters: dict[str, str], offset: int, limit: int
     ) -> list[AuditRow]:
         where, args = ["practice = ?"], [practice]
-        for column in ("patient", "action", "outcome"):
+        if "patient" in filters:
+            where.append(
+                "seq IN (SELECT seq FROM audit_patients WHERE practice = ? AND patient = ?)"
+            )
+            args += [practice, filters["patient"]]
+        for column in ("action", "outcome"):
             if column in filters:
                 where.append(f"{column} = ?")
                 args.append(filters[column])
@@ -244,6 +263,7 @@ class SqliteAuditStore:
                 # records are chained in seq order and recorded grows with seq (worker
                 # processes' clocks agree to a few ms): prune a prefix of the chain
                 deleted = self._db.execute("DELETE FROM audit WHERE seq <= ?", (last[0],)).rowcount
+                self._db.execute("DELETE FROM audit_patients WHERE seq <= ?", (last[0],))
                 self._db.execute(
                     "INSERT INTO anchor (one, seq, hash) VALUES (1, ?, ?) "
                     "ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",

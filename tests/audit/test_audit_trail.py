@@ -200,6 +200,31 @@ def test_every_fhir_interaction_kind_is_an_audit_event(
     assert failed["outcome"] == "4" and failed["outcomeDesc"] == "HTTP 404"
 
 
+def test_the_patients_a_response_held_are_recorded(
+    stack: Stack, system: httpx.Client, auditor: str
+) -> None:
+    """Who read which patient: a read of another type names the patient it belongs to, and a
+    search names every patient on its page (and is found by each)."""
+    encounters = system.get("Encounter", params={"patient": ELEANA}).json()["entry"]
+    encounter = system.get(f"Encounter/{encounters[0]['resource']['id']}")
+    assert encounter.status_code == 200
+    donna = system.get(f"Patient/{DONNA}").json()
+    family = donna["name"][0]["family"]
+    page = system.get("Patient", params={"family": family[:2]})
+    assert page.status_code == 200
+    held = {e["resource"]["id"] for e in page.json()["entry"] if e["search"]["mode"] == "match"}
+    assert len(held) > 1, held
+    events = stack.events(auditor)
+    read = by_request(events, encounter)
+    assert patients(read) == [f"Patient/{ELEANA}"]
+    assert read["meta"]["profile"][0].endswith("IHE.BasicAudit.PatientRead")
+    search = by_request(events, page)
+    assert set(patients(search)) == {f"Patient/{p}" for p in held}
+    for one in held:
+        found = stack.events(auditor, f"patient={one}")
+        assert search["id"] in {e["id"] for e in found}, one
+
+
 def test_security_events_are_recorded(stack: Stack, auditor: str) -> None:
     with httpx.Client(timeout=30, follow_redirects=False) as http:
         wrong = to_consent(http, stack.base, user="dr.demo", password="not-the-password")
