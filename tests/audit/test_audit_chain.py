@@ -187,3 +187,18 @@ def test_every_request_is_recorded_by_a_clean_shutdown(
         if f'"request_id":"{rid}"' in text
     }
     assert len(sent) == 300 and recorded == sent
+
+
+def test_writers_of_several_processes_share_one_chain(tmp_path: Path) -> None:
+    """Each worker process has its own connection and writer; SQLite's write lock orders
+    their batches on the chain (here: four connections writing at once)."""
+    path = tmp_path / "audit.sqlite3"
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: trail(path, 50, capacity=5), range(4)))
+    store = SqliteAuditStore(path)
+    try:
+        assert [r.seq for r in store.scan()] == list(range(1, 201))
+    finally:
+        store.close()
+    result = verify_cli(tmp_path)
+    assert result.returncode == 0 and "200 records" in result.stdout, result.stdout

@@ -29,6 +29,7 @@ from emulator.app import create_app as create_emulator
 from emulator.config import EmulatorConfig
 from emulator.server import ServerThread
 from facade.settings import Settings
+from facade.store.events import EventStore
 from facade.vault.keys import new_key_text
 from facade.vault.runtime import SIGNING_KEY, open_vault
 from tests.conftest import free_port
@@ -203,6 +204,26 @@ def test_no_secret_in_files_logs_or_responses(
         if value.encode() in content
     ]
     assert leaks == []
+    # rotation: a new master key; every secret and the sealed webhook secret re-wrapped
+    k2 = new_key_text("k2")
+    rotated = subprocess.run(
+        [ATHENA_FACADE, "vault", "rotate"],
+        env={**_env(data_dir), "FACADE_VAULT_MASTER_KEY": f"{k2},{MASTER}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert "3 secret(s) and 1 webhook secret(s) re-wrapped" in rotated.stdout, rotated.stdout
+    after = open_vault(Settings(data_dir=data_dir, vault_master_key=k2))  # the old key retired
+    assert after is not None and after.get("athena_client_secret") == ATHENA_SECRET
+    store = EventStore(data_dir / "events.sqlite3")
+    try:
+        ((sid, sealed),) = store.webhook_secrets()
+    finally:
+        store.close()
+    assert sealed.startswith("vault:v1:k2:")
+    assert after.open(sealed, f"subscription:{sid}") == webhook_secret
     # the answers that hand a secret out carry exactly it, and nothing else secret
     assert ATHENA_SECRET.encode() not in b"".join(r.content for r in by_design)
     assert DEV_SECRET.encode() not in b"".join(r.content for r in by_design)
