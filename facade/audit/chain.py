@@ -84,8 +84,9 @@ def verify(store: AuditStore, key: bytes, *, max_problems: int = 50) -> Verdict:
     head = store.head()
     if head is not None and len(problems) < max_problems:
         if last is None or head[0] > last:
-            missing = f"{(last or (anchor[0] if anchor else 0)) + 1}-{head[0]}"
-            problems.append(f"records {missing} deleted (the chain head is record {head[0]})")
+            low = (last or (anchor[0] if anchor else 0)) + 1
+            missing = f"record {low}" if low == head[0] else f"records {low}-{head[0]}"
+            problems.append(f"{missing} deleted (the chain head is record {head[0]})")
         elif head != (last, last_hash):
             problems.append(f"record {last}: the chain head does not match it (head rewritten)")
     elif head is None and count:
