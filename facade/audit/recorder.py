@@ -4,7 +4,8 @@ A request only hands the facts it captured to :meth:`AuditRecorder.interaction` 
 ``put_nowait`` on a bounded queue, about a microsecond); the writer thread turns them into
 records (facade/audit/events.py) and appends them to the store in batches (it lingers 20 ms
 after the first record so that one transaction on the hash chain takes many). When the queue is full the caller writes its own
-records synchronously (slower, never lost); :meth:`close` drains the queue before the
+records synchronously (slower, not lost; only if the store also refuses that write is the
+record dropped, counted and logged without content); :meth:`close` drains the queue before the
 process ends, so a clean shutdown loses nothing. A write the store refuses is retried
 with backoff; records are only dropped (and counted, never logged with content) when the
 store still refuses them at shutdown.
@@ -65,7 +66,11 @@ class AuditRecorder:
             self._queue.put_nowait(item)
         except queue.Full:
             self.overflowed += 1
-            self._write(self._rows([item]), retry=False)
+            try:
+                self._write(self._rows([item]), retry=False)
+            except Exception as exc:  # the store refuses and the queue is full: say so, once
+                self.dropped += 1
+                log.error("audit record lost: the store refused it (%s)", type(exc).__name__)
 
     # -------------------------------------------------------------- the writer side
     def _rows(self, items: list[Item]) -> list[AuditRow]:

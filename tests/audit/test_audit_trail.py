@@ -397,3 +397,23 @@ def test_no_token_and_no_secret_in_the_trail(stack: Stack, system: httpx.Client)
         store.close()
     assert text and token not in text and token.split(".")[2] not in text
     assert "local-dev-secret" not in text and "demo-password" not in text
+
+
+def test_the_trail_cannot_be_written_through_the_api(stack: Stack, auditor: str) -> None:
+    """Even a token with every AuditEvent letter cannot create, change or delete a record."""
+    token = dev_token(stack.base, "system/AuditEvent.cruds")
+    before = stack.events(auditor)
+    some = before[0]
+    headers = {"Authorization": f"Bearer {token}", **FHIR_JSON}
+    forged = {**some, "outcome": "0", "agent": []}
+    attempts = [
+        httpx.post(f"{stack.fhir}/AuditEvent", json=forged, headers=headers),
+        httpx.put(f"{stack.fhir}/AuditEvent/{some['id']}", json=forged, headers=headers),
+        httpx.delete(f"{stack.fhir}/AuditEvent/{some['id']}", headers=headers),
+    ]
+    for response in attempts:
+        assert 400 <= response.status_code < 500, response.text
+        assert response.json()["resourceType"] == "OperationOutcome"
+    after = stack.events(auditor)
+    assert {e["id"]: e for e in after}[some["id"]] == some
+    assert [e["id"] for e in after][: len(before)] == [e["id"] for e in before]
