@@ -194,7 +194,9 @@ class Settings(BaseSettings):
                     "The demo users' default password is refused outside embedded mode: "
                     "set FACADE_DEMO_USERS=false (or FACADE_DEMO_PASSWORD)"
                 )
-            if not self.athena_client_id or not self.athena_client_secret:
+            vault = self.vault_master_key is not None or self.vault_key_file is not None
+            if not self.athena_client_id or not (self.athena_client_secret or vault):
+                # with a vault the secret may be there (checked at start: facade/vault/runtime)
                 raise ValueError(
                     f"{self.environment} needs FACADE_ATHENA_CLIENT_ID and FACADE_ATHENA_CLIENT_SECRET"
                 )

@@ -45,6 +45,13 @@ def resolve(settings: Settings) -> Settings:
         return settings
     updates = {name: vault.get(name) for name in SECRETS}
     found = {name: SecretStr(value) for name, value in updates.items() if value is not None}
+    if settings.environment != "embedded" and not (
+        settings.athena_client_secret or "athena_client_secret" in found
+    ):
+        raise VaultError(
+            f"{settings.environment} needs the athena client secret: FACADE_ATHENA_CLIENT_SECRET"
+            " or `athena-facade vault set athena_client_secret`"
+        )
     return settings.model_copy(update=found) if found else settings
 
 

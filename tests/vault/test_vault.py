@@ -147,3 +147,20 @@ def test_the_vault_commands(tmp_path: Path) -> None:
     for result in (stored, listed, rotated, unknown):
         assert SECRET not in result.stdout + result.stderr
     assert vault(tmp_path, K2).get("athena_client_secret") == SECRET
+
+
+def test_outside_embedded_the_athena_secret_may_come_from_the_vault(tmp_path: Path) -> None:
+    outside = {
+        "environment": "preview",
+        "athena_client_id": "preview-client",
+        "dev_client_secret": "not-the-default",
+        "demo_users": False,
+        "data_dir": tmp_path,
+    }
+    with pytest.raises(ValueError, match="FACADE_ATHENA_CLIENT_SECRET"):
+        Settings(**outside)  # no secret and no vault
+    configured = Settings(**outside, vault_master_key=K1)  # the vault may hold it
+    with pytest.raises(VaultError, match="vault set athena_client_secret"):
+        resolve(configured)  # ... but it does not yet
+    vault(tmp_path, K1).set("athena_client_secret", SECRET)
+    assert resolve(configured).upstream_credentials() == ("preview-client", SECRET)
