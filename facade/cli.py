@@ -179,6 +179,7 @@ def _clients(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
+    from facade.audit.runtime import record_operator_event
     from facade.auth.clients import Client, hash_secret
     from facade.auth.factory import clients_file
     from facade.settings import Settings
@@ -196,6 +197,9 @@ def _clients(args: argparse.Namespace) -> int:
         if not registry.remove(args.client_id):
             print(f"no such client: {args.client_id}", file=sys.stderr)
             return 1
+        record_operator_event(
+            Settings(), "register", True, client_id=args.client_id, detail="clients remove"
+        )
         return 0
     secret = None
     if args.kind == "confidential-symmetric":
@@ -231,6 +235,9 @@ def _clients(args: argparse.Namespace) -> int:
         print(f"invalid client: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
     registry.add(client)
+    record_operator_event(
+        Settings(), "register", True, client_id=client.client_id, detail="clients add"
+    )
     print(f"added {client.client_id} ({client.kind}) to {registry.path}")
     if secret and not args.secret:
         print(f"client secret (shown once): {secret}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from facade.auth.context import AuthContext
 
-SECURITY_KINDS = ("login", "token", "refresh", "revoke", "register", "consent")
+SECURITY_KINDS = ("login", "token", "refresh", "revoke", "register", "consent", "vault")
 
 
 @dataclass(frozen=True)

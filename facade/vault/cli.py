@@ -32,6 +32,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from facade.audit.runtime import record_operator_event
     from facade.settings import Settings
     from facade.vault.keys import VaultError, new_key_text
     from facade.vault.runtime import SECRETS, open_vault
@@ -57,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
                 print("no value on standard input", file=sys.stderr)
                 return 2
             vault.set(args.name, value)
+            record_operator_event(settings, "vault", True, detail=f"set {args.name}")
             print(f"{args.name}: stored under master key {vault.provider.active_key_id()}")
             return 0
         if args.action == "delete":
             found = vault.delete(args.name)
+            record_operator_event(settings, "vault", found, detail=f"delete {args.name}")
             print(f"{args.name}: {'deleted' if found else 'not in the vault'}")
             return 0 if found else 1
         if args.action == "list":
@@ -70,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
             return 0
         moved = vault.rotate()
         resealed = _reseal_webhooks(settings, vault)
+        record_operator_event(
+            settings, "vault", True, detail=f"rotate to {vault.provider.active_key_id()}"
+        )
         print(
             f"rotated to master key {vault.provider.active_key_id()}: {moved} secret(s) and "
             f"{resealed} webhook secret(s) re-wrapped"

@@ -14,6 +14,7 @@ import pytest
 
 from facade.engine.runtime import signing_key
 from facade.settings import Settings
+from facade.store.audit import SqliteAuditStore
 from facade.vault.keys import LocalKeyProvider, VaultError, new_key_text
 from facade.vault.runtime import open_vault, resolve
 from facade.vault.vault import Vault
@@ -140,13 +141,51 @@ def test_the_vault_commands(tmp_path: Path) -> None:
     assert listed.returncode == 0 and "athena_client_secret\tkey=k1" in listed.stdout
     rotated = _cli(tmp_path, "rotate", keys=f"{K2},{K1}")
     assert rotated.returncode == 0, rotated.stderr
-    assert "rotated to master key k2: 1 secret(s)" in rotated.stdout
+    # the athena secret and the signing key (generated into the vault when `set` was audited)
+    assert "rotated to master key k2: 2 secret(s)" in rotated.stdout
     assert "key=k2" in _cli(tmp_path, "list", keys=K2).stdout
     unknown = _cli(tmp_path, "set", "anything", value="x\n")
     assert unknown.returncode == 2
     for result in (stored, listed, rotated, unknown):
         assert SECRET not in result.stdout + result.stderr
     assert vault(tmp_path, K2).get("athena_client_secret") == SECRET
+    # each change is a security event in the audit trail, and the chain verifies
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACADE_")}
+    env.update({"FACADE_DATA_DIR": str(tmp_path), "FACADE_VAULT_MASTER_KEY": K2})
+    added = subprocess.run(
+        [
+            ATHENA_FACADE,
+            "clients",
+            "add",
+            "ops-client",
+            "--kind",
+            "confidential-symmetric",
+            "--scope",
+            "system/AuditEvent.rs",
+            "--grant",
+            "client_credentials",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert added.returncode == 0, added.stderr
+    store = SqliteAuditStore(tmp_path / "audit.sqlite3")
+    try:
+        facts = [json.loads(r.facts) for r in store.scan()]
+    finally:
+        store.close()
+    assert [(f["kind"], f.get("detail")) for f in facts] == [
+        ("vault", "set athena_client_secret"),
+        ("vault", "rotate to k2"),
+        ("register", "clients add"),
+    ]
+    assert facts[2]["client"] == "ops-client" and SECRET not in json.dumps(facts)
+    verified = subprocess.run(
+        [ATHENA_FACADE, "audit", "verify"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert verified.returncode == 0, verified.stdout
 
 
 def test_outside_embedded_the_athena_secret_may_come_from_the_vault(tmp_path: Path) -> None:
