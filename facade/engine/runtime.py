@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -60,10 +61,17 @@ def signing_key(settings: Settings) -> bytes:
     if path.exists():
         return bytes.fromhex(path.read_text().strip())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    path.write_text(key.hex())
-    path.chmod(0o600)
-    return key
+    # created atomically: two processes starting at once (CLI commands) keep the same key
+    draft = path.with_name(f".signing.key.{os.getpid()}")
+    draft.write_text(secrets.token_bytes(32).hex())
+    draft.chmod(0o600)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return bytes.fromhex(path.read_text().strip())
 
 
 def prepare_state(settings: Settings) -> None:

@@ -66,8 +66,6 @@ def generated_signing_key(settings: Settings) -> bytes | None:
         return bytes.fromhex(stored)
     legacy = settings.data_dir / "signing.key"
     key = bytes.fromhex(legacy.read_text().strip()) if legacy.exists() else secrets.token_bytes(32)
-    vault.set(SIGNING_KEY, key.hex())
-    if vault.get(SIGNING_KEY) != key.hex():  # pragma: no cover - a broken vault file
-        raise VaultError("the vault did not keep the signing key")
+    kept = bytes.fromhex(vault.setdefault(SIGNING_KEY, key.hex()))  # another process may win
     legacy.unlink(missing_ok=True)
-    return key
+    return kept

@@ -18,11 +18,14 @@ errors name secrets and key ids, never values.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,18 +99,40 @@ class Vault:
         os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This process's threads and the other processes (workers, CLI) change the file
+        one at a time (``flock`` on ``vault.json.lock``)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(self.path.with_suffix(".json.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def set(self, name: str, value: str) -> None:
-        with self._lock:
+        with self._locked():
             secrets = self._load()
             secrets[name] = {**self._encrypt(value, name.encode()), "updated_at": int(time.time())}
             self._save(secrets)
+
+    def setdefault(self, name: str, value: str) -> str:
+        """Store ``value`` unless ``name`` is already there; the value that is kept."""
+        with self._locked():
+            secrets = self._load()
+            if name in secrets:
+                return self._decrypt(secrets[name], name.encode(), name)
+            secrets[name] = {**self._encrypt(value, name.encode()), "updated_at": int(time.time())}
+            self._save(secrets)
+            return value
 
     def get(self, name: str) -> str | None:
         entry = self._load().get(name)
         return None if entry is None else self._decrypt(entry, name.encode(), name)
 
     def delete(self, name: str) -> bool:
-        with self._lock:
+        with self._locked():
             secrets = self._load()
             if secrets.pop(name, None) is None:
                 return False
@@ -124,7 +149,7 @@ class Vault:
     def rotate(self) -> int:
         """Re-wrap every data key under the active master key; how many were re-wrapped."""
         active = self.provider.active_key_id()
-        with self._lock:
+        with self._locked():
             secrets = self._load()
             moved = 0
             for name, entry in secrets.items():

@@ -203,3 +203,46 @@ def test_outside_embedded_the_athena_secret_may_come_from_the_vault(tmp_path: Pa
         resolve(configured)  # ... but it does not yet
     vault(tmp_path, K1).set("athena_client_secret", SECRET)
     assert resolve(configured).upstream_credentials() == ("preview-client", SECRET)
+
+
+@pytest.mark.parametrize("with_vault", [True, False])
+def test_commands_started_at_once_keep_one_signing_key(tmp_path: Path, with_vault: bool) -> None:
+    """Four ``clients add`` in a new data directory at once: each audits its registration
+    with the signing key, which the first of them creates (atomically: ``os.link`` of a
+    draft, or the vault's ``setdefault`` under its file lock); the chain verifies. The race
+    window is small: this run did not fail with the earlier non-atomic write either, so it
+    checks the outcome, not that the race was hit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACADE_")}
+    env["FACADE_DATA_DIR"] = str(tmp_path)
+    if with_vault:
+        env["FACADE_VAULT_MASTER_KEY"] = K1
+    processes = [
+        subprocess.Popen(
+            [
+                ATHENA_FACADE,
+                "clients",
+                "add",
+                f"c{i}",
+                "--kind",
+                "public",
+                "--scope",
+                "patient/*.rs",
+                "--redirect-uri",
+                "https://app.example.org/cb",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    verified = subprocess.run(
+        [ATHENA_FACADE, "audit", "verify"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert verified.returncode == 0, verified.stdout
+    assert "4 records" in verified.stdout
+    assert (tmp_path / "signing.key").exists() != with_vault
