@@ -1,5 +1,5 @@
 """``athena-facade``: serve (facade + embedded emulator), mcp (MCP over stdio), emulator (alone),
-bench, conformance, clients, keys."""
+bench, conformance, clients, keys, audit, vault."""
 
 from __future__ import annotations
 
@@ -213,6 +213,7 @@ def _clients(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
+    from facade.audit.runtime import record_operator_event
     from facade.auth.clients import Client, hash_secret
     from facade.auth.factory import clients_file
     from facade.settings import Settings
@@ -230,6 +231,9 @@ def _clients(args: argparse.Namespace) -> int:
         if not registry.remove(args.client_id):
             print(f"no such client: {args.client_id}", file=sys.stderr)
             return 1
+        record_operator_event(
+            Settings(), "register", True, client_id=args.client_id, detail="clients remove"
+        )
         return 0
     secret = None
     if args.kind == "confidential-symmetric":
@@ -265,6 +269,9 @@ def _clients(args: argparse.Namespace) -> int:
         print(f"invalid client: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
     registry.add(client)
+    record_operator_event(
+        Settings(), "register", True, client_id=client.client_id, detail="clients add"
+    )
     print(f"added {client.client_id} ({client.kind}) to {registry.path}")
     if secret and not args.secret:
         print(f"client secret (shown once): {secret}")
@@ -396,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     ksub.add_parser("list", help="list keys (the first signs)")
     ksub.add_parser("rotate", help="new active key; older public keys stay published")
     keys.set_defaults(run=_keys)
+    from facade.audit.cli import register as register_audit
+
+    register_audit(sub)
+    from facade.vault.cli import register as register_vault
+
+    register_vault(sub)
     args = parser.parse_args(argv)
     level = (
         getattr(logging, str(args.log_level).upper(), logging.INFO)

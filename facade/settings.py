@@ -113,6 +113,27 @@ class Settings(BaseSettings):
         description="HMAC key for access tokens and paging cursors (default: generated in data_dir)",
     )
 
+    # credential vault (README "Credential vault"): secrets encrypted at rest when a master
+    # key is configured
+    vault_master_key: SecretStr | None = Field(
+        default=None,
+        description="Vault master keys: kid:base64key[,kid:base64key...], first active",
+    )
+    vault_key_file: Path | None = Field(
+        default=None, description="A file holding the vault master keys (mode 0600)"
+    )
+
+    # audit trail (README "Audit trail")
+    audit_enabled: bool = Field(
+        default=True, description="Record an AuditEvent for every interaction and security event"
+    )
+    audit_retention_days: int = Field(
+        default=6 * 365, ge=1, description="Audit records older than this are pruned at start"
+    )
+    audit_queue_size: int = Field(
+        default=10_000, ge=1, description="Audit records waiting for the writer, per process"
+    )
+
     # SMART on FHIR authorization server (README "SMART on FHIR")
     backend_token_ttl_seconds: int = 300  # client_credentials (Backend Services recommends 300)
     auth_code_ttl_seconds: int = 60
@@ -178,11 +199,13 @@ class Settings(BaseSettings):
                     f"the demo users' default password is refused in {env}: set"
                     " FACADE_DEMO_USERS=false (or another FACADE_DEMO_PASSWORD)"
                 )
+            vault = self.vault_master_key is not None or self.vault_key_file is not None
+            # with a vault the secret may be there (checked at start: facade/vault/runtime)
             missing = [
                 name
                 for name, value in (
                     ("FACADE_ATHENA_CLIENT_ID", self.athena_client_id),
-                    ("FACADE_ATHENA_CLIENT_SECRET", self.athena_client_secret),
+                    ("FACADE_ATHENA_CLIENT_SECRET", self.athena_client_secret or vault),
                 )
                 if not value
             ]
