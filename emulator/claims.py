@@ -571,6 +571,8 @@ def scrub(claim: ClaimRecord) -> str:
     return ""
 
 
+UNBILLED: Final = frozenset({60178, 60179})  # Donna's and Eleana's visits (sandbox)
+
 # -- the seed ------------------------------------------------------------------------
 
 # (offset before now in seconds, procedure codes, referring provider given) per state the
@@ -600,8 +602,8 @@ def seed_claims(world: World, book: ClaimBook) -> None:
         )  # fmt: skip
         recent = list(_RECENT)
         for encounter in reversed(encounters):
-            if encounter.patientid == 60178 and practiceid == "195900":
-                continue  # Donna's visits stay unbilled: the README's journey bills one
+            if encounter.patientid in UNBILLED and practiceid == "195900":
+                continue  # their visits stay unbilled: the tests (and the README) bill them
             rows = [
                 r
                 for r in world.insurances.for_patient(practiceid, encounter.patientid)

@@ -353,6 +353,8 @@ async def send(ctx: WriteContext) -> Json | None:
     if isinstance(record, dict):
         named = {n: str(ctx.fields[n]) for n in ctx.step.placeholders() if n in ctx.fields}
         record = {**named, **record}
+    if ctx.step.result == "answer":  # the completer reads athena's answer (e.g. claimids)
+        return record if isinstance(record, dict) else None
     if ctx.step.result in ("record", "id"):
         if not isinstance(record, dict) or not record.get(
             ctx.table.sources[ctx.step.source].record_id or "id"
