@@ -491,6 +491,38 @@ PAYER_COLLECTION = _Payers()
 registry.collection("claim-payers", PAYER_COLLECTION)
 
 
+class _ById:
+    """One claim by id (athena answers the bare object), mapped by the table's ``rest``
+    source, as a store collection for the ``_id`` and ``identifier`` searches."""
+
+    async def get(self, services: Services, practice: str, local: str) -> Json | None:
+        claim = await _claim(services, practice, local)
+        table = services.mappings.table(CLAIM)
+        assert table is not None
+        return (
+            None
+            if claim is None
+            else to_fhir(claim, table, "rest", practice, services.mappings.codes)
+        )
+
+    async def page(
+        self,
+        services: Services,
+        practice: str,
+        params: list[tuple[str, str]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Json], bool]:
+        local = dict(params).get("id", "")
+        found = (
+            await self.get(services, practice, local) if local.isdigit() and offset == 0 else None
+        )
+        return ([found] if found is not None else []), False
+
+
+registry.collection("claims-by-id", _ById())
+
+
 async def primary_response(services: Services, practice: str, claimid: str) -> Json:
     """The claim's primary payer's ClaimResponse as the table maps it."""
     record = await PAYER_COLLECTION.get(services, practice, f"{claimid}-1")
