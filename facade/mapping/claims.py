@@ -114,7 +114,7 @@ def diagnoses(value: Any) -> list[Json] | None:
     """athena's claim diagnoses -> ``Claim.diagnosis`` (sequence in athena's order)."""
     if not isinstance(value, list):
         return None
-    out = []
+    out: list[Json] = []
     for row in (r for r in value if isinstance(r, dict)):
         if str(row.get("deleteddiagnosis", "false")).lower() == "true":
             continue
@@ -261,7 +261,7 @@ def _adjudication(line: Json) -> list[Json]:
 
 def adjudicated_items(value: Any) -> list[Json] | None:
     """The remittance's lines -> ``ClaimResponse.item`` (one per claim item)."""
-    out = []
+    out: list[Json] = []
     for line in _lines(value):
         item: Json = {"itemSequence": int(line.get("linenumber") or len(out) + 1)}
         remarks = [str(r) for r in line.get("remarkcodes") or []]
@@ -344,7 +344,7 @@ def errors(value: Any) -> list[Json] | None:
 
 def process_notes(value: Any) -> list[Json] | None:
     """The RARCs of the remittance -> ``ClaimResponse.processNote``."""
-    out = []
+    out: list[Json] = []
     for line in _lines(value):
         for code in line.get("remarkcodes") or []:
             text = RARC_TEXT.get(str(code), "")
