@@ -24,6 +24,7 @@ denied                  (https://x12.org/codes/claim-adjustment-reason-codes),
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 from typing import Any
 
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -100,6 +101,20 @@ def professional(value: Any) -> Json:
 
 def normal_priority(value: Any) -> Json:
     return _coding(PRIORITY, "normal", "Normal")
+
+
+def narrative(value: Any) -> Json | None:
+    """[primary, secondary, patient payer] -> ``Claim.text``: where athena has the claim for
+    each payer (a claim's only changing content: the claim-change topic reports it)."""
+    parts = []
+    for label, payer in zip(("Primary payer", "Secondary payer", "Patient"), value, strict=False):
+        if isinstance(payer, dict) and payer.get("status"):
+            note = f": {payer['note']}" if payer.get("note") else ""
+            parts.append(f"<li>{label}: {escape(str(payer['status']))}{escape(str(note))}</li>")
+    if not parts:
+        return None
+    div = f'<div xmlns="http://www.w3.org/1999/xhtml"><p>athena claim status</p><ul>{"".join(parts)}</ul></div>'
+    return {"status": "generated", "div": div}
 
 
 def payer_insuranceid(value: Any) -> str | None:

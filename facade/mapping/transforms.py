@@ -434,6 +434,7 @@ TRANSFORMS: dict[str, Transform] = {
     "copay_items": Transform(benefits.copay_items, None),
     # claims (facade/mapping/claims.py)
     "claim_use": Transform(_constant("claim"), None),
+    "claim_narrative": Transform(claims.narrative, None),
     "professional": Transform(claims.professional, None),
     "normal_priority": Transform(claims.normal_priority, None),
     "money": Transform(claims.money, None),
