@@ -338,3 +338,27 @@ def test_a_system_token_cannot_bill_one_patients_visit_to_another(
     found = issue(submit(fhir, office_visit(encounter=f"Encounter/{visit['id']}")), 422)
     assert found["expression"] == ["Claim.item[0].encounter"]
     assert athena_claims(site) == before and creates(site) == calls
+
+
+# -- the CapabilityStatement ---------------------------------------------------------------------
+
+
+def test_metadata_and_operation_definitions(site: Stack, fhir: httpx.Client) -> None:
+    statement = fhir.get("metadata").json()
+    rest = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    claim, response = rest["Claim"], rest["ClaimResponse"]
+    assert {i["code"] for i in claim["interaction"]} >= {"read", "search-type", "create"}
+    assert {p["name"] for p in claim["searchParam"]} == {
+        "_id", "identifier", "patient", "created", "use", "provider", "encounter", "status",
+    }  # fmt: skip
+    assert {p["name"] for p in response["searchParam"]} == {
+        "_id", "patient", "request", "created", "outcome", "insurer", "status",
+    }  # fmt: skip
+    operations = {o["name"]: o["definition"] for o in claim["operation"]}
+    assert operations["submit"] == "http://hl7.org/fhir/OperationDefinition/Claim-submit"
+    for name in ("submit", "add-note"):
+        served = fhir.get(f"OperationDefinition/Claim-{name}")
+        assert served.status_code == 200, served.text
+        assert _base_errors(served.json()) == []
+        assert served.json()["code"] == name and served.json()["resource"] == ["Claim"]
+    assert fhir.get("OperationDefinition/Claim-submit").json()["base"] == operations["submit"]
