@@ -106,7 +106,7 @@ ICD10: Final = re.compile(r"^[A-TV-Z][0-9][0-9AB](?:\.?[0-9A-TV-Z]{1,4})?$")
 ICD10_NAMES: Final = {d.icd10: d.icd10_description for d in DIAGNOSES.values()}
 HOLD_REFERRAL: Final = (
     "Claim rule 1201: procedure {code} requires a referring provider"
-    " (REFERRINGPROVIDERID); add it and a claim note to release the hold."
+    " (REFERRINGPROVIDERID); add a claim note once the referral is on file to release the hold."
 )
 RELEASED: Final = "Hold released by claim note."
 REASONS: Final[dict[str, str]] = {  # CARC (X12 claim adjustment reason codes)
@@ -406,7 +406,7 @@ class ClaimBook:
         elif payer.status == "BILLED":
             payer.status = "CLOSED"
             payer.remittance = self.adjudicate(claim, payer, at)
-            payer.note = payer.remittance.pop("note", "") or payer.note
+            payer.note = payer.remittance.pop("note", "")
         payer.since = at
 
     # -- adjudication --------------------------------------------------------------
