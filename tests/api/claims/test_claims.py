@@ -168,6 +168,15 @@ def test_a_department_is_required_from_somewhere(site: Stack, fhir: httpx.Client
     assert created.headers["Location"].endswith(f"/Claim/{created.json()['id']}")
     (new,) = [c for c in claims_of(site, 60178)][before:]
     assert new.departmentid == 1  # provider 23's home department
+    role = office_visit(
+        location=None,
+        served="2025-06-19",
+        provider=f"PractitionerRole/a-{PID}.PractitionerRole-23-21",
+    )
+    created = fhir.post("Claim", json=role, headers=FHIR_JSON)
+    assert created.status_code == 201, created.text
+    assert claims_of(site, 60178)[-1].departmentid == 21  # the role's department
+    assert created.json()["facility"]["reference"] == f"Location/a-{PID}.Department-21"
 
 
 def test_bundle_and_parameters_bodies(site: Stack, fhir: httpx.Client) -> None:
