@@ -179,6 +179,18 @@ def test_a_department_is_required_from_somewhere(site: Stack, fhir: httpx.Client
     assert created.json()["facility"]["reference"] == f"Location/a-{PID}.Department-21"
 
 
+def test_no_department_to_be_found_is_422(site: Stack, fhir: httpx.Client) -> None:
+    """No location, no Encounter, a Practitioner athena records no home department for."""
+    provider = site.world.provider(PID, 86)
+    home = provider.pop("homedepartment")
+    try:
+        body = office_visit(location=None, provider=f"Practitioner/a-{PID}.Provider-86")
+        found = refused(site, fhir, body, 422, "Claim.item[0].locationReference")
+        assert "department cannot be determined" in found["diagnostics"]
+    finally:
+        provider["homedepartment"] = home
+
+
 def test_bundle_and_parameters_bodies(site: Stack, fhir: httpx.Client) -> None:
     claim = office_visit(served="2025-06-26")
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": claim}]}
