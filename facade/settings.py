@@ -292,7 +292,7 @@ class Settings(BaseSettings):
         default=True, description="Run the event engine (feeds, fan-out, deliveries) in workers"
     )
     events_feeds: list[str] = Field(
-        default_factory=lambda: ["appointments", "patients"],
+        default_factory=lambda: ["appointments", "patients", "claims"],
         description="athena changed-data feeds polled (mappings/events/feeds.yaml)",
     )
     events_poll_interval_seconds: float = Field(default=15.0, gt=0)
