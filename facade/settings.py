@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     )
     allow_scan: bool = True
     cursor_ttl_seconds: int = 3600
+    # how long the athena page a search page stopped inside is kept for its next link
+    # (facade/engine/page_reuse.py); 0 reads every page again
+    search_page_reuse_seconds: float = Field(default=20.0, ge=0)
 
     # real-time eligibility (README "Eligibility"): how long $submit waits for a slow payer's
     # 271 (within the request deadline) before answering queued, and how often it asks athena
