@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     login_throttle_user_failures: int = Field(default=5, ge=1)
     login_throttle_address_failures: int = Field(default=20, ge=1)
     login_throttle_window_seconds: int = Field(default=300, ge=1)
+    # how long a worker trusts that a token it checked is not revoked (this worker's own
+    # revocations apply at once; other workers' within this time); 0 checks every request
+    revocation_recheck_seconds: float = Field(default=1.0, ge=0, le=30)
 
     # clients' JWKS URLs (README "SMART on FHIR", facade/auth/remote_jwks.py)
     jwks_allow_loopback: bool | None = Field(
