@@ -29,7 +29,7 @@ from facade.engine.services import Services
 from facade.errors import InvalidRequest, TooCostly, UpstreamError
 from facade.mapping.convert import to_fhir
 from facade.mapping.filter import compile_filter, prefilter_of
-from facade.mapping.planner import UpstreamPlan, needs_zones, plan_search
+from facade.mapping.planner import UpstreamPlan, plan_search
 from facade.mapping.table import Table
 from facade.search import SearchRequest
 from facade.upstream.client import raise_for_bad_request
@@ -160,6 +160,9 @@ async def collect(
             total = upstream_total if exact else (len(found) if first_page else None)
             return found, None, total
         position = Position(page.next_upstream)
+        # the estimate did not fill this page: the rest is read in the route's full pages
+        # (the per-request page budget then covers what it always did)
+        size = max(size, route.page_size) if not exact else size
     # Upstream page budget spent: return a short page; ``next`` continues from here.
     return found, position, (upstream_total if exact else None)
 
@@ -308,17 +311,28 @@ async def _fetch(
     return UpstreamPage(records, next_cursor, total)
 
 
-async def department_zones(
-    services: Services, table: Table, practice: str
-) -> tuple[int, int] | None:
-    """The lowest and highest UTC offset of the practice's departments, for tables whose
-    searches push department-local days (None: not needed, or no offset known).
+async def planned(
+    services: Services, table: Table, req: SearchRequest, practice: str, *, allow_scan: bool
+) -> UpstreamPlan:
+    """``plan_search`` with the practice's department offsets when the chosen route pushes
+    department-local days (``zone: department``): only then is the department list read,
+    so a search that can match nothing still makes no athena call.
+    """
+    plan = plan_search(table, req, practice, allow_scan=allow_scan)
+    if plan.empty or not any(p.zone == "department" for p in plan.route.push.values()):
+        return plan
+    zones = await _department_zones(services, practice)
+    if zones is None:
+        return plan
+    return plan_search(table, req, practice, allow_scan=allow_scan, zones=zones)
+
+
+async def _department_zones(services: Services, practice: str) -> tuple[int, int] | None:
+    """The lowest and highest UTC offset of the practice's departments (None: none known).
 
     A department without a known offset maps no appointment time (``local_start``), so
     its records match no date and need no room in the window.
     """
-    if not needs_zones(table):
-        return None
     offsets = [
         tz
         for department in await services.directory.ids(practice)
@@ -363,7 +377,6 @@ async def collect_all(
 
     No authorization here: the caller decides what the token may see.
     """
-    zones = await department_zones(services, table, practice)
-    plan = plan_search(table, req, practice, allow_scan=services.settings.allow_scan, zones=zones)
+    plan = await planned(services, table, req, practice, allow_scan=services.settings.allow_scan)
     found, _, _ = await collect(services, table, plan, req, Position(None), limit, "includes")
     return found

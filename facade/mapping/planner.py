@@ -299,13 +299,6 @@ def plan_search(
     )
 
 
-def needs_zones(table: Table) -> bool:
-    """Whether a search route of the table pushes department-local days."""
-    return any(
-        push.zone == "department" for route in table.routes.search for push in route.push.values()
-    )
-
-
 def route_by_name(table: Table, name: str) -> Route:
     for route in [table.routes.read, *table.routes.search]:
         if route.name == name:
