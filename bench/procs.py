@@ -41,6 +41,28 @@ class Proc:
         """Resident memory of the process and all its descendants (workers), in MiB."""
         return sum(_rss_kb(pid) for pid in _tree(self.popen.pid)) / 1024
 
+    def cpu_seconds(self) -> dict[int, float]:
+        """User + system CPU time of the process and each descendant (workers), by pid."""
+        return {pid: _cpu(pid) for pid in _tree(self.popen.pid)}
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float:
+    """utime + stime of one process (/proc/PID/stat fields 14 and 15), in seconds."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> dict[int, float]:
+    """CPU seconds each process spent between two samples (new processes count from 0)."""
+    return {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+
 
 def _tree(pid: int) -> list[int]:
     pids = [pid]

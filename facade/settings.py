@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     )
     allow_scan: bool = True
     cursor_ttl_seconds: int = 3600
+    # how long the athena page a search page stopped inside is kept for its next link
+    # (facade/engine/page_reuse.py); 0 reads every page again
+    search_page_reuse_seconds: float = Field(default=20.0, ge=0)
 
     # real-time eligibility (README "Eligibility"): how long $submit waits for a slow payer's
     # 271 (within the request deadline) before answering queued, and how often it asks athena
@@ -174,6 +177,9 @@ class Settings(BaseSettings):
     login_throttle_user_failures: int = Field(default=5, ge=1)
     login_throttle_address_failures: int = Field(default=20, ge=1)
     login_throttle_window_seconds: int = Field(default=300, ge=1)
+    # how long a worker trusts that a token it checked is not revoked (this worker's own
+    # revocations apply at once; other workers' within this time); 0 checks every request
+    revocation_recheck_seconds: float = Field(default=1.0, ge=0, le=30)
 
     # clients' JWKS URLs (README "SMART on FHIR", facade/auth/remote_jwks.py)
     jwks_allow_loopback: bool | None = Field(

@@ -9,7 +9,6 @@ from importlib.metadata import version
 
 import httpx
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from facade.api import (
     errors,
@@ -21,7 +20,7 @@ from facade.api import (
     routes_write,
 )
 from facade.api.audit import AuditTrail
-from facade.api.fastpath import PlainReadFastPath
+from facade.api.fastpath import CorsWhenOrigin, PlainReadFastPath
 from facade.api.head import HeadAsGet
 from facade.api.headers import SecurityHeaders, security_headers
 from facade.api.limits import Limits, RequestLimits
@@ -88,7 +87,7 @@ def create_app(
     app.add_middleware(HeadAsGet)  # inside CORS and the envelope: routed as GET
     if settings.cors_origins:  # SMART browser apps call discovery, token and FHIR cross-origin
         app.add_middleware(
-            CORSMiddleware,
+            CorsWhenOrigin,  # starlette's CORS, skipped for requests without Origin
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=[

@@ -20,6 +20,8 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.middleware.cors import CORSMiddleware
+
 from facade.api.errors import error_response
 from facade.engine import reads
 from facade.engine.services import Services
@@ -99,3 +101,29 @@ class PlainReadFastPath:
         )
         await send({"type": "http.response.body", "body": cached.body})
         return True
+
+
+class CorsWhenOrigin(CORSMiddleware):
+    """starlette's CORS middleware, run only for requests that carry ``Origin``.
+
+    Without ``Origin`` (every non-browser client) CORS has nothing to decide; starlette
+    still parses the request headers and rewrites the response's on every request (with
+    the fast path, about 4 % of a cached read). Here such a response only gets the
+    ``Vary: Origin`` starlette gives it, merged into the response's ``Vary`` the same way.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or any(name == b"origin" for name, _ in scope["headers"]):
+            await super().__call__(scope, receive, send)
+            return
+
+        async def vary_origin(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                vary = [v.decode("latin-1") for n, v in headers if n.lower() == b"vary"]
+                headers = [(n, v) for n, v in headers if n.lower() != b"vary"]
+                headers.append((b"vary", ", ".join([*vary, "Origin"]).encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, vary_origin)

@@ -59,6 +59,8 @@ async def metrics(request: Request, services: ServicesDep) -> PlainTextResponse 
     lines = [
         "# TYPE facade_upstream_calls_total counter",
         f"facade_upstream_calls_total {athena.calls}",
+        "# TYPE facade_upstream_bytes_total counter",
+        f"facade_upstream_bytes_total {athena.bytes_received}",
         "# TYPE facade_upstream_token_requests_total counter",
         f"facade_upstream_token_requests_total {athena.tokens.requests}",
         "# TYPE facade_singleflight_shared_total counter",

@@ -10,6 +10,7 @@ per-request upstream page budget is spent (then the page is short and the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -27,7 +28,7 @@ from facade.engine.records import (
 from facade.engine.services import Services
 from facade.errors import InvalidRequest, TooCostly, UpstreamError
 from facade.mapping.convert import to_fhir
-from facade.mapping.filter import matches
+from facade.mapping.filter import compile_filter, prefilter_of
 from facade.mapping.planner import UpstreamPlan, plan_search
 from facade.mapping.table import Table
 from facade.search import SearchRequest
@@ -40,15 +41,22 @@ Json = dict[str, Any]
 class Position:
     upstream: int | str | None  # offset (proprietary) or athena cursor (FHIR); None = first page
     skip: int = 0  # records of that upstream page already consumed
+    # athena cursor pages: the page size ``skip`` counts in (the same page is read again)
+    size: int | None = None
 
     def dump(self) -> list[Any]:
-        return [self.upstream, self.skip]
+        if self.size is None:
+            return [self.upstream, self.skip]
+        return [self.upstream, self.skip, self.size]
 
     @classmethod
     def load(cls, raw: Any) -> Position:
-        if not isinstance(raw, list) or len(raw) != 2 or not isinstance(raw[1], int):
+        if not isinstance(raw, list) or len(raw) not in (2, 3) or not isinstance(raw[1], int):
             raise InvalidRequest("The paging link is invalid")
-        return cls(raw[0], raw[1])
+        size = raw[2] if len(raw) == 3 else None
+        if size is not None and (not isinstance(size, int) or size < 1):
+            raise InvalidRequest("The paging link is invalid")
+        return cls(raw[0], raw[1], size)
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,30 @@ class UpstreamPage:
     records: list[Json]
     next_upstream: int | str | None
     total: int | None
+
+
+# An upstream page asked for this many times the matches it should yield (the rest of
+# a FHIR page then rarely needs a second athena call; see page_size).
+SIZE_MARGIN = 1.5
+
+
+def page_size(services: Services, plan: UpstreamPlan, count: int) -> int:
+    """How many athena records to ask for: from ``_count`` and what this route yields.
+
+    Exact plans (athena's matches are ours) ask for ``count``. Otherwise ``count + 1``
+    times the route's recent records per match (how many athena records a match took
+    lately: local filters, widened windows), with a margin, within the route's
+    ``page_size`` (athena's maximum for it); a route not seen yet asks for its maximum.
+    """
+    route = plan.route
+    if plan.exact_total:
+        return max(count, 1)
+    if route.surface == "store" or route.explode is not None or route.join is not None:
+        return route.page_size
+    per = services.search_pages.records_per_match(plan.practice, route.name)
+    if per is None:
+        return route.page_size
+    return max(1, min(route.page_size, math.ceil((count + 1) * per * SIZE_MARGIN)))
 
 
 async def collect(
@@ -71,15 +103,22 @@ async def collect(
 ) -> tuple[list[Json], Position | None, int | None]:
     """Read athena from ``start`` until ``count`` matches; return them, the next position, total.
 
-    At most ``max_pages`` upstream pages (default: the per-request page budget).
+    At most ``max_pages`` upstream pages (default: the per-request page budget). Records
+    the route prefilters are matched on their raw fields first and mapped only when
+    they pass; mapping stops at the ``count``-th match, and the next position is the
+    record after it (the page it sits in is kept for the ``next`` request).
     """
     if plan.empty:
         return [], None, 0
     route = plan.route
     exact = plan.exact_total
+    codes = services.mappings.codes
     # Exploded lists page by athena offset plus a skip into the exploded records.
     offset_paging = route.surface == "rest" and route.explode is None
-    page_size = max(count, 1) if exact else route.page_size
+    size = page_size(services, plan, count)
+    pre = prefilter_of(table, route, req, plan.practice, codes)
+    # what the prefilter decided is not checked again (the same fields, the same answer)
+    check = compile_filter(table, req, skip=pre.decides if pre is not None else ())
     found: list[Json] = []
     # A match is what a read would answer only when it comes from the read's own source
     # and the read merges nothing else in (Location's search maps /v1 departments, its
@@ -89,16 +128,21 @@ async def collect(
     position = start
     first_page = start.upstream is None and start.skip == 0
     upstream_total: int | None = None
-    for _ in range(max_pages or services.settings.max_upstream_pages_per_request):
-        page = await _fetch(services, table, plan, position, page_size)
+    consumed = 0
+    for number in range(max_pages or services.settings.max_upstream_pages_per_request):
+        # only a continuation's first page may be the one its previous page stopped in
+        position, page = await _page_at(
+            services, table, plan, position, size, offset_paging, reuse=number == 0
+        )
         upstream_total = page.total
         records = await add_context(services, table, route.source, plan.practice, page.records)
         for index in range(position.skip, len(records)):
             record = records[index]
-            if skipped(route, record):
+            consumed += 1
+            if skipped(route, record) or (pre is not None and not pre.passes(record)):
                 continue
-            resource = to_fhir(record, table, route.source, plan.practice, services.mappings.codes)
-            if not matches(resource, table, req):
+            resource = to_fhir(record, table, route.source, plan.practice, codes)
+            if not check(resource):
                 continue
             found.append(resource)
             if cacheable:
@@ -106,6 +150,9 @@ async def collect(
                     table.resource, plan.practice, resource["id"], compartment, render(resource)
                 )
             if len(found) >= count:
+                services.search_pages.observe(plan.practice, route.name, consumed, len(found))
+                if index + 1 < len(page.records):  # the next page starts inside this one
+                    _keep(services, plan, position, page, offset_paging)
                 nxt = _after(position, index + 1, page, offset_paging)
                 return found, nxt, (upstream_total if exact else None)
         if page.next_upstream is None:
@@ -113,6 +160,9 @@ async def collect(
             total = upstream_total if exact else (len(found) if first_page else None)
             return found, None, total
         position = Position(page.next_upstream)
+        # the estimate did not fill this page: the rest is read in the route's full pages
+        # (the per-request page budget then covers what it always did)
+        size = max(size, route.page_size) if not exact else size
     # Upstream page budget spent: return a short page; ``next`` continues from here.
     return found, position, (upstream_total if exact else None)
 
@@ -120,12 +170,70 @@ async def collect(
 def _after(
     position: Position, consumed: int, page: UpstreamPage, offset_paging: bool
 ) -> Position | None:
-    """The position just after the ``consumed``-th record of the current upstream page."""
+    """The position just after the ``consumed``-th record of the current upstream page.
+
+    Inside the page: the page's own start and the records consumed (the page is kept
+    for a while; without it an offset page is read again from that record, an athena
+    cursor page again with the same size).
+    """
     if consumed >= len(page.records):
         return None if page.next_upstream is None else Position(page.next_upstream)
     if offset_paging:
-        return Position(int(position.upstream or 0) + consumed)
-    return Position(position.upstream, consumed)
+        return Position(int(position.upstream or 0), consumed)
+    return Position(
+        position.upstream, consumed, len(page.records) if position.size is None else position.size
+    )
+
+
+def _reuse_key(plan: UpstreamPlan, position: Position, offset_paging: bool) -> tuple[Any, ...]:
+    upstream = int(position.upstream or 0) if offset_paging else position.upstream
+    return (plan.practice, plan.route.name, plan.params, upstream, position.size)
+
+
+def _keep(
+    services: Services,
+    plan: UpstreamPlan,
+    position: Position,
+    page: UpstreamPage,
+    offset_paging: bool,
+) -> None:
+    """Keep the page a FHIR page stopped inside, for the ``next`` request (short TTL)."""
+    ttl = services.settings.search_page_reuse_seconds
+    key = _reuse_key(plan, replace(position, skip=0), offset_paging)
+    services.search_pages.put(key, page, len(page.records), ttl)
+
+
+async def _page_at(
+    services: Services,
+    table: Table,
+    plan: UpstreamPlan,
+    position: Position,
+    size: int,
+    offset_paging: bool,
+    *,
+    reuse: bool,
+) -> tuple[Position, UpstreamPage]:
+    """The upstream page holding ``position`` and the position within it.
+
+    A kept page of the same upstream request is used while it lasts; otherwise an
+    offset route is read from the record itself, an athena cursor page again with the
+    size it was read with (so ``skip`` counts the same records).
+    """
+    continuing = position.upstream is not None or position.skip > 0
+    if reuse and continuing:
+        kept = services.search_pages.get(_reuse_key(plan, replace(position, skip=0), offset_paging))
+        if isinstance(kept, UpstreamPage) and position.skip < len(kept.records):
+            return position, kept
+    if offset_paging and position.skip:
+        position = Position(int(position.upstream or 0) + position.skip)
+    fetch_size = position.size or size
+    if not offset_paging and position.skip and position.size is None:
+        # a link from before sizes were recorded: athena pages were the route's size
+        fetch_size = size if plan.exact_total else plan.route.page_size
+    page = await _fetch(services, table, plan, position, fetch_size)
+    if not offset_paging and position.size is None and position.skip == 0:
+        position = replace(position, size=fetch_size)
+    return position, page
 
 
 def checked_records(items: Any, key: str) -> list[Json]:
@@ -203,6 +311,36 @@ async def _fetch(
     return UpstreamPage(records, next_cursor, total)
 
 
+async def planned(
+    services: Services, table: Table, req: SearchRequest, practice: str, *, allow_scan: bool
+) -> UpstreamPlan:
+    """``plan_search`` with the practice's department offsets when the chosen route pushes
+    department-local days (``zone: department``): only then is the department list read,
+    so a search that can match nothing still makes no athena call.
+    """
+    plan = plan_search(table, req, practice, allow_scan=allow_scan)
+    if plan.empty or not any(p.zone == "department" for p in plan.route.push.values()):
+        return plan
+    zones = await _department_zones(services, practice)
+    if zones is None:
+        return plan
+    return plan_search(table, req, practice, allow_scan=allow_scan, zones=zones)
+
+
+async def _department_zones(services: Services, practice: str) -> tuple[int, int] | None:
+    """The lowest and highest UTC offset of the practice's departments (None: none known).
+
+    A department without a known offset maps no appointment time (``local_start``), so
+    its records match no date and need no room in the window.
+    """
+    offsets = [
+        tz
+        for department in await services.directory.ids(practice)
+        if (tz := await services.directory.timezone(practice, department)) is not None
+    ]
+    return (min(offsets), max(offsets)) if offsets else None
+
+
 async def count_all(
     services: Services, table: Table, plan: UpstreamPlan, req: SearchRequest, compartment: str
 ) -> int:
@@ -239,6 +377,6 @@ async def collect_all(
 
     No authorization here: the caller decides what the token may see.
     """
-    plan = plan_search(table, req, practice, allow_scan=services.settings.allow_scan)
+    plan = await planned(services, table, req, practice, allow_scan=services.settings.allow_scan)
     found, _, _ = await collect(services, table, plan, req, Position(None), limit, "includes")
     return found

@@ -43,11 +43,15 @@ async def add_context(
         return records
     today = await practice_today(services, practice) if "today" in kinds else None
     out = []
+    zones: dict[str, int | None] = {}  # one directory lookup per department, not per record
     for record in records:
         if today is not None:
             record = {**record, "today": today}
         if "department" in kinds or "schedule" in kinds:
-            tz = await services.directory.timezone(practice, record.get("departmentid"))
+            department = str(record.get("departmentid"))  # the directory's key too
+            if department not in zones:
+                zones[department] = await services.directory.timezone(practice, department)
+            tz = zones[department]
             record = {**record, "departmenttimezone": tz}
         if "schedule" in kinds:
             record.update(await _schedule_facts(services, practice, record, tz))

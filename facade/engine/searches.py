@@ -14,7 +14,7 @@ from typing import Any
 from facade.auth import policy
 from facade.auth.context import AuthContext
 from facade.engine import includes
-from facade.engine.paging import Position, collect, count_all
+from facade.engine.paging import Position, collect, count_all, planned
 from facade.engine.reads import compartment, table_of
 from facade.engine.services import Services
 from facade.errors import Forbidden, InvalidCursor, InvalidRequest
@@ -23,7 +23,6 @@ from facade.fhir.bundle import searchset
 from facade.fhir.subset import Subset
 from facade.mapping.filter import validate_request
 from facade.mapping.ids import parse_practice_reference
-from facade.mapping.planner import plan_search
 from facade.search import SearchRequest, format_query, query_fingerprint, to_query_string
 
 Json = dict[str, Any]
@@ -77,13 +76,13 @@ async def search(
         state = services.cursors.decode(req.cursor, now=now)
         if state.get("q") != fingerprint or state.get("p") != practice:
             raise InvalidRequest("The paging link does not belong to this search")
-        plan = plan_search(table, replace(req, cursor=None), practice, allow_scan=scan)
+        plan = await planned(services, table, replace(req, cursor=None), practice, allow_scan=scan)
         if plan.route.name != state.get("r"):
             raise InvalidCursor("The paging link is stale; repeat the search")
         start = Position.load(state.get("o"))
         history = [Position.load(h) for h in state.get("h", [])]
     else:
-        plan = plan_search(table, req, practice, allow_scan=scan)
+        plan = await planned(services, table, req, practice, allow_scan=scan)
         start, history = Position(None), []
 
     found: list[Json]

@@ -11,6 +11,7 @@ from facade.auth.server import AuthorizationServer
 from facade.auth.tokens import TokenIssuer
 from facade.cache import EntityCache
 from facade.engine.directory import DepartmentDirectory
+from facade.engine.page_reuse import SearchPages
 from facade.mapping.loader import Mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
@@ -39,6 +40,8 @@ class Services:
     # called with (resource type, practice, id, action, the resource the write produced or
     # None) for every record a write touched (facade.engine.writes.answer); the event
     # engine listens (facade/events/runtime.py)
+    # athena pages a search page stopped inside, and what each route yields per match
+    search_pages: SearchPages = field(default_factory=SearchPages)
     write_listeners: list[Callable[[str, str, str, str, dict[str, Any] | None], None]] = field(
         default_factory=list
     )

@@ -7,11 +7,13 @@ are deterministic (no clock, no randomness), so golden files are stable.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from facade.errors import Unprocessable
 from facade.mapping.ids import format_id
-from facade.mapping.paths import get_values, parse_path, set_value
+from facade.mapping.paths import Segment, get_values, parse_path, set_value
 from facade.mapping.table import CodeTable, Field_, Source, Table
 from facade.mapping.transforms import TRANSFORMS
 
@@ -109,21 +111,73 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
 def _apply_fields(
     record: Json, source: Source, resource: Json, practice: str, codes: Codes
 ) -> None:
-    for field in source.fields:
-        if field.direction == "write":
+    apply_read_fields(record, source.fields, resource, practice, codes)
+
+
+def apply_read_fields(
+    record: Json, fields: Sequence[Field_], resource: Json, practice: str, codes: Codes
+) -> None:
+    """The read-direction ``fields`` of a record, set on ``resource`` (also a search
+    prefilter's partial rendering: facade/mapping/filter.py)."""
+    for field in fields:
+        step = _STEPS.get((id(field), practice))
+        if step is None:
+            step = _compile(field, practice)
+        if step is _WRITE_ONLY:
             continue
-        raw = _read_field(record, field)
-        if _is_empty(raw):
-            continue
-        value = TRANSFORMS[field.transform].read(raw)
+        names, read, segments, coding = step.names, step.read, step.segments, step.coding
+        if isinstance(names, tuple):
+            raw: Any = tuple(record.get(name) for name in names)
+            if all(_is_empty(v) for v in raw):
+                continue
+        else:
+            raw = record.get(names)
+            if _is_empty(raw):
+                continue
+        value = raw if read is None else read(raw)
         if _is_empty(value):
             continue
+        if field.each and isinstance(value, list):
+            for item in value:
+                item = _read_value(field, item, coding, practice, codes)
+                if not _is_empty(item):
+                    set_value(resource, segments, item)
+            continue
+        if field.codes or field.template:
+            value = _read_value(field, value, coding, practice, codes)
+            if _is_empty(value):
+                continue
+        set_value(resource, segments, value)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One read field, compiled for a practice: its athena names, transform, FHIR path."""
+
+    field: Field_  # held so the id keying _STEPS stays this field's
+    names: str | tuple[str, ...]
+    read: Callable[[Any], Any] | None  # None: identity
+    segments: tuple[Segment, ...]
+    coding: bool
+
+
+_STEPS: dict[tuple[int, str], _Step] = {}
+_WRITE_ONLY = _Step(Field_(fhir="id", athena="id"), "", None, (), False)
+
+
+def _compile(field: Field_, practice: str) -> _Step:
+    """A field's read step (cached per field object and practice: tables are loaded once)."""
+    if field.direction == "write":
+        step = _WRITE_ONLY
+    else:
         segments = parse_path(_template(field.fhir, practice))
-        items = value if field.each and isinstance(value, list) else [value]
-        for item in items:
-            item = _read_value(field, item, segments[-1].name == "coding", practice, codes)
-            if not _is_empty(item):
-                set_value(resource, segments, item)
+        names = tuple(field.athena) if isinstance(field.athena, list) else field.athena
+        read = None if field.transform == "identity" else TRANSFORMS[field.transform].read
+        step = _Step(field, names, read, segments, segments[-1].name == "coding")
+    if len(_STEPS) > 50_000:  # bounded (practices x fields); rebuilt on demand
+        _STEPS.clear()
+    _STEPS[(id(field), practice)] = step
+    return step
 
 
 def _read_value(field: Field_, value: Any, coding: bool, practice: str, codes: Codes) -> Any:

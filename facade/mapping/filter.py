@@ -8,14 +8,16 @@ that match (FHIR R4 search §3.1.1; Inferno checks each returned resource).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 from typing import Any
 
 from facade.errors import InvalidRequest
-from facade.mapping.paths import get_values, parse_path
-from facade.mapping.table import SearchParamDef, Table
+from facade.mapping.convert import Codes, apply_read_fields
+from facade.mapping.paths import Segment, get_values, parse_path
+from facade.mapping.table import Field_, Route, SearchParamDef, Table
 from facade.search import (
-    DateParam,
     DateRange,
     SearchParam,
     SearchRequest,
@@ -101,43 +103,178 @@ def _check_value(param: SearchParam, definition: SearchParamDef, value: str) -> 
 
 def matches(resource: Json, table: Table, req: SearchRequest) -> bool:
     """True when the resource satisfies every (AND) parameter, each with any (OR) value."""
+    return compile_filter(table, req)(resource)
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One local parameter with its values parsed once (not once per resource)."""
+
+    definition: SearchParamDef
+    param: SearchParam
+    paths: tuple[tuple[Segment, ...], ...]
+    values: tuple[Any, ...]
+    # the paths are plain top-level elements (``start``, ``status``): read directly
+    plain: tuple[str, ...] | None = None
+
+    def passes(self, resource: Json) -> bool:
+        if self.plain is not None:
+            found: list[Any] = []
+            for name in self.plain:
+                value = resource.get(name)
+                if isinstance(value, list):
+                    found.extend(v for v in value if v is not None)
+                elif value is not None:
+                    found.append(value)
+        else:
+            found = [v for path in self.paths for v in get_values(resource, path)]
+        if self.param.modifier == "missing":
+            return all((not found) == (v == "true") for v in self.param.values)
+        kind = self.definition.type
+        if kind == "date":
+            ranges = _ranges(found)
+            return any(date_matches(value, t) for value in self.values for t in ranges)
+        if kind == "token":
+            codes = _codes(found, self.definition.system)
+            return any(
+                token_matches(value, system, code)
+                for value in self.values
+                for system, code in codes
+            )
+        if kind == "string":
+            modifier = self.param.modifier
+            return any(
+                isinstance(v, str) and string_matches(text, v, modifier)
+                for text in self.values
+                for v in found
+            )
+        if kind == "reference":
+            refs = [v.get("reference") for v in found if isinstance(v, dict)]
+            return any(reference_matches(value, r) for value in self.values for r in refs)
+        return False
+
+
+def _parse(definition: SearchParamDef, param: SearchParam, value: str) -> Any:
+    if param.modifier == "missing":
+        return value
+    kind = definition.type
+    if kind == "string":
+        return unescape(value)
+    if kind == "token":
+        return parse_token(value)
+    if kind == "date":
+        return parse_date_param(value)
+    if kind == "reference":
+        return parse_reference(
+            value, allowed_types=tuple(definition.target), type_hint=_type_hint(param, definition)
+        )
+    return value
+
+
+def _checks(table: Table, req: SearchRequest, only: Collection[str] | None) -> list[_Check]:
+    checks = []
     for param in req.params:
         definition = table.search_params.get(param.name)
         if definition is None or not definition.local:
             continue
-        found = [v for path in definition.paths for v in get_values(resource, parse_path(path))]
-        if param.modifier == "missing":
-            if any((not found) != (v == "true") for v in param.values):
-                return False
+        if only is not None and param.name not in only:
             continue
-        if not any(_match_value(definition, param, value, found) for value in param.values):
-            return False
-    return True
+        values = tuple(_parse(definition, param, v) for v in param.values)
+        paths = tuple(parse_path(p) for p in definition.paths)
+        plain = None
+        if all(len(p) == 1 and not p[0].is_list for p in paths):
+            plain = tuple(p[0].name for p in paths)
+        checks.append(_Check(definition, param, paths, values, plain))
+    return checks
 
 
-def _match_value(
-    definition: SearchParamDef, param: SearchParam, value: str, found: list[Any]
-) -> bool:
-    kind = definition.type
-    if kind == "string":
-        text = unescape(value)
-        return any(isinstance(v, str) and string_matches(text, v, param.modifier) for v in found)
-    if kind == "token":
-        token = parse_token(value)
-        return any(
-            token_matches(token, system, code) for system, code in _codes(found, definition.system)
+def compile_filter(
+    table: Table,
+    req: SearchRequest,
+    only: Collection[str] | None = None,
+    skip: Collection[str] = (),
+) -> Callable[[Json], bool]:
+    """``matches`` with every value parsed once: for checking many resources of one search.
+
+    ``only``: just these parameters (the ones a prefilter decides); ``skip``: all but
+    these (the ones a prefilter already decided).
+    """
+    checks = [c for c in _checks(table, req, only) if c.param.name not in skip]
+    if not checks:
+        return lambda resource: True
+    return lambda resource: all(check.passes(resource) for check in checks)
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """One prefiltered parameter: the fields producing its elements, the athena fields
+    they read, its check, and the answers given so far by those raw values."""
+
+    fields: tuple[Field_, ...]
+    names: tuple[str, ...]
+    check: Callable[[Json], bool]
+    seen: dict[tuple[Any, ...], bool] = dc_field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prefilter:
+    """The parameters a route decides on athena's raw record (``prefilter`` in the table).
+
+    For each parameter only the source fields that produce its elements are mapped (the
+    same fields and transforms the whole mapping applies, so a record passes exactly
+    when its full rendering would match); ``passes`` takes the record after
+    ``add_context``. Transforms are pure, so each answer depends only on the raw values
+    those fields read: records sharing them (a day's appointment times across
+    departments) are decided once.
+    """
+
+    decisions: tuple[_Decision, ...]
+    decides: frozenset[str]  # the search parameters decided here
+    practice: str
+    codes: Codes
+
+    def passes(self, record: Json) -> bool:
+        for decision in self.decisions:
+            key = tuple(record.get(name) for name in decision.names)
+            try:
+                known = decision.seen.get(key)
+                hashable = True
+            except TypeError:  # an unhashable raw value (a list): decided without the memo
+                known, hashable = None, False
+            if known is None:
+                partial: Json = {}
+                apply_read_fields(record, decision.fields, partial, self.practice, self.codes)
+                known = decision.check(partial)
+                if hashable:
+                    decision.seen[key] = known
+            if not known:
+                return False
+        return True
+
+
+def prefilter_of(
+    table: Table, route: Route, req: SearchRequest, practice: str, codes: Codes
+) -> Prefilter | None:
+    """The route's prefilter for this request, None when it decides none of its parameters."""
+    decides = frozenset(
+        p.name for p in req.params if p.name in route.prefilter and p.modifier != "missing"
+    )
+    if not decides:
+        return None
+    decisions = []
+    for name in sorted(decides):
+        tops = {parse_path(path)[0].name for path in table.search_params[name].paths}
+        fields = tuple(
+            f
+            for f in table.sources[route.source].fields
+            if f.direction != "write" and parse_path(f.fhir)[0].name in tops
         )
-    if kind == "date":
-        date_param: DateParam = parse_date_param(value)
-        return any(date_matches(date_param, t) for t in _ranges(found))
-    if kind == "reference":
-        ref = parse_reference(
-            value, allowed_types=tuple(definition.target), type_hint=_type_hint(param, definition)
+        athena = (
+            n for f in fields for n in (f.athena if isinstance(f.athena, list) else [f.athena])
         )
-        return any(
-            isinstance(v, dict) and reference_matches(ref, v.get("reference")) for v in found
-        )
-    return False
+        check = compile_filter(table, req, only={name})
+        decisions.append(_Decision(fields, tuple(dict.fromkeys(athena)), check))
+    return Prefilter(tuple(decisions), decides, practice, codes)
 
 
 def _type_hint(param: SearchParam, definition: SearchParamDef) -> str | None:

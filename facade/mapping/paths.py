@@ -43,10 +43,22 @@ class Segment:
     append: bool = False  # [+]
     keys: tuple[tuple[str, str], ...] = ()  # [k=v,...]
     is_list: bool = field(init=False)
+    # the selector compiled for :func:`selects`: (key, options, absence matches) for plain
+    # keys; None when a key is a path (then :func:`matches` reads it the general way)
+    plain_keys: tuple[tuple[str, frozenset[str], bool], ...] | None = field(
+        init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         is_list = self.index is not None or self.append or bool(self.keys)
         object.__setattr__(self, "is_list", is_list)
+        plain: tuple[tuple[str, frozenset[str], bool], ...] | None = None
+        if not any("." in key for key, _ in self.keys):
+            plain = tuple(
+                (key, frozenset(o for o in value.split("|") if o), "" in value.split("|"))
+                for key, value in self.keys
+            )
+        object.__setattr__(self, "plain_keys", plain)
 
 
 def _split_segments(path: str) -> list[str]:
@@ -128,6 +140,27 @@ def matches(item: Any, keys: tuple[tuple[str, str], ...]) -> bool:
     return True
 
 
+def selects(item: Any, seg: Segment) -> bool:
+    """``matches(item, seg.keys)``, with the selector compiled once per segment.
+
+    >>> selects({"use": "home"}, parse_path("a[use=home|]")[0])
+    True
+    >>> selects({}, parse_path("a[use=home|]")[0]), selects({"use": 1}, parse_path("a[use=1]")[0])
+    (True, True)
+    """
+    plain = seg.plain_keys
+    if plain is None:
+        return matches(item, seg.keys)
+    if not isinstance(item, dict):
+        return False
+    for key, options, absent in plain:
+        own = item.get(key)
+        # as matches: an empty option is the key's absence; values compare as text too
+        if not ((own is None and absent) or str(own) in options):
+            return False
+    return True
+
+
 @lru_cache(maxsize=1024)
 def _creation(keys: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...] | None:
     """The item a selector creates (its first alternative of each key), or None when a key
@@ -165,7 +198,7 @@ def set_value(target: Json, segments: tuple[Segment, ...], value: Any) -> None:
         else:
             found = None
             for item in items:
-                if matches(item, seg.keys):
+                if selects(item, seg):
                     found = item
                     break
             if found is None:
@@ -204,7 +237,7 @@ def get_values(source: Any, segments: tuple[Segment, ...]) -> list[Any]:
             if seg.index is not None:
                 items = items[seg.index : seg.index + 1]
             elif seg.keys:
-                items = [i for i in items if matches(i, seg.keys)]
+                items = [i for i in items if selects(i, seg)]
             nxt.extend(i for i in items if i is not None)
         nodes = nxt
     return nodes

@@ -126,12 +126,19 @@ def _translate(
     return text
 
 
-def _date_window(push: Push, params: list[SearchParam]) -> tuple[str, str] | None:
+def _date_window(
+    push: Push, params: list[SearchParam], zones: tuple[int, int] | None = None
+) -> tuple[str, str] | None:
     """Every ``date`` parameter of the request (AND) narrowed to one inclusive day window.
 
     ``date=ge2025-07-01&date=lt2025-07-08`` -> ("07/01/2025", "07/07/2025") before
     widening. None when a bound is missing or a parameter has several (OR) values
     or a prefix that does not bound (ne): the route then cannot take the search.
+
+    ``zones``: the lowest and highest UTC offset (hours) of the practice's departments,
+    for a push whose days are department-local (``zone: department``): the window is
+    then the local days those bounds fall on in those offsets, exactly what athena's
+    days can hold, instead of ``widen_days`` on both sides.
     """
     low, high = None, None
     for param in params:
@@ -149,13 +156,27 @@ def _date_window(push: Push, params: list[SearchParam]) -> tuple[str, str] | Non
             high = upper if high is None else min(high, upper)
     if low is None or high is None:
         return None
-    widen = timedelta(days=push.widen_days)
-    start, end = (low - widen).date(), (high + widen).date()
+    try:
+        if push.zone == "department" and zones is not None:
+            # a record's local day is its instant plus its department's offset; ``high``
+            # is exclusive, so its last instant is a microsecond before
+            start = (low + timedelta(hours=zones[0])).date()
+            end = (high - timedelta(microseconds=1) + timedelta(hours=zones[1])).date()
+        else:
+            widen = timedelta(days=push.widen_days)
+            start, end = (low - widen).date(), (high + widen).date()
+    except OverflowError:
+        return None  # bounds at the ends of representable time: no window to push
     return start.strftime("%m/%d/%Y"), end.strftime("%m/%d/%Y")
 
 
 def _plan_route(
-    route: Route, table: Table, req: SearchRequest, practice: str, allow_scan: bool
+    route: Route,
+    table: Table,
+    req: SearchRequest,
+    practice: str,
+    allow_scan: bool,
+    zones: tuple[int, int] | None = None,
 ) -> UpstreamPlan | None:
     if route.scan and not allow_scan:
         return None
@@ -174,11 +195,12 @@ def _plan_route(
         if push is not None and push.kind == "date-range":
             window = None
             if param.name not in pushed:
-                window = _date_window(push, [p for p in req.params if p.name == param.name])
+                same = [p for p in req.params if p.name == param.name]
+                window = _date_window(push, same, zones)
             if window is not None and push.end_param:
                 upstream += [(push.param, window[0]), (push.end_param, window[1])]
                 pushed.add(param.name)
-            exact = False  # a day window, widened: always filtered locally
+            exact = False  # a window of whole days: always filtered locally
             continue
         translated = _translate(push, param, table, practice) if push else None
         if translated is None or param.name in pushed:
@@ -256,10 +278,17 @@ def _matches_nothing(table: Table, req: SearchRequest, practice: str) -> bool:
 
 
 def plan_search(
-    table: Table, req: SearchRequest, practice: str, *, allow_scan: bool = True
+    table: Table,
+    req: SearchRequest,
+    practice: str,
+    *,
+    allow_scan: bool = True,
+    zones: tuple[int, int] | None = None,
 ) -> UpstreamPlan:
+    """``zones``: the practice's lowest and highest department UTC offsets, when every
+    department's is known (narrows ``zone: department`` date windows)."""
     for route in table.routes.search:
-        plan = _plan_route(route, table, req, practice, allow_scan)
+        plan = _plan_route(route, table, req, practice, allow_scan, zones)
         if plan is not None:
             if not plan.empty and _matches_nothing(table, req, practice):
                 return replace(plan, empty=True)

@@ -168,6 +168,10 @@ class Push(_Strict):
     # (athena days are department-local; the local filter decides exactly).
     end_param: str | None = None
     widen_days: int = 0
+    # date-range: ``department`` when athena's days are its departments' local days. With
+    # every department's UTC offset known, the window is the request's bounds seen from
+    # those offsets (no blanket ``widen_days``); unknown offsets fall back to widen_days.
+    zone: Literal["department"] | None = None
     # reference-parts: the local id split on "-" into these upstream parameters
     parts: list[str] = Field(default_factory=list)
 
@@ -271,6 +275,11 @@ class Route(_Strict):
     skip_when: dict[str, list[str]] = Field(default_factory=dict)
     # rest routes whose path needs a parent athena cannot give by id (see Locate)
     locate: Locate | None = None
+    # Search parameters decided on athena's raw record before the whole record is mapped:
+    # only the source fields that produce the parameter's elements are mapped and matched
+    # (the same fields and transforms as the full mapping, so the same answer), and a
+    # record that fails is never mapped (facade/mapping/filter.py ``Prefilter``).
+    prefilter: list[str] = Field(default_factory=list)
 
 
 class Compartment(_Strict):
@@ -468,6 +477,12 @@ class Table(_Strict):
             for name in [*route.push, *(p for alt in route.requires for p in alt)]:
                 if name not in self.search_params:
                     raise ValueError(f"route {route.name} names unknown parameter {name}")
+            for name in route.prefilter:
+                definition = self.search_params.get(name)
+                if definition is None or not definition.local:
+                    raise ValueError(f"route {route.name} prefilters {name}: no local parameter")
+                if self.sources[route.source].surface != "rest":
+                    raise ValueError(f"route {route.name} prefilters {name}: rest sources only")
         if self.writes is not None:
             self._check_writes(self.writes)
         if self.compartment and self.compartment.param not in self.search_params:

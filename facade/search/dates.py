@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 
 from facade.errors import InvalidRequest
 
@@ -89,6 +90,9 @@ def _add(moment: datetime, delta: timedelta) -> datetime:
         return MAX_INSTANT if delta > timedelta(0) else MIN_INSTANT
 
 
+# Pure and immutable (DateRange is frozen): cached, as the same instants recur across the
+# records of a search (a day's appointment times) and its prefilter (facade/mapping/filter.py).
+@lru_cache(maxsize=8192)
 def _range_of(text: str, default_tz: tzinfo) -> DateRange | None:
     """The implicit range of ``text``, or ``None`` when it is not a FHIR date value."""
     m = _DATE.fullmatch(text)

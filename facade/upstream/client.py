@@ -131,6 +131,7 @@ class AthenaClient:
         self._flights: SingleFlight[UpstreamResponse] = SingleFlight()
         self.calls = 0  # upstream HTTP requests sent (observability, tests, benchmark)
         self.monitor: ResponseMonitor | None = None
+        self.bytes_received = 0  # upstream response body bytes (the benchmark's bytes per result)
 
     def lane(self, budget: RateBudget) -> AthenaClient:
         """A sibling on its own rate budget (bulk exports): same connection pool, token,
@@ -368,6 +369,7 @@ class AthenaClient:
         self, response: httpx.Response, template: str, extra: _Extra = _NO_EXTRA
     ) -> UpstreamResponse:
         status = response.status_code
+        self.bytes_received += len(response.content)
         if status == 429:
             retry = _retry_after(response.headers.get("Retry-After"))
             throttled = Throttled("athena is throttling requests; retry later", retry_after=retry)

@@ -14,7 +14,7 @@ def test_quick_benchmark_runs_and_records(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "results.json").read_text())
     report = (tmp_path / "RESULTS.md").read_text()
     assert (tmp_path / "results.png").stat().st_size > 1000
-    for section in ("## P1", "## P2", "## P3", "## P4", "## P5"):
+    for section in ("## P1", "## P2", "## P3", "## P4", "## P5", "## P6"):
         assert section in report
     # every scenario produced real measurements (not timing targets: those are reported, not asserted)
     p1 = results["p1"]["uvicorn x1"]
@@ -26,6 +26,14 @@ def test_quick_benchmark_runs_and_records(tmp_path: Path) -> None:
     p5 = results["p5"]  # interactive reads with and without a Bulk Data export running
     assert p5["without"]["requests"] > 0 and p5["during"]["requests"] > 0
     assert p5["export_progress"][0]
+    searches = results["p6"]["searches"]  # the five searches, each against athena direct
+    assert len(searches) == 5
+    for row in searches.values():
+        assert row["facade"]["requests"] > 0 and row["direct"]["requests"] > 0
+        assert row["cpu_ms_per_request"] > 0 and row["upstream_calls_per_search"] >= 1
+        assert row["facade"]["errors"] == 0
+    assert searches["Appointment?date=ge&date=le (one week)"]["results_per_search"] == 20
+    assert results["p2"]["uvicorn x1"]["worker_cpu_seconds"]
     assert render_report(results) == report
 
 

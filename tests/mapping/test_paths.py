@@ -3,8 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from facade.mapping.paths import get_values, parse_path, set_value
+from facade.mapping.paths import get_values, matches, parse_path, selects, set_value
 
 
 def test_selector_creates_and_reuses_list_items() -> None:
@@ -59,3 +61,26 @@ def test_selector_alternatives_take_an_item_without_the_key_on_write() -> None:
     client = {"address": [{"use": "work", "city": "Boston"}, {"city": "Belmont"}]}
     assert get_values(client, parse_path("address[use=home|].city")) == ["Belmont"]
     assert get_values(client, parse_path("address[use=home].city")) == []
+
+
+def test_compiled_selectors_agree_with_matches() -> None:
+    """``selects`` (a selector compiled once per segment) answers as ``matches`` does."""
+    values = st.one_of(
+        st.none(), st.sampled_from(["home", "work", "1", "None", ""]), st.integers(0, 2)
+    )
+    items = st.one_of(
+        st.dictionaries(st.sampled_from(["use", "system", "rank"]), values, max_size=3),
+        st.lists(st.integers(), max_size=1),
+        st.none(),
+    )
+    selectors = st.sampled_from(
+        ["use=home", "use=home|", "use=home|work", "use=1", "use=home,system=work|", "rank=1|"]
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(item=items, selector=selectors)
+    def agree(item: object, selector: str) -> None:
+        seg = parse_path(f"x[{selector}]")[0]
+        assert selects(item, seg) == matches(item, seg.keys)
+
+    agree()

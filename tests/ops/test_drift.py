@@ -74,14 +74,17 @@ def test_the_contracts_are_current_with_the_tables() -> None:
         served = recorded["fhir"]["types"][kind]
         assert served["interactions"] == sorted(usage.interactions)
         assert served["search_params"] == sorted(usage.search_params - {"ah-practice"})
-    # every field a table reads was seen in the recording (its type is known)
+    # most fields a table reads were seen in the recording (their types are known); the
+    # rest are optional fields the seeded records leave empty (claims' remittance before
+    # adjudication, Condition notes, ...)
+    read = sum(len(entry.get("reads", {})) for entry in recorded["routes"].values())
     unseen = [
         (key, name)
         for key, entry in recorded["routes"].items()
         for name, spec in entry.get("reads", {}).items()
         if not spec["types"]
     ]
-    assert len(unseen) < 60, unseen  # optional fields the seeded records leave empty
+    assert len(unseen) <= read // 4, unseen
 
 
 def test_drift_passes_against_athena_as_recorded(
