@@ -241,7 +241,7 @@ def _keys(args: argparse.Namespace) -> int:
     from facade.auth.keys import KeyRing
     from facade.settings import Settings
 
-    path = Settings().data_dir / "jwks.json"
+    path = Settings().jwks_path
     ring = KeyRing.rotate(path) if args.action == "rotate" else KeyRing.load_or_create(path)
     for index, key in enumerate(ring.keys):
         print(f"{key.kid}\t{'active' if index == 0 else 'published (verification only)'}")

@@ -39,6 +39,7 @@ from facade.events import delivery, fanout, feeds, notification, signing
 from facade.events.subscriptions import auth_of, heartbeat_of
 from facade.events.topics import Catalog, load_catalog
 from facade.settings import Settings
+from facade.store.database import location
 from facade.store.events import Delivery, Event, EventStore, SubscriptionRow
 
 log = logging.getLogger("facade.events")
@@ -260,7 +261,7 @@ async def open_events(services: Services) -> AsyncIterator[EventEngine | None]:
     if not settings.events_enabled:
         yield None
         return
-    store = EventStore(settings.data_dir / "events.sqlite3")
+    store = EventStore(location(settings.data_dir, "events", settings.database))
     catalog = load_catalog(services.mappings)
     services.capability = with_subscriptions(
         services.capability, [(t.url, t.title) for t in catalog.topics.values()]
