@@ -8,6 +8,7 @@ the tables and the workflows registered against them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -219,10 +220,15 @@ async def open_services(
         eligibility=SqliteEligibilityStore(
             location(settings.data_dir, "eligibility", settings.database)
         ),
+        link=link,
     )
+    if link is not None:
+        link.start(asyncio.get_running_loop())
     try:
         yield services
     finally:
+        if link is not None:
+            link.close()
         services.eligibility.close()
         services.ledger.close()
         await authz.aclose()
