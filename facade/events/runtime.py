@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -60,7 +61,7 @@ class EventEngine:
         self.store = store
         self.catalog = catalog
         self.http = http
-        self.owner = secrets.token_hex(8)  # this worker's claims
+        self.owner = f"{os.getpid()}-{secrets.token_hex(8)}"  # this worker's claims (pid: ops)
         self.system = AuthContext(
             client_id="facade-events",
             scopes=ScopeSet.parse("system/*.rs"),
