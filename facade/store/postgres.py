@@ -5,6 +5,7 @@ CONFLICT``, ``UPDATE … RETURNING``, compare-and-set on an owner token); this m
 small dialect layer between them, so a new store needs no PostgreSQL code of its own:
 
 - placeholders ``?`` become ``%s``; ``INSERT OR IGNORE`` becomes ``ON CONFLICT DO NOTHING``;
+  SQLite's null-safe ``IS ?`` / ``IS NOT ?`` become ``IS [NOT] DISTINCT FROM``;
 - ``BEGIN IMMEDIATE`` (SQLite: take the file's write lock, so a read-then-write is one
   step for every process) becomes ``BEGIN`` plus a transaction-scoped advisory lock on
   the store's name, which orders the same transactions across every host;
@@ -57,6 +58,7 @@ _DDL = (
 )
 _OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
 _RETURNING = re.compile(r"\sRETURNING\s", re.I)
+_IS_PARAM = re.compile(r"\bIS\s+(NOT\s+)?\?", re.I)  # SQLite's null-safe equality
 
 
 def lock_id(name: str) -> int:
@@ -73,6 +75,9 @@ def translate_schema(schema: str) -> str:
 @lru_cache(maxsize=1024)
 def translate(sql: str) -> str:
     """One statement from the stores' SQL into PostgreSQL's (placeholders, OR IGNORE)."""
+    sql = _IS_PARAM.sub(
+        lambda m: "IS DISTINCT FROM ?" if m.group(1) else "IS NOT DISTINCT FROM ?", sql
+    )
     sql = sql.replace("%", "%%").replace("?", "%s")
     if _OR_IGNORE.match(sql):
         sql = _OR_IGNORE.sub("INSERT INTO", sql, count=1)

@@ -147,9 +147,11 @@ class RedisLink:
         if answer is None:
             return None
         epoch, gen = answer
-        if epoch is None:
+        if epoch is None:  # a Redis that is new (or restarted empty): a new epoch
             self.call(lambda: self.client.set(EPOCH, secrets.randbelow(2**31), nx=True))
-            return None
+            epoch = self.call(lambda: self.client.get(EPOCH))
+            if epoch is None:
+                return None
         return f"{epoch}:{gen or 0}"
 
     def bump(self, key: str) -> None:

@@ -1,7 +1,7 @@
 """One scale-out cluster per module: two ``athena-facade serve`` processes on one real
 PostgreSQL and one real Redis, behind a real HAProxy (facade/cluster/topology.py, the
 topology ``athena-facade cluster`` starts), in front of a clinic emulator of the module's
-own (frozen clock, so the scheduling helpers' slots exist) and a webhook receiver."""
+own (a fixed today, the scheduling helpers' slots) and a webhook receiver."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from emulator.app import create_app as create_emulator
 from emulator.config import EmulatorConfig
 from emulator.server import ServerThread
 from facade.cluster.topology import Cluster
-from tests.api.scheduling.support import TODAY, _Clock
+from tests.api.scheduling.support import TODAY
 from tests.auth.smart_support import Keys, write_clients
 from tests.events.conftest import FAST
 from tests.events.support import Receiver
@@ -38,7 +38,7 @@ def clinic() -> Iterator[tuple[str, Any]]:
     config = EmulatorConfig(
         today=TODAY, api_requests_per_second=100_000, token_requests_per_minute=10_000
     )
-    app = create_emulator(config, clock=_Clock())
+    app = create_emulator(config)  # the real clock: the change feeds' windows are real time
     server = ServerThread(app)
     yield server.start(), app.state.emulator
     server.stop()
@@ -68,6 +68,7 @@ def cluster(clinic: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory) -
             "upstream_read_timeout": 2.0,
             "request_deadline_seconds": 8.0,
             "write_readback_interval": 0.1,
+            "idempotency_lease_seconds": 9.0,  # a killed host's keys are taken over after it
         }
     )
     started = Cluster(root, hosts=2, athena_url=clinic[0], extra_env=extra).start()

@@ -15,12 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import pytest
+import psycopg
 
-from facade.cluster.topology import Cluster
+from facade.cluster.topology import Cluster, Host
 from tests.api.scheduling.ledger_support import BOOK, Slots, booked_for, create, local
 from tests.api.scheduling.support import FHIR_JSON, PID
 from tests.auth.smart_support import PUBLIC, exchange, run_flow
+from tests.events.conftest import FAST
+from tests.events.support import Receiver, events_of, subscription, wait_status
 from tests.scale.conftest import BURST, RATE, fhir, token
 
 SLOTS = Slots()
@@ -229,8 +231,13 @@ def test_a_write_through_one_host_is_never_answered_stale_by_the_other(
         appointment = created.json()
         url = f"Appointment/{appointment['id']}"
         assert _keep(second.get(url)).json()["status"] == "booked"
-        cached = _keep(second.get(url))
-        assert 'cache;desc="hit"' in cached.headers["server-timing"]  # B holds a copy
+        # the other host holds a copy (the event engine's own invalidation of the new
+        # record may come first: read until it is served from the cache)
+        cached = _until(
+            lambda: (r := _keep(second.get(url))).headers["server-timing"].endswith('"hit"') and r,
+            10,
+        )
+        assert cached.json()["status"] == "booked"
         cancelled = _keep(
             first.put(url, json={**appointment, "status": "cancelled"}, headers=FHIR_JSON)
         )
@@ -241,11 +248,265 @@ def test_a_write_through_one_host_is_never_answered_stale_by_the_other(
         assert record.status == "x"
 
 
-def test_no_500_so_far() -> None:
-    assert SEEN and not [s for s in SEEN if s >= 500 and s != 503], SEEN
+# -- one change-feed poller at a time; a killed poller's successor loses nothing ---------
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _no_500_at_the_end() -> Any:
-    yield
-    assert not [s for s in SEEN if s == 500], SEEN
+def _poller(cluster: Cluster) -> tuple[Any, ...] | None:
+    assert cluster.postgres is not None
+    with psycopg.connect(cluster.postgres.url, autocommit=True) as db:
+        row: tuple[Any, ...] | None = db.execute(
+            "SELECT owner, inflight_since FROM pollers WHERE practice = %s AND feed = 'appointments'",
+            (PID,),
+        ).fetchone()
+    return row
+
+
+def _host_of(cluster: Cluster, owner: str) -> Host:
+    pid = int(owner.split("-", 1)[0])
+    return next(h for h in cluster.members if h.proc is not None and h.proc.pid == pid)
+
+
+def _restart(cluster: Cluster, host: Host) -> None:
+    host.start()
+    host.wait_ready()
+    cluster.wait_balanced()
+
+
+def test_one_feed_poller_at_a_time_and_a_killed_pollers_successor_loses_nothing(
+    cluster: Cluster,
+    clinic: tuple[str, Any],
+    receiver: Receiver,
+    admin: httpx.Client,
+) -> None:
+    world = clinic[1]
+    one, _two = cluster.members
+    access = token(one.url)
+    with fhir(cluster.url, access) as balanced:
+        created = _keep(
+            balanced.post(
+                "Subscription",
+                json=subscription(receiver.base + "/cluster", "appointment-cancelled"),
+                headers=FHIR_JSON,
+            )
+        )
+        assert created.status_code == 201, created.text
+        wait_status(balanced, created.json()["id"], "active")
+    early, late = _booked(world, 2)
+    _until(lambda: world.changes.status(PID, "appointments")[0] == "ACTIVE")
+
+    # one poller for the whole cluster: athena is asked at the pace of one host
+    polls = world.calls("GET", "/v1/{practiceid}/appointments/changed")
+    started = time.monotonic()
+    time.sleep(2.0)
+    polls = world.calls("GET", "/v1/{practiceid}/appointments/changed") - polls
+    interval = FAST["events_poll_interval_seconds"]
+    practices = 2  # the default FACADE_PRACTICES: one /changed call each per cycle
+    assert polls <= ((time.monotonic() - started) / interval + 1) * practices, polls
+
+    assert admin.post(f"athena/{PID}/appointments/{early}/cancel", json={}).status_code == 200
+    receiver.wait(
+        "/cluster",
+        lambda got: str(early) in {r.focus[0].rsplit("-", 1)[1] for r in events_of(got)},
+    )
+
+    # athena hands the next change over and marks it processed; the answer never arrives
+    rule = {
+        "kind": "timeout",
+        "commit": True,
+        "delay_seconds": 120,
+        "methods": ["GET"],
+        "path": r"/appointments/changed$",
+        "count": 1,
+    }
+    assert admin.post("faults/rules", json=rule).status_code == 201
+    assert admin.post(f"athena/{PID}/appointments/{late}/cancel", json={}).status_code == 200
+    consumed = [r for r in world.changes.rows if r.record["appointmentid"] == str(late)]
+    _until(lambda: consumed and all(r.processed_at is not None for r in consumed))
+    owner, _inflight = _until(lambda: (_poller(cluster) or (None, None))[1] and _poller(cluster))
+    poller = _host_of(cluster, owner)
+    poller.kill()  # mid-poll, SIGKILL: athena processed the change, no host stored it
+    admin.delete("faults")
+    try:
+        # the other host takes the feed over once the lease runs out, and re-reads
+        receiver.wait(
+            "/cluster",
+            lambda got: str(late) in {r.focus[0].rsplit("-", 1)[1] for r in events_of(got)},
+            seconds=45,
+        )
+        time.sleep(1.5)  # several poll intervals: nothing else arrives
+        got = events_of(receiver.at("/cluster"))
+        focuses = sorted(r.focus[0].rsplit("-", 1)[1] for r in got)
+        # each exactly once (earlier tests' own cancels may be reported too: athena's feed
+        # hands them over after the Subscription began)
+        assert focuses.count(str(early)) == 1 and focuses.count(str(late)) == 1, focuses
+        successor = _poller(cluster)
+        assert successor is not None and successor[0] != owner
+    finally:
+        _restart(cluster, poller)
+
+
+def _booked(world: Any, count: int) -> list[int]:
+    from datetime import timedelta
+
+    found = [
+        r.appointmentid
+        for r in world.schedule.all_appointments(PID)
+        if r.status == "f" and r.patientid and r.date > world.today + timedelta(days=3)
+    ]
+    assert len(found) >= count
+    return found[:count]
+
+
+# -- faults -------------------------------------------------------------------------------
+
+
+def _write_until_answered(client: httpx.Client, slot: Any, key: str) -> httpx.Response:
+    """A client that retries its keyed write on a failure the balancer passes on."""
+    for _ in range(120):
+        try:
+            response = create(client, slot, key)
+        except httpx.TransportError:
+            time.sleep(0.25)
+            continue
+        SEEN.append(response.status_code)
+        if response.status_code in (502, 503, 504, 409, 429):
+            time.sleep(0.25)
+            continue
+        return response
+    raise AssertionError("no answer")
+
+
+def test_a_host_killed_during_keyed_writes_leaves_every_write_applied_once(
+    cluster: Cluster, clinic: tuple[str, Any]
+) -> None:
+    world = clinic[1]
+    victim = cluster.members[0]
+    access = token(cluster.url)
+    with fhir(cluster.url, access) as balanced:
+        slots = [SLOTS.take(balanced) for _ in range(12)]
+    before = world.calls("PUT", BOOK)
+    done = threading.Semaphore(0)
+
+    def write(slot: Any) -> httpx.Response:
+        with fhir(cluster.url, access) as client:
+            answer = _write_until_answered(client, slot, f"killed-{slot['id']}")
+        done.release()
+        return answer
+
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            futures = [pool.submit(write, slot) for slot in slots]
+            for _ in range(3):
+                done.acquire(timeout=60)
+            victim.kill()  # mid-load: some writes are in flight on it
+            answers = [f.result(timeout=120) for f in futures]
+    finally:
+        _restart(cluster, victim)
+    assert [a.status_code for a in answers] == [201] * len(slots), [a.text for a in answers]
+    assert all(booked_for(world, slot) for slot in slots)
+    assert world.calls("PUT", BOOK) - before == len(slots)  # each booking reached athena once
+
+
+def test_redis_down_keeps_serving_without_a_shared_cache_and_recovers(cluster: Cluster) -> None:
+    assert cluster.redis_server is not None
+    one, two = cluster.members
+    access = token(one.url)
+    cluster.redis_server.stop()
+    try:
+        for host in (one, two):
+            with fhir(host.url, access) as client:
+                first = _keep(client.get(PATIENT_READ))
+                again = _keep(client.get(PATIENT_READ))
+                assert first.status_code == again.status_code == 200, again.text
+                assert 'cache;desc="miss"' in again.headers["server-timing"]  # no cache
+            ready = httpx.get(f"{host.url}/readyz").json()
+            assert ready["status"] == "degraded" and ready["redis"] == "error"
+        with fhir(cluster.url, access) as balanced:
+            slot = SLOTS.take(balanced)
+            written = _keep(create(balanced, slot, f"no-redis-{uuid.uuid4()}"))
+            assert written.status_code == 201, written.text
+    finally:
+        cluster.redis_server.start()
+    for host in (one, two):
+        _until(lambda h=host: httpx.get(f"{h.url}/readyz").json().get("redis") == "ok", 30)
+        with fhir(host.url, access) as client:
+            _until(
+                lambda c=client: (
+                    'cache;desc="hit"' in _keep(c.get(PATIENT_READ)).headers["server-timing"]
+                ),
+                10,
+            )
+
+
+def test_postgres_down_refuses_writes_and_sign_ins_with_retry_after_and_keeps_reading(
+    cluster: Cluster,
+) -> None:
+    assert cluster.postgres is not None
+    one, _two = cluster.members
+    access = token(one.url)
+    with fhir(one.url, access) as client:
+        slot = SLOTS.take(client)
+        assert _keep(client.get(PATIENT_READ)).status_code == 200  # cached from here
+        cluster.postgres.stop()
+        try:
+            cached = _keep(client.get(PATIENT_READ))
+            assert (
+                cached.status_code == 200 and 'cache;desc="hit"' in cached.headers["server-timing"]
+            )
+            upstream = _keep(client.get("Patient/a-195900.E-60179"))
+            assert upstream.status_code == 200, upstream.text
+            write = _keep(create(client, slot, f"no-db-{uuid.uuid4()}"))
+            assert write.status_code == 503 and int(write.headers["retry-after"]) >= 1, write.text
+            assert write.json()["resourceType"] == "OperationOutcome"
+            sign_in = _keep(
+                httpx.post(
+                    f"{one.url}/auth/token",
+                    data={"grant_type": "client_credentials", "scope": "system/*.rs"},
+                    auth=("local-dev", "local-dev-secret"),
+                )
+            )
+            # a built-in backend client's token needs no database (no grant: it is checked
+            # by its signature and expiry), so it is still issued
+            assert sign_in.status_code == 200, sign_in.text
+            with httpx.Client(timeout=30, follow_redirects=False) as http:
+                steps = _login_attempt(http, one.url, f"{cluster.url}/fhir/r4")
+            assert steps.status_code == 503 and "retry-after" in steps.headers, steps.text
+            ready = httpx.get(f"{one.url}/readyz")
+            assert ready.status_code == 200 and ready.json()["database"] == "error"
+        finally:
+            cluster.postgres.start()
+        key = f"db-back-{uuid.uuid4()}"
+        answer = _until(lambda: _keep(create(client, slot, key)).status_code == 201 or None, 30)
+        assert answer
+
+
+def _login_attempt(http: httpx.Client, base: str, aud: str) -> httpx.Response:
+    from tests.auth.smart_support import REDIRECT, session_of, verifier_pair
+
+    _verifier, challenge = verifier_pair()
+    page = http.get(
+        f"{base}/auth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": PUBLIC,
+            "redirect_uri": REDIRECT,
+            "scope": "openid patient/*.rs",
+            "state": "s",
+            "aud": aud,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+    )
+    assert page.status_code == 200, page.text
+    return _keep(
+        http.post(
+            f"{base}/auth/login",
+            data={"session": session_of(page.text), "username": "patient.demo", "password": "x"},
+        )
+    )
+
+
+def test_no_500_anywhere() -> None:
+    """Every answer any test here got, from a host or the balancer: never a 500 (the
+    balancer's 502s for requests in flight on the killed host are retried by the client)."""
+    assert SEEN and 500 not in SEEN, SEEN
