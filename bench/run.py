@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from bench import scaleout
 from bench.load import LoadResult, run_load
 from bench.mapping_cost import measure
 from bench.procs import Proc, free_port, start
@@ -285,6 +286,7 @@ def run(*, quick: bool = False, latency_ms: float = 50.0, out_dir: str = "bench"
         results["p4"] = _p4_and_rss(bench, configs[0], durations)
         results["p5"] = _p5(bench, configs[0] if quick else Config("uvicorn", 2), durations)
         results["p3"] = measure(repeats=5 if quick else 20)
+        results["scaleout"] = scaleout.measure(bench, durations.p2)  # bench/scaleout.py
     finally:
         bench.stop_all()
     results["seconds"] = round(time.monotonic() - started, 1)
@@ -515,7 +517,7 @@ def render_report(r: dict[str, Any]) -> str:
             f"(target <= 1.5x: {_verdict(p5['p99_ratio'] <= 1.5)}).",
             "",
         ]
-    return "\n".join(lines)
+    return "\n".join(lines) + scaleout.render_section(r.get("scaleout"))
 
 
 def _plot(r: dict[str, Any], path: Path) -> None:
