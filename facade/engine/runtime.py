@@ -41,7 +41,8 @@ from facade.store.shared import RedisLink, SharedEntityCache
 from facade.store.sqlite import SqliteAuthStore
 from facade.upstream.breaker import BreakerConfig, Breakers
 from facade.upstream.budget import BudgetConfig, RateBudget, SharedBudget
-from facade.upstream.client import AthenaClient, RetryPolicy
+from facade.upstream.client import AthenaClient, RetryPolicy, decode_response, encode_response
+from facade.upstream.singleflight import SharedFlight
 from facade.upstream.token import TokenProvider
 from facade.upstream.transport import make_http_client
 
@@ -192,6 +193,10 @@ async def open_services(
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
     )
+    if link is not None:  # identical upstream reads in flight on several hosts: made once
+        athena.across_hosts = SharedFlight(
+            link, encode_response, decode_response, ttl=settings.upstream_read_timeout + 1.0
+        )
     services = Services(
         settings=settings,
         mappings=mappings,

@@ -16,6 +16,10 @@ database) and uses it again once it answers (:class:`RedisLink` retries at most 
   their copies at once. A cluster-wide *epoch* is part of every generation: a host that
   could not publish a bump (Redis away during a write) moves the epoch on when Redis is
   back, and a Redis that restarted empty has a new epoch: both invalidate every copy;
+- single-flight across hosts (:meth:`RedisLink.claim_flight`,
+  :class:`facade.upstream.singleflight.SharedFlight`): a lock per identical upstream read;
+  the holder publishes its result for the callers waiting on that very call (kept two
+  seconds, keyed by the holder's token, so a later call never gets an earlier result);
 - revocation fan-out: a revoked token or grant is published, and every host refuses it
   from then on even while the database is away (:class:`SharedAuthStore`).
 """
@@ -69,6 +73,12 @@ return {1, tostring(wait)}
 """
 
 
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class RedisLink:
     """One host process's connection to Redis: bounded calls, a fallback when it is away,
     and a listener thread for the channels (handlers run on the event loop)."""
@@ -82,6 +92,7 @@ class RedisLink:
             decode_responses=True,
         )
         self._gcra = self.client.register_script(GCRA)
+        self._release = self.client.register_script(RELEASE)
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._missed = False  # a bump could not be sent: move the epoch on when back
@@ -138,6 +149,41 @@ class RedisLink:
         if answer is None:
             return None
         return bool(int(answer[0])), float(answer[1])
+
+    # -- single-flight across hosts ---------------------------------------------------
+
+    def claim_flight(self, key: str, ttl: float) -> tuple[bool, str] | None:
+        name = PREFIX + "flight:" + key
+        token = secrets.token_hex(8)
+        ms = max(1, int(ttl * 1000))
+
+        def claim() -> tuple[bool, str] | None:
+            if self.client.set(name, token, nx=True, px=ms):
+                return True, token
+            held = self.client.get(name)
+            return (False, str(held)) if held is not None else None
+
+        answer: tuple[bool, str] | None = self.call(claim)
+        return answer
+
+    def finish_flight(self, key: str, token: str, result: bytes | None) -> None:
+        def finish() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            if result is not None:  # kept only for the callers already waiting on it
+                pipe.set(PREFIX + "flight-result:" + token, result.hex(), px=2000)
+            pipe.execute()
+            self._release(keys=[PREFIX + "flight:" + key], args=[token])
+
+        self.call(finish)
+
+    def flight_result(self, key: str, token: str) -> tuple[bool, bytes | None]:
+        answer = self.call(
+            lambda: self.client.mget([PREFIX + "flight:" + key, PREFIX + "flight-result:" + token])
+        )
+        if answer is None:
+            return False, None
+        holder, value = answer
+        return holder == token, bytes.fromhex(value) if value is not None else None
 
     # -- cache generations ------------------------------------------------------------
 

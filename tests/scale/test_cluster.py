@@ -248,6 +248,34 @@ def test_a_write_through_one_host_is_never_answered_stale_by_the_other(
         assert record.status == "x"
 
 
+def test_identical_reads_in_flight_on_both_hosts_reach_athena_once(
+    cluster: Cluster, clinic: tuple[str, Any], admin: httpx.Client
+) -> None:
+    world = clinic[1]
+    one, two = cluster.members
+    access = token(one.url, "system/*.rs")
+    read = "Patient/a-195900.E-60181"  # read by no test before: in no host's cache
+    rule = {"kind": "timeout", "delay_seconds": 0.6, "methods": ["GET"], "path": "E-60181$"}
+    assert admin.post("faults/rules", json={**rule, "count": 1}).status_code == 201
+    before = world.calls("GET", "/fhir/r4/Patient/{id}")
+    try:
+        with (
+            fhir(one.url, access) as first,
+            fhir(two.url, access) as second,
+            ThreadPoolExecutor(1) as pool,
+        ):
+            # whichever host asks athena first, its answer is held 0.6 s: the two overlap
+            slow = pool.submit(first.get, read)
+            time.sleep(0.2)
+            joined = _keep(second.get(read))  # the same read, on the other host
+            held = _keep(slow.result(timeout=30))
+    finally:
+        admin.delete("faults")
+    assert held.status_code == joined.status_code == 200, (held.text, joined.text)
+    assert held.json() == joined.json()
+    assert world.calls("GET", "/fhir/r4/Patient/{id}") - before == 1  # one call for both
+
+
 # -- one change-feed poller at a time; a killed poller's successor loses nothing ---------
 
 
