@@ -88,3 +88,18 @@ def test_single_use_takes_are_one_step_across_connections(postgres: PostgresServ
     finally:
         first.close()
         second.close()
+
+
+def test_the_audit_chain_on_the_shared_database_verifies(postgres: PostgresServer) -> None:
+    from facade.audit.chain import verify
+    from facade.store.audit import SqliteAuditStore
+    from tests.audit.test_audit_chain import KEY, trail
+
+    where = Shared(postgres.url, "audit")
+    trail(where, 12)  # type: ignore[arg-type]  # the recorder writes 12 chained records
+    store = SqliteAuditStore(where)
+    try:
+        verdict = verify(store, KEY)
+    finally:
+        store.close()
+    assert not verdict.problems and verdict.records == 12, verdict
