@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BROWSER := tests/browser
 BROWSER_STAMP := $(BROWSER)/node_modules/.installed
 
-.PHONY: run test lint typecheck unit browser-deps emulator bench clean
+.PHONY: run test lint typecheck unit browser-deps emulator bench cluster clean
 
 # First run: says what it is doing (about 30 s of installing, with pip's progress bar).
 $(STAMP): pyproject.toml
@@ -54,6 +54,10 @@ emulator: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/athena-facade bench
+
+## cluster: two facade hosts on PostgreSQL + Redis behind HAProxy, on loopback (README "Scale-out")
+cluster: $(STAMP)
+	$(BIN)/athena-facade cluster --hosts $(or $(HOSTS),2)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache $(BROWSER)/node_modules test-artifacts

@@ -40,6 +40,7 @@ from typing import Any
 
 import httpx
 
+from bench import scaleout
 from bench.load import LoadResult, run_load
 from bench.mapping_cost import measure
 from bench.procs import Proc, cpu_delta, free_port, start
@@ -296,6 +297,7 @@ def run(*, quick: bool = False, latency_ms: float = 50.0, out_dir: str = "bench"
             bench, configs[0] if quick else Config("uvicorn", 2), configs[0], durations
         )
         results["p3"] = measure(repeats=5 if quick else 20)
+        results["scaleout"] = scaleout.measure(bench, durations.p2)  # bench/scaleout.py
     finally:
         bench.stop_all()
     results["seconds"] = round(time.monotonic() - started, 1)
@@ -535,7 +537,7 @@ def render_report(r: dict[str, Any]) -> str:
         ]
     if r.get("p6"):
         lines += render_p6(r["p6"], r["latency_ms"])
-    return "\n".join(lines)
+    return "\n".join(lines) + scaleout.render_section(r.get("scaleout"))
 
 
 def _plot(r: dict[str, Any], path: Path) -> None:

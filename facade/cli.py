@@ -1,5 +1,5 @@
 """``athena-facade``: serve (facade + embedded emulator), mcp (MCP over stdio), emulator (alone),
-bench, conformance, clients, keys, audit, vault."""
+bench, conformance, clients, keys, audit, vault, cluster."""
 
 from __future__ import annotations
 
@@ -282,7 +282,7 @@ def _keys(args: argparse.Namespace) -> int:
     from facade.auth.keys import KeyRing
     from facade.settings import Settings
 
-    path = Settings().data_dir / "jwks.json"
+    path = Settings().jwks_path
     ring = KeyRing.rotate(path) if args.action == "rotate" else KeyRing.load_or_create(path)
     for index, key in enumerate(ring.keys):
         print(f"{key.kid}\t{'active' if index == 0 else 'published (verification only)'}")
@@ -409,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     from facade.vault.cli import register as register_vault
 
     register_vault(sub)
+    from facade.cluster.command import add_parser as add_cluster
+
+    add_cluster(sub)  # athena-facade cluster (README "Scale-out")
     args = parser.parse_args(argv)
     level = (
         getattr(logging, str(args.log_level).upper(), logging.INFO)

@@ -23,6 +23,7 @@ OperationOutcome issue-type codes from http://hl7.org/fhir/issue-type).
     ├── Throttled                   429 throttled         (carries Retry-After)
     ├── UpstreamError               502 transient         (athena 5xx, malformed answer)
     ├── UpstreamUnavailable         503 transient         (circuit open, cannot connect)
+    ├── StoreUnavailable            503 transient         (the shared database does not answer)
     └── UpstreamTimeout             504 timeout
 """
 
@@ -144,3 +145,14 @@ class UpstreamUnavailable(FacadeError):
 class UpstreamTimeout(FacadeError):
     status = 504
     code = "timeout"
+
+
+class StoreUnavailable(FacadeError):
+    """The shared database (``FACADE_DATABASE_URL``) does not answer: writes and sign-ins
+    that need it are refused with ``Retry-After`` until it is back (README "Scale-out")."""
+
+    status = 503
+    code = "transient"
+
+    def __init__(self, diagnostics: str, *, retry_after: int = 2) -> None:
+        super().__init__(diagnostics, headers={"Retry-After": str(max(1, retry_after))})

@@ -394,6 +394,67 @@ class Settings(BaseSettings):
         default=1800.0, gt=0, description="How long to wait for athena's export before paging"
     )
 
+    # scale-out (README "Scale-out"): several hosts on shared state behind a load balancer
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://… : every durable record in one PostgreSQL database "
+        "shared by the hosts (default: SQLite files under data_dir)",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="redis://… : the cluster-wide rate budget, cache invalidation and "
+        "revocation fan-out (default: in process)",
+    )
+    cluster_hosts: int = Field(
+        default=1,
+        ge=1,
+        description="Facade hosts sharing the deployment's upstream budget; without Redis "
+        "each host keeps 1/cluster_hosts of it",
+    )
+    jwks_file: Path | None = Field(
+        default=None,
+        description="id_token signing keys (private JWKS); required with FACADE_DATABASE_URL "
+        "so that every host signs with the same keys (default: {data_dir}/jwks.json)",
+    )
+
+    @model_validator(mode="after")
+    def _check_shared(self) -> Settings:
+        """Shared mode never generates host-local keys: tokens, paging links and id_tokens
+        issued by one host must verify on every other."""
+        if self.database_url is not None:
+            missing = [
+                name
+                for name, value in (
+                    ("FACADE_SIGNING_SECRET", self.signing_secret),
+                    ("FACADE_JWKS_FILE", self.jwks_file),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(
+                    "FACADE_DATABASE_URL (shared state) needs the keys every host shares: set "
+                    + " and ".join(missing)
+                )
+            if self.jwks_file is not None and not self.jwks_file.exists():
+                raise ValueError(f"FACADE_JWKS_FILE does not exist: {self.jwks_file}")
+        return self
+
+    @property
+    def shared(self) -> bool:
+        return self.database_url is not None
+
+    @property
+    def database(self) -> str | None:
+        return self.database_url.get_secret_value() if self.database_url else None
+
+    @property
+    def redis(self) -> str | None:
+        return self.redis_url.get_secret_value() if self.redis_url else None
+
+    @property
+    def jwks_path(self) -> Path:
+        return self.jwks_file or self.data_dir / "jwks.json"
+
     @property
     def bulk_path(self) -> Path:
         return self.bulk_dir or self.data_dir / "bulk"

@@ -24,27 +24,40 @@ async def healthz() -> JSONResponse:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: the services are open and the durable store answers (503 otherwise).
+    """Readiness for the balancer: the services are open and the state they need answers.
 
-    athena's own health does not decide readiness: every host shares it, and taking them
-    all out of a load balancer because athena is slow would turn 503s into connection
-    errors. The circuit breakers' states are reported for information.
+    - ``database``: the durable store. Embedded (SQLite files of this host): not ready
+      when it fails. Shared (``FACADE_DATABASE_URL``): every host shares it, so a failure
+      is reported (``degraded``) but the host stays ready: it keeps serving reads while
+      writes and sign-ins answer 503 themselves (README "Scale-out").
+    - ``redis`` (with ``FACADE_REDIS_URL``): reported; without it a host serves on its
+      local budget share and no cache, so it stays ready.
+    - ``athena``: the circuit breakers' states, for information. athena's health does not
+      decide readiness either: taking every host out of the balancer because athena is slow
+      would turn 503s into connection errors.
     """
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
         return JSONResponse({"status": "starting"}, 503, headers=NO_STORE)
+    shared = services.settings.shared
+    body: dict[str, object] = {"status": "ready", "store": "ok", "database": "ok"}
     try:
         await services.ledger.get("readyz")
-    except Exception as exc:  # any store failure means not ready; logged without detail
+    except Exception as exc:  # any store failure; logged without detail
         log.warning("readyz: the durable store did not answer (%s)", type(exc).__name__)
-        return JSONResponse({"status": "unavailable", "store": "error"}, 503, headers=NO_STORE)
-    breakers = {
+        if not shared:
+            return JSONResponse({"status": "unavailable", "store": "error"}, 503, headers=NO_STORE)
+        body.update(status="degraded", store="error", database="error")
+    if services.link is not None:
+        if services.link.ping():
+            body["redis"] = "ok"
+        else:
+            body.update(status="degraded", redis="error")
+    body["upstream_breakers"] = {
         f"{practice}/{surface}": breaker.state
         for (practice, surface), breaker in sorted(services.athena.breakers.breakers.items())
     }
-    return JSONResponse(
-        {"status": "ready", "store": "ok", "upstream_breakers": breakers}, headers=NO_STORE
-    )
+    return JSONResponse(body, headers=NO_STORE)
 
 
 @router.get("/metrics", response_model=None)

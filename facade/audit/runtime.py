@@ -10,6 +10,7 @@ from facade.audit.events import instant
 from facade.audit.recorder import AuditRecorder, Disabled, Recorder
 from facade.settings import Settings
 from facade.store.audit import SqliteAuditStore
+from facade.store.database import location
 
 FILE = "audit.sqlite3"
 
@@ -25,7 +26,7 @@ def open_recorder(settings: Settings, signing_key: bytes) -> Recorder:
     if not settings.audit_enabled:
         return Disabled()
     return AuditRecorder(
-        SqliteAuditStore(settings.data_dir / FILE),
+        SqliteAuditStore(location(settings.data_dir, "audit", settings.database)),
         chain_key(signing_key),
         default_practice=settings.default_practice,
         capacity=settings.audit_queue_size,
@@ -35,7 +36,7 @@ def open_recorder(settings: Settings, signing_key: bytes) -> Recorder:
 def prune(settings: Settings, now: float | None = None) -> int:
     """Delete the records older than the retention (the chain stays verifiable: anchor)."""
     cutoff = (now if now is not None else time.time()) - settings.audit_retention_days * 86400
-    store = SqliteAuditStore(settings.data_dir / FILE)
+    store = SqliteAuditStore(location(settings.data_dir, "audit", settings.database))
     try:
         return store.prune(instant(cutoff))
     finally:

@@ -13,6 +13,8 @@ from facade.auth.tokens import TokenIssuer
 from facade.auth.users import UserDirectory, demo_users
 from facade.settings import Settings
 from facade.store import AuthStore, SqliteAuthStore
+from facade.store.database import location
+from facade.store.shared import RedisLink, SharedAuthStore
 
 
 def auth_endpoints(settings: Settings) -> dict[str, str]:
@@ -31,8 +33,11 @@ def auth_endpoints(settings: Settings) -> dict[str, str]:
     return urls
 
 
-def auth_store(settings: Settings) -> SqliteAuthStore:
-    return SqliteAuthStore(settings.data_dir / "auth.sqlite3")
+def auth_store(settings: Settings, link: RedisLink | None = None) -> SqliteAuthStore:
+    where = location(settings.data_dir, "auth", settings.database)
+    if settings.shared:
+        return SharedAuthStore(where, link)  # bearer checks across hosts (README "Scale-out")
+    return SqliteAuthStore(where)
 
 
 def clients_file(settings: Settings, store: AuthStore | None = None) -> ClientRegistry:
@@ -59,10 +64,10 @@ class AuthorizationResources:
 
 
 def build_authorization_server(
-    settings: Settings, issuer: TokenIssuer, session_key: bytes
+    settings: Settings, issuer: TokenIssuer, session_key: bytes, *, link: RedisLink | None = None
 ) -> AuthorizationResources:
     endpoints = auth_endpoints(settings)
-    store = auth_store(settings)
+    store = auth_store(settings, link)
     clients = clients_file(settings, store)
     users = UserDirectory(
         demo_users(settings.demo_password.get_secret_value()) if settings.demo_users else []
@@ -87,7 +92,7 @@ def build_authorization_server(
         clients=clients,
         users=users,
         store=store,
-        keys=KeyRing.load_or_create(settings.data_dir / "jwks.json"),
+        keys=KeyRing.load_or_create(settings.jwks_path),
         issuer=issuer,
         assertions=assertions,
         session_key=session_key,

@@ -179,8 +179,12 @@ class AuthorizationServer:
             address_failures=settings.login_throttle_address_failures,
             window_seconds=settings.login_throttle_window_seconds,
         )
-        # (jti, grant id) -> until when (monotonic) the store's "active" answer is trusted
+        # (jti, grant id) -> until when (monotonic) the store's "active" answer is trusted.
+        # A store that keeps its own answers (the shared one, which also hears other hosts'
+        # revocations on Redis at once) is asked every time: a second cache above it would
+        # delay a revocation heard there by up to another recheck period.
         self._active: dict[tuple[str, str], float] = {}
+        self._recheck = 0.0 if store.caches_answers else settings.revocation_recheck_seconds
 
     # ------------------------------------------------------------------ bearer tokens
     def authenticate_bearer(self, token: str) -> AuthContext:
@@ -195,7 +199,7 @@ class AuthorizationServer:
                 raise Unauthorized("The access token has been revoked")
             if auth.grant_id and not self.store.grant_active(auth.grant_id, int(time.time())):
                 raise Unauthorized("The access token has been revoked")
-            recheck = self.settings.revocation_recheck_seconds
+            recheck = self._recheck
             if recheck > 0:
                 if len(self._active) >= 50_000:  # bounded: one entry per live token
                     self._active.clear()

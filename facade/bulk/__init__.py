@@ -33,6 +33,7 @@ from facade.bulk.spec import parse_kickoff
 from facade.engine.services import Services
 from facade.errors import NotFound, Throttled
 from facade.store.bulk import BulkJobStore, JobRecord, SqliteBulkJobStore
+from facade.store.database import location
 
 Json = dict[str, Any]
 CONCURRENCY_RETRY_AFTER = 30  # seconds; a client over its limit waits for a job to finish
@@ -146,7 +147,7 @@ class Bulk:
 async def open_bulk(services: Services) -> AsyncIterator[Bulk]:
     """The bulk entry point for one process: its job store and its running worker."""
     settings = services.settings
-    store = SqliteBulkJobStore(settings.data_dir / "bulk.sqlite3")
+    store = SqliteBulkJobStore(location(settings.data_dir, "bulk", settings.database))
     settings.bulk_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     runner = BulkRunner(lane(services), store)
     runner.start()

@@ -38,7 +38,7 @@ from facade.cache import EntityCache
 from facade.engine.directory import DepartmentDirectory
 from facade.engine.services import Services
 from facade.store.bulk import BulkJobStore, JobRecord
-from facade.upstream.budget import BudgetConfig, RateBudget
+from facade.upstream.budget import BudgetConfig, RateBudget, SharedBudget
 
 log = logging.getLogger("facade.bulk")
 PURGE_EVERY_SECONDS = 60.0
@@ -48,13 +48,20 @@ HEARTBEAT_SECONDS = 1.0  # lease renewal, progress, and noticing a cancellation
 def lane(services: Services) -> Services:
     """The engine's services as bulk work uses them (own budget, no entity cache)."""
     settings = services.settings
+    share = settings.workers * settings.cluster_hosts  # with Redis: one budget for all hosts
+    link = services.link
     budget = RateBudget(
         BudgetConfig(
-            rate=settings.bulk_rate_per_second / settings.workers,
-            burst=max(1, settings.bulk_burst // settings.workers),
+            rate=settings.bulk_rate_per_second / share,
+            burst=max(1, settings.bulk_burst // share),
             max_wait=30.0,  # an export may wait; an interactive request may not
             max_waiters=1024,
-        )
+        ),
+        shared=None
+        if link is None
+        else SharedBudget(
+            link.reserve, settings.bulk_rate_per_second, settings.bulk_burst, name="bulk"
+        ),
     )
     athena = services.athena.lane(budget)
     return replace(

@@ -8,6 +8,7 @@ the tables and the workflows registered against them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -36,13 +37,16 @@ from facade.mapping.loader import Mappings, load_mappings
 from facade.search import CursorCodec
 from facade.settings import Settings
 from facade.store.bulk import SqliteBulkJobStore
+from facade.store.database import location
 from facade.store.eligibility import SqliteEligibilityStore
 from facade.store.events import EventStore
 from facade.store.ledger import SqliteLedger
+from facade.store.shared import RedisLink, SharedEntityCache
 from facade.store.sqlite import SqliteAuthStore
 from facade.upstream.breaker import BreakerConfig, Breakers
-from facade.upstream.budget import BudgetConfig, RateBudget
-from facade.upstream.client import AthenaClient, RetryPolicy
+from facade.upstream.budget import BudgetConfig, RateBudget, SharedBudget
+from facade.upstream.client import AthenaClient, RetryPolicy, decode_response, encode_response
+from facade.upstream.singleflight import SharedFlight
 from facade.upstream.token import TokenProvider
 from facade.upstream.transport import make_http_client
 from facade.vault.runtime import generated_signing_key, open_vault, resolve
@@ -88,21 +92,38 @@ def prepare_state(settings: Settings) -> None:
     now = int(time.time())
     settings = resolve(settings)
     signing_key(settings)
-    KeyRing.load_or_create(settings.data_dir / "jwks.json")
-    store = SqliteAuthStore(settings.data_dir / "auth.sqlite3")
+    KeyRing.load_or_create(settings.jwks_path)
+    store = SqliteAuthStore(location(settings.data_dir, "auth", settings.database))
     store.purge(now)
     store.close()
-    ledger = SqliteLedger(settings.data_dir / "idempotency.sqlite3")
+    ledger = SqliteLedger(location(settings.data_dir, "idempotency", settings.database))
     ledger.purge(now - settings.idempotency_retention_seconds)
     ledger.close()
     if settings.events_enabled:
-        events = EventStore(settings.data_dir / "events.sqlite3")
+        events = EventStore(location(settings.data_dir, "events", settings.database))
         events.purge(now - settings.events_retention_seconds)
         events.close()
-    SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3").close()
-    SqliteBulkJobStore(settings.data_dir / "bulk.sqlite3").close()  # created (and WAL) once
+    SqliteEligibilityStore(location(settings.data_dir, "eligibility", settings.database)).close()
+    SqliteBulkJobStore(
+        location(settings.data_dir, "bulk", settings.database)
+    ).close()  # created (and WAL) once
+
     if settings.audit_enabled:
         prune_audit(settings, now)
+
+
+def entity_cache(settings: Settings, mappings: Mappings, link: RedisLink | None) -> EntityCache:
+    """In process; with Redis, kept valid across hosts. Hosts sharing a database without
+    Redis could not see each other's writes: their caches stay off."""
+    ttls = {rtype: table.ttl_seconds for rtype, table in mappings.tables.items()}
+    enabled = settings.cache_enabled
+    if link is not None:
+        return SharedEntityCache(
+            ttls, max_entries=settings.cache_max_entries, enabled=enabled, link=link
+        )
+    if settings.shared and settings.cluster_hosts > 1:
+        enabled = False
+    return EntityCache(ttls, max_entries=settings.cache_max_entries, enabled=enabled)
 
 
 def derive(key: bytes, purpose: str) -> bytes:
@@ -146,6 +167,7 @@ async def open_services(
         refresh_margin=settings.upstream_token_refresh_margin,
     )
     key = signing_key(settings)
+    link = RedisLink(settings.redis) if settings.redis else None
     issuer = TokenIssuer(
         derive(key, "access-token"),
         issuer=settings.base_url,
@@ -153,19 +175,28 @@ async def open_services(
         audiences=settings.resource_indicators,
         ttl_seconds=settings.token_ttl_seconds,
     )
-    authz = build_authorization_server(settings, issuer, derive(key, "authorize-session"))
+    authz = build_authorization_server(
+        settings, issuer, derive(key, "authorize-session"), link=link
+    )
+    # each worker process of each host keeps its own bucket: split the deployment's budget
+    # (with Redis the budget is one for all, and this share is the fallback)
+    share = settings.workers * settings.cluster_hosts
     athena = AthenaClient(
         http,
         base,
         tokens,
-        # each worker process keeps its own bucket: split the deployment's budget
         budget=RateBudget(
             BudgetConfig(
-                rate=settings.upstream_rate_per_second / settings.workers,
-                burst=max(1, settings.upstream_burst // settings.workers),
+                rate=settings.upstream_rate_per_second / share,
+                burst=max(1, settings.upstream_burst // share),
                 max_wait=settings.upstream_queue_max_wait,
                 max_waiters=settings.upstream_queue_max_waiters,
-            )
+            ),
+            shared=None
+            if link is None
+            else SharedBudget(
+                link.reserve, settings.upstream_rate_per_second, settings.upstream_burst
+            ),
         ),
         breakers=Breakers(
             BreakerConfig(
@@ -183,16 +214,16 @@ async def open_services(
         read_timeout=settings.upstream_read_timeout,
     )
     athena.monitor = contract_monitor()  # athena's answers against contracts/ (facade/drift)
+    if link is not None:  # identical upstream reads in flight on several hosts: made once
+        athena.across_hosts = SharedFlight(
+            link, encode_response, decode_response, ttl=settings.upstream_read_timeout + 1.0
+        )
     services = Services(
         settings=settings,
         mappings=mappings,
         athena=athena,
         issuer=issuer,
-        cache=EntityCache(
-            {rtype: table.ttl_seconds for rtype, table in mappings.tables.items()},
-            max_entries=settings.cache_max_entries,
-            enabled=settings.cache_enabled,
-        ),
+        cache=entity_cache(settings, mappings, link),
         cursors=CursorCodec(derive(key, "cursor"), ttl_seconds=settings.cursor_ttl_seconds),
         capability=capability_statement(
             mappings,
@@ -210,15 +241,22 @@ async def open_services(
             mappings, issuer=settings.base_url, endpoints=endpoints
         ),
         directory=DepartmentDirectory(athena),
-        ledger=SqliteLedger(settings.data_dir / "idempotency.sqlite3"),
+        ledger=SqliteLedger(location(settings.data_dir, "idempotency", settings.database)),
         operation_definitions=operation_definitions(mappings, fhir_base=settings.fhir_base),
-        eligibility=SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3"),
+        eligibility=SqliteEligibilityStore(
+            location(settings.data_dir, "eligibility", settings.database)
+        ),
         audit=open_recorder(settings, key),
         vault=open_vault(settings),
+        link=link,
     )
+    if link is not None:
+        link.start(asyncio.get_running_loop())
     try:
         yield services
     finally:
+        if link is not None:
+            link.close()
         services.audit.close()  # drains the queue: nothing recorded is lost on shutdown
         services.eligibility.close()
         services.ledger.close()

@@ -17,6 +17,7 @@ from facade.search import CursorCodec
 from facade.settings import Settings
 from facade.store.eligibility import EligibilityStore
 from facade.store.ledger import IdempotencyLedger
+from facade.store.shared import RedisLink
 from facade.upstream.client import AthenaClient
 from facade.vault.vault import Vault
 
@@ -37,6 +38,7 @@ class Services:
     ledger: IdempotencyLedger
     operation_definitions: dict[str, dict[str, object]]
     eligibility: EligibilityStore  # checks the facade handled (athena keeps only the last)
+    link: RedisLink | None = None  # FACADE_REDIS_URL: what the hosts share (README "Scale-out")
     # called with (resource type, practice, id, action, the resource the write produced or
     # None) for every record a write touched (facade.engine.writes.answer); the event
     # engine listens (facade/events/runtime.py)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -39,6 +40,7 @@ from facade.events import delivery, fanout, feeds, notification, signing
 from facade.events.subscriptions import auth_of, heartbeat_of
 from facade.events.topics import Catalog, load_catalog
 from facade.settings import Settings
+from facade.store.database import location
 from facade.store.events import Delivery, Event, EventStore, SubscriptionRow
 
 log = logging.getLogger("facade.events")
@@ -59,7 +61,7 @@ class EventEngine:
         self.store = store
         self.catalog = catalog
         self.http = http
-        self.owner = secrets.token_hex(8)  # this worker's claims
+        self.owner = f"{os.getpid()}-{secrets.token_hex(8)}"  # this worker's claims (pid: ops)
         self.system = AuthContext(
             client_id="facade-events",
             scopes=ScopeSet.parse("system/*.rs"),
@@ -270,7 +272,7 @@ async def open_events(services: Services) -> AsyncIterator[EventEngine | None]:
     if not settings.events_enabled:
         yield None
         return
-    store = EventStore(settings.data_dir / "events.sqlite3")
+    store = EventStore(location(settings.data_dir, "events", settings.database))
     catalog = load_catalog(services.mappings)
     services.capability = with_subscriptions(
         services.capability, [(t.url, t.title) for t in catalog.topics.values()]

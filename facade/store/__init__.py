@@ -6,6 +6,9 @@ ledger.py   IdempotencyLedger (interface) and SqliteLedger: idempotent writes
 eligibility.py  EligibilityStore (interface) and SqliteEligibilityStore: the eligibility
             requests and responses the facade handled (athena keeps only the latest check)
 bulk.py     BulkJobStore (interface) and SqliteBulkJobStore: Bulk Data export jobs
+database.py where a store lives: a SQLite file, or (Shared) the PostgreSQL database
+postgres.py the shared backend: the dialect layer and versioned migrations (README "Scale-out")
+shared.py   what hosts share through Redis: budget, cache validity, revocations, flights
 """
 
 from __future__ import annotations

@@ -38,10 +38,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Protocol
 
-from facade.store.database import open_database
+from facade.store.database import Location, open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -116,7 +115,7 @@ class AuditStore(Protocol):
 
 
 class SqliteAuditStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Location) -> None:
         self._db = open_database(path, SCHEMA, synchronous="NORMAL")
         self._lock = threading.Lock()
 

@@ -41,6 +41,8 @@ class RefreshRecord:
 
 
 class AuthStore(Protocol):
+    caches_answers: bool  # revocation answers kept by the store itself (then not above it)
+
     def create_grant(self, grant_id: str, client_id: str, expires_at: int) -> None: ...
 
     def revoke_grant(self, grant_id: str) -> None: ...

@@ -47,10 +47,9 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
-from facade.store.database import open_database
+from facade.store.database import Location, open_database
 
 ACTIVE = ("queued", "running")
 
@@ -169,7 +168,7 @@ class BulkJobStore(Protocol):
 class SqliteBulkJobStore:
     """The embedded backend: one WAL-mode file shared by the worker processes of a host."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Location) -> None:
         # synchronous=FULL: a checkpoint must survive a crash, or a resumed part would
         # truncate its file to a length the disk never had
         self._db = open_database(path, SCHEMA, synchronous="FULL")

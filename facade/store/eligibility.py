@@ -31,10 +31,9 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
-from facade.store.database import open_database
+from facade.store.database import Location, open_database
 
 Json = dict[str, Any]
 
@@ -93,7 +92,7 @@ class EligibilityStore(Protocol):
 class SqliteEligibilityStore:
     """The embedded backend: one WAL-mode file shared by the worker processes of a host."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Location) -> None:
         self._db = open_database(path, SCHEMA, synchronous="NORMAL")
         self._lock = threading.Lock()
 

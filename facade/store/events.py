@@ -43,10 +43,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from facade.store.database import open_database
+from facade.store.database import Location, open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscriptions (
@@ -188,7 +187,7 @@ class PollerState:
 class EventStore:
     """The embedded backend: one WAL-mode SQLite file shared by the worker processes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Location) -> None:
         self._db = open_database(path, SCHEMA, synchronous="FULL")
         self._lock = threading.Lock()
 

@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from facade.store.database import open_database
+from facade.store.database import Location, open_database
 
 FINAL_ERROR_STATUSES = frozenset({400, 404, 409, 422})
 
@@ -157,11 +157,12 @@ class IdempotencyLedger(Protocol):
 class SqliteLedger:
     """The embedded backend: one WAL-mode file shared by the worker processes of a host."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Location) -> None:
         # synchronous=FULL: a claimed key must survive a crash
         self._db = open_database(path, SCHEMA, synchronous="FULL")
         self._lock = threading.Lock()
-        self._migrate()
+        if isinstance(path, Path):
+            self._migrate()  # SQLite files from earlier versions
 
     def _migrate(self) -> None:
         """Files from before claims: add owner and lease, and reopen answers no longer final.

@@ -26,11 +26,10 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from facade.store.base import CodeRecord, RefreshRecord
-from facade.store.database import open_database
+from facade.store.database import Location, open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS grants (
@@ -60,7 +59,11 @@ CREATE TABLE IF NOT EXISTS clients (
 
 
 class SqliteAuthStore:
-    def __init__(self, path: Path) -> None:
+    # True when bearer checks are answered from the store's own short-lived memory
+    # (facade/store/shared.py); the authorization server then keeps no copy of its own.
+    caches_answers = False
+
+    def __init__(self, path: Location) -> None:
         self._db = open_database(path, SCHEMA, synchronous="NORMAL")
         self._lock = threading.Lock()
 

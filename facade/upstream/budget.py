@@ -13,6 +13,12 @@ athena throttles per API key (API-NOTES §4.3: a per-second and a daily quota,
   successes recover it additively (AIMD) back to the configured rate;
 - athena's daily quota headers, near exhaustion, cap the rate so the remaining
   calls last until the quota resets at midnight GMT.
+
+Several hosts (README "Scale-out"): with a :class:`Reserve` (Redis, ``FACADE_REDIS_URL``)
+each bucket is a :class:`SharedBucket`: the deployment's rate and burst are one GCRA for
+every host, taken with the same reserve-and-wait contract; the local bucket, configured
+with this process's share, takes over while Redis is away. Pauses and AIMD after a 429
+stay per host (each host sees its own 429s) and scale the rate it asks Redis for.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from facade.errors import Throttled
 
@@ -103,16 +110,92 @@ class Bucket:
             self.rate = max(self.config.floor / 10, min(self.rate, remaining / seconds_left))
 
 
+class Reserve(Protocol):
+    def __call__(
+        self, key: str, rate: float, burst: int, max_wait: float
+    ) -> tuple[bool, float] | None:
+        """(reserved, wait) from the shared budget; None when it cannot be reached."""
+        ...
+
+
+@dataclass(frozen=True)
+class SharedBudget:
+    reserve: Reserve
+    rate: float  # the whole deployment's, requests per second
+    burst: int
+    name: str = "fhir"  # budgets with other rates (bulk) have their own keys
+
+
+class SharedBucket(Bucket):
+    """A bucket whose tokens are the deployment's (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: BudgetConfig,
+        shared: SharedBudget,
+        key: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(config, clock)
+        self.shared = shared
+        self.key = key
+        self.local = 0  # reservations made locally because the shared budget was away
+
+    async def acquire(self, allowed_wait: float) -> None:
+        now = self._clock()
+        pause = max(0.0, self.paused_until - now)
+        limit = min(allowed_wait, self.config.max_wait)
+        if self.waiters >= self.config.max_waiters or pause > limit:
+            self.throttled += 1
+            raise Throttled(
+                "The upstream request budget is exhausted; retry later",
+                retry_after=math.ceil(max(pause, 1.0)),
+            )
+        rate = self.shared.rate * (self.rate / self.config.rate)  # after a 429: slower
+        answer = self.shared.reserve(self.key, rate, self.shared.burst, limit - pause)
+        if answer is None:
+            self.local += 1
+            await super().acquire(allowed_wait)
+            return
+        reserved, wait = answer
+        if not reserved:
+            self.throttled += 1
+            raise Throttled(
+                "The upstream request budget is exhausted; retry later",
+                retry_after=math.ceil(wait),
+            )
+        wait += pause
+        if wait <= 0:
+            return
+        self.waiters += 1
+        try:
+            await asyncio.sleep(wait)
+        finally:
+            self.waiters -= 1
+
+
 class RateBudget:
     """Buckets by key (practice, surface), created on first use."""
 
-    def __init__(self, config: BudgetConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: BudgetConfig,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        shared: SharedBudget | None = None,
+    ) -> None:
         self.config = config
         self._clock = clock
+        self.shared = shared
         self.buckets: dict[tuple[str, str], Bucket] = {}
 
     def bucket(self, key: tuple[str, str]) -> Bucket:
         found = self.buckets.get(key)
         if found is None:
-            found = self.buckets[key] = Bucket(self.config, self._clock)
+            if self.shared is not None:
+                name = f"{self.shared.name}:{key[0]}:{key[1]}"
+                found = SharedBucket(self.config, self.shared, name, self._clock)
+            else:
+                found = Bucket(self.config, self._clock)
+            self.buckets[key] = found
         return found

@@ -11,10 +11,12 @@ or identifiers.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import re
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -33,7 +35,7 @@ from facade.errors import (
 from facade.upstream.breaker import BreakerConfig, Breakers
 from facade.upstream.budget import Bucket, BudgetConfig, RateBudget
 from facade.upstream.deadline import add_upstream_time, remaining
-from facade.upstream.singleflight import SingleFlight
+from facade.upstream.singleflight import SharedFlight, SingleFlight
 from facade.upstream.token import TokenProvider, _retry_after
 from facade.upstream.transport import UpstreamHttpClient
 
@@ -129,6 +131,7 @@ class AthenaClient:
         self._read_timeout = read_timeout
         self._rng = random.Random(seed)
         self._flights: SingleFlight[UpstreamResponse] = SingleFlight()
+        self.across_hosts: SharedFlight | None = None  # with Redis: single-flight across hosts
         self.calls = 0  # upstream HTTP requests sent (observability, tests, benchmark)
         self.monitor: ResponseMonitor | None = None
         self.bytes_received = 0  # upstream response body bytes (the benchmark's bytes per result)
@@ -232,12 +235,17 @@ class AthenaClient:
             breaker.before()
             if method == "GET" and not once:
                 flight = (url_path, tuple(params or ()), extra)
-                return await self._flights.run(
-                    flight,
-                    lambda: self._attempts(
+
+                def attempts() -> Awaitable[UpstreamResponse]:
+                    return self._attempts(
                         method, url_path, template, key, params, form, True, extra
-                    ),
-                )
+                    )
+
+                across = self.across_hosts
+                if across is not None and not raw:  # README "Scale-out"
+                    name = hashlib.sha256(repr((self._base, flight)).encode()).hexdigest()
+                    return await self._flights.run(flight, lambda: across.run(name, attempts))
+                return await self._flights.run(flight, attempts)
             retryable = idempotent and not once
             return await self._attempts(
                 method, url_path, template, key, params, form, retryable, extra
@@ -450,3 +458,13 @@ def raise_for_bad_request(response: UpstreamResponse) -> None:
         raise UpstreamError(f"athena reported a failure: {response.body.get('error')}")
     if response.status == 400:
         raise InvalidRequest(f"athena rejected the request: {athena_error_message(response.body)}")
+
+
+def encode_response(response: UpstreamResponse) -> bytes | None:
+    """An answer as another host's caller takes it (:class:`SharedFlight`)."""
+    return orjson.dumps({"s": response.status, "b": response.body, "h": response.headers})
+
+
+def decode_response(value: bytes) -> UpstreamResponse:
+    data = orjson.loads(value)
+    return UpstreamResponse(int(data["s"]), data["b"], dict(data["h"]))
