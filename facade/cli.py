@@ -1,5 +1,5 @@
 """``athena-facade``: serve (facade + embedded emulator), mcp (MCP over stdio), emulator (alone),
-bench, conformance, clients, keys."""
+bench, conformance, clients, keys, sync (warehouse)."""
 
 from __future__ import annotations
 
@@ -351,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     ksub.add_parser("list", help="list keys (the first signs)")
     ksub.add_parser("rotate", help="new active key; older public keys stay published")
     keys.set_defaults(run=_keys)
+    from facade.sync.command import add_parser as add_sync
+
+    add_sync(sub)
     args = parser.parse_args(argv)
     level = (
         getattr(logging, str(args.log_level).upper(), logging.INFO)

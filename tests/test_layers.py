@@ -99,12 +99,13 @@ def test_the_checker_sees_a_forbidden_edge() -> None:
     assert any(name.startswith("fastapi") for name in found)
 
 
-# Entry points over the engine other than the HTTP face (the event engine, bulk export jobs)
-# obey the same rules.
-ENGINE = ["facade/engine", "facade/workflows", "facade/events", "facade/bulk"]
+# Entry points over the engine other than the HTTP face (the event engine, bulk export jobs,
+# the warehouse sync) obey the same rules.
+ENGINE = ["facade/engine", "facade/workflows", "facade/events", "facade/bulk", "facade/sync"]
 ENGINE_FORBIDDEN = ("fastapi", "starlette", "uvicorn", "granian")
 BELOW_API = [
     "facade/bulk",
+    "facade/sync",
     "facade/engine",
     "facade/events",
     "facade/workflows",
@@ -127,6 +128,8 @@ def test_engine_packages_exist() -> None:
     assert ROOT / "facade/events/runtime.py" in BELOW_API_FILES
     assert ROOT / "facade/bulk/export.py" in ENGINE_FILES
     assert ROOT / "facade/bulk/runner.py" in BELOW_API_FILES
+    assert ROOT / "facade/sync/run.py" in ENGINE_FILES
+    assert ROOT / "facade/sync/run.py" in BELOW_API_FILES
 
 
 @pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(ROOT)))

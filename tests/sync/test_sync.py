@@ -1,0 +1,252 @@
+"""``athena-facade sync`` against the embedded stack: a real emulator, a real facade, a real
+Backend Services client (private_key_jwt), a DuckDB file.
+
+A first sync exports everything; changes made inside athena (its own /v1 API: a
+cancelled appointment, an edited patient, a booked slot, a deleted patient) are taken by
+the next runs and nothing else is; the per-type lines and the summary are what a
+non-terminal shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from facade.bulk.plan import level_types
+from facade.mapping.loader import load_mappings
+from tests.sync.conftest import athena_calls
+from tests.sync.support import Ran, counts, query, run_sync
+
+PRACTICE = "195900"
+
+
+def _local(fhir_id: str) -> str:
+    return fhir_id.rsplit("-", 1)[-1]
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("warehouse") / "athena.duckdb"
+
+
+@pytest.fixture(scope="module")
+def first(
+    fhir_base: str, key_file: Path, warehouse: Path, sync_emulator_app: Any
+) -> tuple[Ran, int]:
+    before = athena_calls(sync_emulator_app)
+    ran = run_sync(fhir_base, key_file, f"duckdb://{warehouse}")
+    assert ran.code == 0, ran.err
+    return ran, athena_calls(sync_emulator_app) - before
+
+
+def test_first_sync_copies_every_exportable_type(first: tuple[Ran, int], warehouse: Path) -> None:
+    ran, _ = first
+    types = level_types(load_mappings(), "system")  # the tables decide, as the command does
+    lines = ran.lines()
+    assert set(lines) == set(types)
+    assert all(line["mode"] == "full" for line in lines.values())
+    for rtype in types:
+        table = rtype.lower()
+        total, distinct = query(warehouse, f"SELECT count(*), count(DISTINCT id) FROM {table}")[0]
+        assert total == distinct == lines[rtype]["rows"] == lines[rtype]["received"]
+    rows = counts(warehouse, ["Patient", "Appointment", "Encounter", "Slot"])
+    assert all(n > 0 for n in rows.values()), rows
+    state = query(warehouse, "SELECT type, since, job, files FROM sync_state ORDER BY type")
+    assert [s[0] for s in state] == sorted(types)
+    assert all(s[1] and s[2] is None and s[3] == "{}" for s in state)
+
+
+def test_rows_carry_typed_columns_for_joins(first: tuple[Ran, int], warehouse: Path) -> None:
+    # every booked appointment joins its practitioner, its location and its patient
+    joined = query(
+        warehouse,
+        "SELECT count(*), count(pr.id), count(l.id), count(p.id) FROM appointment a"
+        " LEFT JOIN practitioner pr ON pr.id = a.practitioner"
+        " LEFT JOIN location l ON l.id = a.location"
+        " LEFT JOIN patient p ON p.id = a.patient WHERE a.status = 'booked'",
+    )[0]
+    assert joined[0] > 0 and joined[0] == joined[1] == joined[2] == joined[3], joined
+    patient = query(
+        warehouse,
+        "SELECT id, practice, patient, gender, family, birthdate,"
+        " resource->>'$.gender', resource->>'$.name[0].family' FROM patient LIMIT 1",
+    )[0]
+    assert patient[1] == patient[0].split(".")[0].removeprefix("a-")
+    assert patient[2] == patient[0] and patient[3] == patient[6] and patient[4] == patient[7]
+    assert patient[5] is not None
+    encounter = query(
+        warehouse,
+        "SELECT count(*) FROM encounter WHERE patient IS NULL OR period_start IS NULL"
+        " OR class IS NULL",
+    )[0][0]
+    assert encounter == 0
+    stamps = query(warehouse, "SELECT count(*) FROM appointment WHERE last_updated IS NULL")
+    assert stamps[0][0] == 0  # athena's lastmodified: what _since selects on
+
+
+def test_non_terminal_output_is_one_line_per_type_and_a_summary(first: tuple[Ran, int]) -> None:
+    ran, _ = first
+    out = ran.out.splitlines()
+    assert out[0].startswith("export started: ") and "(full)" in out[0]
+    assert "/bulk/status/" in out[0]
+    assert len(ran.lines()) == len([line for line in out if " received, " in line])
+    assert any(
+        line.startswith("sync to duckdb://") and "calls to the facade" in line for line in out
+    )
+    header = next(line for line in out if "received" in line and "changed" in line and "┃" in line)
+    for column in ("type", "mode", "received", "changed", "deleted", "rows", "seconds", "calls"):
+        assert column in header
+    assert any(line.split("│")[1].strip() == "total" for line in out if "│" in line)
+    assert "\x1b[" not in ran.out  # no terminal control codes in a log
+
+
+@pytest.fixture(scope="module")
+def changed_in_athena(
+    first: tuple[Ran, int], warehouse: Path, athena: httpx.Client
+) -> dict[str, str]:
+    """Inside athena: cancel a booked appointment, rename a patient."""
+    appointment, patient = query(
+        warehouse,
+        "SELECT id, patient FROM appointment WHERE status = 'booked' AND practice = ?"
+        # past athena's 24 h lead time, inside the Slot list's default window (7 days)
+        " AND start > now()::TIMESTAMP + INTERVAL 2 DAY"
+        " AND start < now()::TIMESTAMP + INTERVAL 6 DAY ORDER BY start LIMIT 1",
+        PRACTICE,
+    )[0]
+    cancel = athena.put(
+        f"/v1/{PRACTICE}/appointments/{_local(appointment)}/cancel",
+        data={"patientid": _local(patient), "cancellationreason": "warehouse test"},
+    )
+    assert cancel.status_code == 200, cancel.text
+    other = query(
+        warehouse,
+        "SELECT id FROM patient WHERE practice = ? AND id <> ? LIMIT 1",
+        PRACTICE,
+        patient,
+    )[0][0]
+    edit = athena.put(f"/v1/{PRACTICE}/patients/{_local(other)}", data={"lastname": "Warehouse"})
+    assert edit.status_code == 200, edit.text
+    return {"appointment": appointment, "patient": other}
+
+
+@pytest.fixture(scope="module")
+def second(
+    changed_in_athena: dict[str, str],
+    fhir_base: str,
+    key_file: Path,
+    warehouse: Path,
+    sync_emulator_app: Any,
+) -> tuple[Ran, int]:
+    before = athena_calls(sync_emulator_app)
+    ran = run_sync(fhir_base, key_file, f"duckdb://{warehouse}")
+    assert ran.code == 0, ran.err
+    return ran, athena_calls(sync_emulator_app) - before
+
+
+def test_second_sync_takes_only_the_changes(
+    first: tuple[Ran, int],
+    second: tuple[Ran, int],
+    changed_in_athena: dict[str, str],
+    warehouse: Path,
+) -> None:
+    ran, athena_used = second
+    lines = ran.lines()
+    # the cancelled appointment, the slot the cancel freed, the renamed patient and its
+    # Provenance (recorded when the patient last changed)
+    assert ran.changed() == {"Appointment": 1, "Slot": 1, "Patient": 1, "Provenance": 1}, ran.out
+    assert lines["Patient"]["received"] == 1 and lines["Patient"]["mode"].startswith("since ")
+    assert lines["Appointment"]["mode"].startswith("since ")
+    assert lines["Slot"]["mode"] == "full"  # athena stamps no slot: listed whole, reconciled
+    status = query(
+        warehouse,
+        "SELECT status, resource->>'$.status', deleted FROM appointment WHERE id = ?",
+        changed_in_athena["appointment"],
+    )
+    assert status == [("cancelled", "cancelled", False)]
+    family = query(
+        warehouse, "SELECT family FROM patient WHERE id = ?", changed_in_athena["patient"]
+    )
+    assert family == [("Warehouse",)]
+    for rtype, line in lines.items():  # nothing lost, nothing doubled
+        assert line["rows"] == first[0].lines()[rtype]["rows"] + (rtype == "Slot")
+    total, distinct = query(warehouse, "SELECT count(*), count(DISTINCT id) FROM appointment")[0]
+    assert total == distinct
+    assert athena_used < first[1]  # far fewer athena calls than the full export
+
+
+def test_a_booked_slot_is_marked_deleted_and_the_appointment_added(
+    second: tuple[Ran, int],
+    fhir_base: str,
+    key_file: Path,
+    warehouse: Path,
+    athena: httpx.Client,
+) -> None:
+    slot, patient = query(
+        warehouse,
+        "SELECT s.id, (SELECT min(id) FROM patient WHERE practice = ?) FROM slot s"
+        " WHERE s.practice = ? AND NOT s.deleted AND s.start > now()::TIMESTAMP"
+        " ORDER BY s.start LIMIT 1",
+        PRACTICE,
+        PRACTICE,
+    )[0]
+    booked = athena.put(
+        f"/v1/{PRACTICE}/appointments/{_local(slot)}",
+        data={"patientid": _local(patient), "appointmenttypeid": "82"},
+    )
+    assert booked.status_code == 200, booked.text
+    ran = run_sync(fhir_base, key_file, f"duckdb://{warehouse}", "--types", "Slot,Appointment")
+    assert ran.code == 0, ran.err
+    lines = ran.lines()
+    assert set(lines) == {"Slot", "Appointment"}
+    assert lines["Slot"]["deleted"] == 1 and lines["Slot"]["changed"] == 0
+    assert lines["Appointment"]["changed"] == 1
+    assert query(
+        warehouse, "SELECT deleted, deleted_at IS NOT NULL FROM slot WHERE id = ?", slot
+    ) == [(True, True)]
+    appointment = query(
+        warehouse,
+        "SELECT status, patient, slot FROM appointment WHERE id = ?",
+        slot.replace(".Slot-", ".Appointment-"),
+    )
+    assert appointment == [("booked", patient, slot)]
+
+
+def test_full_marks_a_deleted_patient(
+    second: tuple[Ran, int],
+    fhir_base: str,
+    key_file: Path,
+    warehouse: Path,
+    athena: httpx.Client,
+) -> None:
+    patient = query(
+        warehouse,
+        "SELECT max(id) FROM patient WHERE practice = ? AND NOT deleted",
+        PRACTICE,
+    )[0][0]
+    gone = athena.put(f"/v1/{PRACTICE}/patients/{_local(patient)}", data={"status": "deleted"})
+    assert gone.status_code == 200, gone.text
+    incremental = run_sync(fhir_base, key_file, f"duckdb://{warehouse}", "--types", "Patient")
+    assert incremental.code == 0 and incremental.lines()["Patient"]["deleted"] == 0
+    full = run_sync(fhir_base, key_file, f"duckdb://{warehouse}", "--types", "Patient", "--full")
+    assert full.code == 0, full.err
+    line = full.lines()["Patient"]
+    assert line["mode"] == "full" and line["deleted"] == 1 and line["changed"] == 0
+    assert query(warehouse, "SELECT deleted FROM patient WHERE id = ?", patient) == [(True,)]
+
+
+def test_types_narrows_and_an_unknown_type_is_refused(
+    fhir_base: str, key_file: Path, tmp_path: Path
+) -> None:
+    target = f"duckdb://{tmp_path / 'narrow.duckdb'}"
+    ran = run_sync(fhir_base, key_file, target, "--types", "Location", "--types", "Organization")
+    assert ran.code == 0, ran.err
+    assert set(ran.lines()) == {"Location", "Organization"}
+    tables = {
+        t for (t,) in query(tmp_path / "narrow.duckdb", "SELECT table_name FROM duckdb_tables()")
+    }
+    assert tables == {"location", "organization", "sync_state"}
+    refused = run_sync(fhir_base, key_file, target, "--types", "Basic")
+    assert refused.code == 1 and "not exportable here: Basic" in refused.err
