@@ -10,7 +10,6 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -115,14 +114,15 @@ class BarReporter(Reporter):
         super().__init__(out)
         self.console = Console(file=self.out)
         self.bars = Progress(
-            TextColumn("{task.description:<18}"),
+            TextColumn("{task.description:<28}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[count]:>13}"),
+            TextColumn("{task.fields[rate]:>8}"),
             TimeElapsedColumn(),
             console=self.console,
         )
         self.tasks: dict[str, TaskID] = {}
+        self.totals: dict[str, int] = {}
         self.status: TaskID | None = None
         self.bars.start()
 
@@ -131,25 +131,34 @@ class BarReporter(Reporter):
 
     def waiting(self, progress: str) -> None:
         if self.status is None:
-            self.status = self.bars.add_task("export", total=None, rate=progress)
-        self.bars.update(self.status, rate=progress)
+            self.status = self.bars.add_task("export (facade)", total=None, count="", rate="")
+        self.bars.update(self.status, description=f"export: {progress}"[:28])
 
     def type_started(self, rtype: str, total: int, done: int) -> None:
         if self.status is not None:
             self.bars.remove_task(self.status)
             self.status = None
-        self.tasks[rtype] = self.bars.add_task(rtype, total=total, completed=done, rate="")
+        self.totals[rtype] = total
+        self.tasks[rtype] = self.bars.add_task(
+            rtype, total=total or 1, completed=done, count=f"{done}/{total}", rate=""
+        )
 
     def advance(self, rtype: str, lines: int) -> None:
         task = self.tasks[rtype]
         self.bars.advance(task, lines)
-        speed = self.bars.tasks[self.bars.task_ids.index(task)].speed
-        self.bars.update(task, rate=f"{speed:.0f}/s" if speed else "")
+        state = self.bars.tasks[self.bars.task_ids.index(task)]
+        speed = state.speed
+        self.bars.update(
+            task,
+            count=f"{int(state.completed)}/{self.totals[rtype]}",
+            rate=f"{speed:.0f}/s" if speed else "",
+        )
 
     def type_done(self, result: TypeResult) -> None:
         task = self.tasks.get(result.type)
         if task is not None:
-            self.bars.update(task, completed=result.received)
+            total = self.totals[result.type]
+            self.bars.update(task, completed=total or 1, count=f"{total}/{total}")
 
     def close(self) -> None:
         self.bars.stop()

@@ -250,3 +250,24 @@ def test_types_narrows_and_an_unknown_type_is_refused(
     assert tables == {"location", "organization", "sync_state"}
     refused = run_sync(fhir_base, key_file, target, "--types", "Basic")
     assert refused.code == 1 and "not exportable here: Basic" in refused.err
+
+
+def test_progress_bars_end_with_every_type_complete(
+    fhir_base: str, key_file: Path, tmp_path: Path
+) -> None:
+    """``--progress bar`` (what a terminal gets), rendered into a file: its final frame."""
+    ran = run_sync(
+        fhir_base,
+        key_file,
+        f"duckdb://{tmp_path / 'bars.duckdb'}",
+        "--types",
+        "Location,Practitioner",
+        "--progress",
+        "bar",
+    )
+    assert ran.code == 0, ran.err
+    bars = {line.split()[0]: line for line in ran.out.splitlines() if "━" in line}
+    rows = counts(tmp_path / "bars.duckdb", ["Location", "Practitioner"])
+    for rtype, n in rows.items():
+        assert f"{n}/{n}" in bars[rtype], ran.out
+    assert "total" in ran.out and " received, " not in ran.out  # bars, not lines
