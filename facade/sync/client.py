@@ -37,6 +37,10 @@ class JobGone(BulkError):
     """The export is unknown to the facade (deleted, expired, or never ours): start anew."""
 
 
+class JobFailed(BulkError):
+    """The facade reports the export failed (``500`` on its status URL): start anew."""
+
+
 def _diagnostics(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -199,7 +203,9 @@ class BulkClient:
             raise JobGone(_diagnostics(response))
         if response.status_code == 429 or response.status_code >= 502:
             return Poll(None, "busy", float(response.headers.get("retry-after", 2)))
-        raise BulkError(f"the export failed: {_diagnostics(response)}")
+        if response.status_code == 500:
+            raise JobFailed(f"the export failed: {_diagnostics(response)}")
+        raise BulkError(f"the export could not be polled: {_diagnostics(response)}")
 
     def lines(self, url: str) -> Iterator[bytes]:
         """One output file, streamed line by line."""

@@ -31,6 +31,7 @@ are under ``--full``. Deletions of incremental types are not reported by Bulk Da
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ import orjson
 from facade.bulk.plan import level_types
 from facade.mapping.loader import Mappings
 from facade.mapping.table import Table
-from facade.sync.client import BulkClient, BulkError, JobGone
+from facade.sync.client import BulkClient, BulkError, JobFailed, JobGone
 from facade.sync.columns import RowMaker
 from facade.sync.progress import Reporter, TypeResult
 from facade.sync.warehouse import TypeState, Warehouse
@@ -138,12 +139,13 @@ class Sync:
         for url, group in jobs.items():
             try:
                 self._take(url, group, results, resumed=True)
-            except JobGone:
+            except (JobGone, JobFailed) as exc:
                 left = [s for s in group if s.job == url]
-                self.reporter.say(f"export gone, started again: {', '.join(s.type for s in left)}")
-                for state in left:
-                    state.clear_job()
-                self.warehouse.save_all(left)
+                what = "gone" if isinstance(exc, JobGone) else "failed"
+                self.reporter.say(
+                    f"export {what}, started again: {', '.join(s.type for s in left)}"
+                )
+                self._forget(url, left)
         taken = {r.type for r in results}
         groups: dict[str | None, list[TypeState]] = {}
         for rtype, state in states.items():
@@ -155,7 +157,11 @@ class Sync:
                 state.clear_job()
                 state.job, state.job_since = url, since
             self.warehouse.save_all(group)  # a killed run finds the export again
-            self._take(url, group, results, resumed=False)
+            try:
+                self._take(url, group, results, resumed=False)
+            except JobFailed:
+                self._forget(url, [s for s in group if s.job == url])  # the next run starts anew
+                raise
         order = {t: i for i, t in enumerate(types)}
         results.sort(key=lambda r: order[r.type])
         self.reporter.close()
@@ -166,6 +172,14 @@ class Sync:
             self.warehouse.display,
         )
         return results
+
+    def _forget(self, url: str, states: list[TypeState]) -> None:
+        """These types' export is no more: the next export starts them from their ``since``."""
+        for state in states:
+            state.clear_job()
+        self.warehouse.save_all(states)
+        with contextlib.suppress(BulkError):  # gone already, or the facade is down: files expire
+            self.client.delete(url)
 
     def _take(
         self, url: str, group: list[TypeState], results: list[TypeResult], *, resumed: bool

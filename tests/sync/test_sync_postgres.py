@@ -8,7 +8,7 @@ import psycopg
 
 from tests.sync.support import counts, run_sync
 
-TYPES = ["Appointment", "Patient", "Practitioner", "Location"]
+TYPES = ["Patient", "Practitioner", "Location", "Schedule"]
 
 
 def test_sync_into_postgresql_matches_duckdb(
@@ -28,18 +28,29 @@ def test_sync_into_postgresql_matches_duckdb(
         assert all(n == ran.lines()[t]["rows"] for t, n in found.items())
         # jsonb and the typed columns, joined
         joined = con.execute(
-            "SELECT count(*), count(pr.id), count(p.id) FROM appointment a"
-            " JOIN practitioner pr ON pr.id = a.practitioner"
-            " JOIN patient p ON p.id = a.patient"
-            " WHERE a.status = 'booked' AND a.resource->>'status' = 'booked'"
-            " AND p.family = p.resource->'name'->0->>'family'"
+            "SELECT count(*), count(pr.id), count(l.id) FROM schedule s"
+            " LEFT JOIN practitioner pr ON pr.id = s.practitioner"
+            " LEFT JOIN location l ON l.id = s.location"
+            " WHERE s.resource->'actor'->0->>'reference' = 'Practitioner/' || s.practitioner"
         ).fetchone()
-        assert joined is not None and joined[0] > 0 and joined[0] == joined[1] == joined[2]
+        assert joined is not None and joined[0] == found["Schedule"] > 0
+        assert joined[0] == joined[1] == joined[2]
+        named = con.execute(
+            "SELECT count(*) FROM patient WHERE family = resource->'name'->0->>'family'"
+            " AND birthdate = (resource->>'birthDate')::date"
+        ).fetchone()
+        assert named == (found["Patient"],)
         state = con.execute(
             "SELECT count(*) FROM sync_state WHERE job IS NULL AND since IS NOT NULL"
         ).fetchone()
         assert state == (len(TYPES),)
     again = run_sync(fhir_base, key_file, postgres, "--types", ",".join(TYPES))
     assert again.code == 0, again.err
-    assert all(line["mode"].startswith("since ") for line in again.lines().values())
+    modes = {t: line["mode"].split()[0] for t, line in again.lines().items()}
+    assert modes == {
+        "Patient": "since",
+        "Practitioner": "since",
+        "Location": "since",
+        "Schedule": "full",
+    }
     assert again.changed() == {}

@@ -70,7 +70,7 @@ def reference(fhir_base: str, key_file: Path, tmp_path_factory: pytest.TempPathF
     return path
 
 
-TYPES = "Appointment,Condition,Encounter,Patient,Location"
+TYPES = "Condition,Encounter,Location,Patient"
 COMPARED = TYPES.split(",")
 
 
@@ -84,7 +84,7 @@ def test_ctrl_c_mid_file_resumes_at_the_next_line_of_the_same_export(
         client,
         warehouse,
         load_mappings(),
-        CtrlC("Condition", 3),
+        CtrlC("Encounter", 3),
         Options(types=COMPARED, batch=100),
     )
     with pytest.raises(KeyboardInterrupt):
@@ -92,20 +92,20 @@ def test_ctrl_c_mid_file_resumes_at_the_next_line_of_the_same_export(
     client.close()
     warehouse.close()
     states = _states(target)
-    assert states["Appointment"][0] is not None and states["Appointment"][1] is None  # done
-    since, job, files = states["Condition"]
+    assert states["Condition"][0] is not None and states["Condition"][1] is None  # done
+    since, job, files = states["Encounter"]
     assert since is None and job is not None and files  # three batches stored, with their place
-    stored = query(target, "SELECT count(*) FROM condition")[0][0]
+    stored = query(target, "SELECT count(*) FROM encounter")[0][0]
     assert stored == 300
-    assert all(states[t][1] == job for t in ("Encounter", "Patient", "Location"))
+    assert all(states[t][1] == job for t in ("Location", "Patient"))
 
     ran = run_sync(fhir_base, key_file, f"duckdb://{target}", "--types", TYPES)
     assert ran.code == 0, ran.err
-    assert f"export continuing: Condition, Encounter, Location, Patient (full) {job}" in ran.out
+    assert f"export continuing: Encounter, Location, Patient (full) {job}" in ran.out
     lines = ran.lines()
-    assert lines["Appointment"]["mode"].startswith("since ")  # not exported again in full
+    assert lines["Condition"]["mode"].startswith("since ")  # not exported again in full
     full = counts(reference, COMPARED)
-    assert lines["Condition"]["received"] == full["Condition"] - stored  # only the rest
+    assert lines["Encounter"]["received"] == full["Encounter"] - stored  # only the rest
     assert counts(target, COMPARED) == full
     _no_duplicates(target)
     assert all(s[1] is None and s[2] == {} for s in _states(target).values())
@@ -123,7 +123,7 @@ def test_an_export_the_facade_lost_restarts_only_the_unfinished_types(
     _interrupted_types(fhir_base, key_file, target)
     states = _states(target)
     job = states["Encounter"][1]
-    assert job and states["Appointment"][1] is None and states["Condition"][1] is None
+    assert job and states["Condition"][1] is None and states["Encounter"][2]
     token = sync_clients.token(sync_facade.base_url, BACKEND)
     assert httpx.delete(job, headers=bearer(token)).status_code == 202  # e.g. it expired
 
@@ -140,7 +140,7 @@ def test_an_export_the_facade_lost_restarts_only_the_unfinished_types(
 
 
 def _interrupted_types(fhir_base: str, key: Path, target: Path) -> None:
-    """Appointment and Condition stored, Ctrl-C in Encounter's first batches."""
+    """Condition stored, Ctrl-C in Encounter's second batch."""
     client = BulkClient(fhir_base, Credentials(BACKEND, key=load_key(key)))
     warehouse = open_warehouse(f"duckdb://{target}")
     try:
@@ -189,7 +189,7 @@ def test_a_killed_sync_continues_the_same_export(
 ) -> None:
     target = tmp_path / "w.duckdb"
     faults = sync_emulator_app.state.faults
-    faults.set_plan(FaultPlan(bulk_export_seconds=4))  # athena's own export takes a while
+    faults.set_plan(FaultPlan(bulk_export_seconds=2))  # athena's own export takes a while
     try:
         proc = _start(sync_args(fhir_base, key_file, f"duckdb://{target}", "--types", TYPES))
         line = _read_until(proc, "export started: ")
