@@ -14,7 +14,9 @@ A run:
    NDJSON files, upserting every batch of lines together with the file position reached;
 4. when a type's files are all in, sets its ``since`` to the export's
    ``transactionTime`` and clears its export; when all of an export's types are done,
-   deletes the export on the facade.
+   deletes the export on the facade. An export with error entries (a partial success:
+   athena refused some patient's search) is stored, but moves no ``since`` and marks
+   nothing deleted, so the next run asks for the same changes again.
 
 Incremental by type, from its table: a type whose resources carry ``meta.lastUpdated``
 (athena's FHIR resources, and rest sources that map athena's ``lastmodified``, e.g.
@@ -195,10 +197,12 @@ class Sync:
             time.sleep(min(max(poll.retry_after, 0.1), POLL_CAP))
         manifest = poll.manifest
         errors = manifest.get("error") or []
+        clean = not errors
         if errors:
             self.reporter.say(
-                f"the export reported problems ({len(errors)} OperationOutcome file(s));"
-                " the types it could export are stored"
+                f"the export reported problems ({len(errors)} OperationOutcome file(s)): what it"
+                " exported is stored; since is kept and no row is marked deleted, so the next"
+                " run asks for the same changes again"
             )
         outputs = [o for o in manifest.get("output", []) if isinstance(o, dict)]
         for state in group:
@@ -206,7 +210,7 @@ class Sync:
             files = [
                 (str(o["url"]), int(o.get("count", 0))) for o in outputs if o["type"] == state.type
             ]
-            results.append(self._store_type(state, files))
+            results.append(self._store_type(state, files, clean))
         try:
             self.client.delete(url)
         except BulkError as exc:
@@ -214,7 +218,11 @@ class Sync:
 
     # -- one type ------------------------------------------------------------------------
 
-    def _store_type(self, state: TypeState, files: list[tuple[str, int]]) -> TypeResult:
+    def _store_type(
+        self, state: TypeState, files: list[tuple[str, int]], clean: bool
+    ) -> TypeResult:
+        """Store the type's files; then, if the export was ``clean`` (no error entries),
+        reconcile a full type's deletions and move its ``since`` on."""
         started = time.monotonic()
         calls = self.client.calls
         rtype = state.type
@@ -248,9 +256,10 @@ class Sync:
             self.reporter.advance(rtype, len(batch))
         self.warehouse.begin()
         try:
-            if full:
+            if full and clean:
                 result.deleted = self.warehouse.sweep(table, seen)
-            state.since = state.transaction_time
+            if clean:
+                state.since = state.transaction_time
             state.synced_at = datetime.now(UTC).replace(tzinfo=None)
             state.clear_job()
             self.warehouse.save(state)

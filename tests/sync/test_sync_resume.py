@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator.faults import FaultPlan
+from emulator.faults import FaultPlan, FaultRule
 from facade.mapping.loader import load_mappings
 from facade.settings import Settings
 from facade.sync.client import BulkClient, Credentials, load_key
@@ -229,3 +229,38 @@ def test_every_runs_on_a_schedule_and_stops_cleanly_on_ctrl_c(
     assert proc.returncode == INTERRUPTED
     assert "interrupted: what was stored is kept; the next run resumes" in err
     assert "Traceback" not in err
+
+
+def test_a_partial_export_keeps_since_and_deletes_nothing(
+    fhir_base: str, key_file: Path, tmp_path: Path, sync_emulator_app: Any
+) -> None:
+    """athena refuses one patient's appointments: the facade's export is a partial success
+    (an error entry); the sync stores the rest but neither marks that patient's rows deleted
+    nor moves ``since`` past what it did not get."""
+    target = tmp_path / "w.duckdb"
+    first = run_sync(fhir_base, key_file, f"duckdb://{target}", "--types", "Appointment")
+    assert first.code == 0, first.err
+    before = _states(target)["Appointment"][0]
+    theirs = query(target, "SELECT count(*) FROM appointment WHERE patient = 'a-195900.E-60179'")[
+        0
+    ][0]
+    assert theirs > 0
+    faults = sync_emulator_app.state.faults
+    faults.add_rule(
+        FaultRule(kind="status", status=400, path=r"^/v1/195900/patients/60179/appointments")
+    )
+    try:
+        partial = run_sync(
+            fhir_base, key_file, f"duckdb://{target}", "--types", "Appointment", "--full"
+        )
+    finally:
+        faults.set_plan(FaultPlan())
+    assert partial.code == 0, partial.err
+    assert "the export reported problems" in partial.out
+    line = partial.lines()["Appointment"]
+    assert line["deleted"] == 0 and line["rows"] == first.lines()["Appointment"]["rows"]
+    assert line["received"] == line["rows"] - theirs
+    assert _states(target)["Appointment"][0] == before  # the same window is asked again
+    again = run_sync(fhir_base, key_file, f"duckdb://{target}", "--types", "Appointment")
+    assert again.code == 0 and "problems" not in again.out
+    assert _states(target)["Appointment"][0] > before
