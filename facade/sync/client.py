@@ -98,6 +98,7 @@ class BulkClient:
         self._token: str | None = None
         self._expires = 0.0
         self._token_url: str | None = None
+        self.granted: str | None = None  # the scopes the last token was granted
 
     def close(self) -> None:
         self.http.close()
@@ -151,6 +152,7 @@ class BulkClient:
             raise BulkError(f"no access token: {_diagnostics(response)}")
         body = response.json()
         self._token = str(body["access_token"])
+        self.granted = str(body.get("scope") or self.credentials.scope)
         self._expires = time.time() + float(body.get("expires_in", 300))
         return self._token
 

@@ -4,7 +4,8 @@ A run:
 
 1. decides its types: every type the facade's tables can export at system level
    (:func:`facade.bulk.plan.level_types`, never a list of types), that the deployment's
-   CapabilityStatement serves, narrowed by ``--types``;
+   CapabilityStatement serves and the client's token may read and search (its granted
+   ``system/`` scopes), narrowed by ``--types``;
 2. resumes first the exports a previous run left (a type's state names its export's
    status URL): if the facade still has that export, its files are read on from the
    first line not yet stored; if not (deleted, expired: 404), those types start anew;
@@ -41,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from facade.auth.scopes import ScopeSet
 from facade.bulk.plan import level_types
 from facade.mapping.loader import Mappings
 from facade.mapping.table import Table
@@ -104,17 +106,26 @@ class Sync:
     # -- what to sync --------------------------------------------------------------------
 
     def plan_types(self) -> list[str]:
+        """The exportable types the deployment serves and the client's token may read and
+        search (``system/`` scopes: a type outside them would make the kick-off a 403)."""
         served = self.client.served_types()
         types = [t for t in level_types(self.mappings, "system") if t in served]
+        self.client.token()
+        granted = ScopeSet.parse(self.client.granted or "")
+        system = ScopeSet(tuple(s for s in granted.scopes if s.context == "system"), ())
+        readable = [t for t in types if system.allows(t, "r") and system.allows(t, "s")]
         wanted = self.options.types
-        if wanted:
-            unknown = sorted(set(wanted) - set(types))
-            if unknown:
-                raise SyncError(
-                    f"not exportable here: {', '.join(unknown)} (exportable: {', '.join(types)})"
-                )
-            types = [t for t in types if t in wanted]
-        return types
+        if not wanted:
+            return readable
+        unknown = sorted(set(wanted) - set(types))
+        if unknown:
+            raise SyncError(
+                f"not exportable here: {', '.join(unknown)} (exportable: {', '.join(types)})"
+            )
+        refused = sorted(set(wanted) - set(readable))
+        if refused:
+            raise SyncError(f"this client may not read: {', '.join(refused)}")
+        return [t for t in readable if t in wanted]
 
     def _full(self, rtype: str) -> bool:
         table = self.mappings.table(rtype)

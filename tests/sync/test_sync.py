@@ -9,6 +9,7 @@ non-terminal shows.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from facade.bulk.plan import level_types
 from facade.mapping.loader import load_mappings
+from tests.bulk.support import GRANULAR, GRANULAR_SCOPE, Clients
 from tests.sync.conftest import athena_calls
 from tests.sync.support import Ran, counts, query, run_sync
 
@@ -271,3 +273,20 @@ def test_progress_bars_end_with_every_type_complete(
     for rtype, n in rows.items():
         assert f"{n}/{n}" in bars[rtype], ran.out
     assert "total" in ran.out and " received, " not in ran.out  # bars, not lines
+
+
+def test_a_granular_client_gets_only_what_its_scopes_let_it_read(
+    fhir_base: str, sync_clients: Clients, tmp_path: Path
+) -> None:
+    """Rows are what the token may read: its types only, and finished encounters only."""
+    key = tmp_path / "granular.jwk.json"
+    key.write_text(json.dumps(sync_clients.key(GRANULAR).as_dict(private=True)))
+    db = tmp_path / "granular.duckdb"
+    args = ["--client-id", GRANULAR, "--key", str(key), "--scope", GRANULAR_SCOPE]
+    ran = run_sync(fhir_base, key, f"duckdb://{db}", *args)
+    assert ran.code == 0, ran.err
+    assert set(ran.lines()) == {"Condition", "Encounter", "Patient"}
+    statuses = {s for (s,) in query(db, "SELECT DISTINCT status FROM encounter")}
+    assert statuses == {"finished"}
+    refused = run_sync(fhir_base, key, f"duckdb://{db}", *args, "--types", "Appointment")
+    assert refused.code == 1 and "this client may not read: Appointment" in refused.err
