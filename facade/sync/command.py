@@ -43,6 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--full", action="store_true", help="export everything again; unlisted rows -> deleted"
     )
     sync.add_argument("--every", default=None, help="keep syncing on a schedule, e.g. 15m")
+    sync.add_argument(
+        "--reconcile-every",
+        default=None,
+        help="export incremental types in full this often (deletions), e.g. 1d",
+    )
     sync.add_argument("--runs", type=int, default=None, help="with --every: stop after N runs")
     sync.add_argument(
         "--overlap", default="60s", help="_since reaches back this far before the last export"
@@ -76,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
         key = load_key(Path(args.key)) if args.key else None
         interval = parse_interval(args.every) if args.every else None
         overlap = timedelta(seconds=parse_interval(args.overlap))
+        reconcile = (
+            timedelta(seconds=parse_interval(args.reconcile_every))
+            if args.reconcile_every
+            else None
+        )
     except (OSError, ValueError, BulkError) as exc:
         print(f"sync: {exc}", file=sys.stderr)
         return 2
@@ -84,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     credentials = Credentials(client_id, key=key, secret=secret, scope=args.scope)
     target = args.to or f"duckdb:///{(settings.data_dir / 'warehouse.duckdb').resolve()}"
-    options = Options(types=types_argument(args.types), full=args.full, overlap=overlap)
+    options = Options(
+        types=types_argument(args.types), full=args.full, overlap=overlap, reconcile=reconcile
+    )
     mappings = load_mappings()
     try:
         warehouse = open_warehouse(target)

@@ -28,8 +28,8 @@ a cancelled, rescheduled or checked-in appointment, an edited patient (athena up
 changed row. A type without it (Slot, Schedule, PractitionerRole: small reference data
 that athena stamps nowhere) is exported in full every run, and its rows that the export
 no longer lists are marked ``deleted`` (a booked slot is no longer free), as every type's
-are under ``--full``. Deletions of incremental types are not reported by Bulk Data
-2.0.0 exports of the facade (no ``deleted`` array); ``--full`` reconciles them.
+are under ``--full`` and once per ``--reconcile-every``. Deletions of incremental types are not reported by Bulk Data
+2.0.0 exports of the facade (no ``deleted`` array); reconciling runs find them.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class Options:
     types: list[str] | None = None
     full: bool = False
     overlap: timedelta = timedelta(seconds=60)
+    reconcile: timedelta | None = None  # an incremental type is exported in full this often
     batch: int = 500
 
 
@@ -127,12 +128,20 @@ class Sync:
             raise SyncError(f"this client may not read: {', '.join(refused)}")
         return [t for t in readable if t in wanted]
 
-    def _full(self, rtype: str) -> bool:
-        table = self.mappings.table(rtype)
-        return self.options.full or table is None or not carries_last_updated(table)
+    def _full(self, state: TypeState) -> bool:
+        """Exported without ``_since`` (and its absent rows marked deleted): always for a
+        type without change dates, under ``--full``, and ``--reconcile-every`` apart."""
+        table = self.mappings.table(state.type)
+        if self.options.full or table is None or not carries_last_updated(table):
+            return True
+        every = self.options.reconcile
+        if every is None:
+            return False
+        now = datetime.now(UTC).replace(tzinfo=None)
+        return state.reconciled_at is None or now - state.reconciled_at >= every
 
     def _since(self, state: TypeState) -> str | None:
-        if self._full(state.type) or state.since is None:
+        if state.since is None or self._full(state):
             return None
         return instant(_parse(state.since) - self.options.overlap)
 
@@ -267,11 +276,13 @@ class Sync:
             self.reporter.advance(rtype, len(batch))
         self.warehouse.begin()
         try:
+            now = datetime.now(UTC).replace(tzinfo=None)
             if full and clean:
                 result.deleted = self.warehouse.sweep(table, seen)
+                state.reconciled_at = now
             if clean:
                 state.since = state.transaction_time
-            state.synced_at = datetime.now(UTC).replace(tzinfo=None)
+            state.synced_at = now
             state.clear_job()
             self.warehouse.save(state)
             self.warehouse.commit()

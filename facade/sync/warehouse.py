@@ -41,6 +41,7 @@ class TypeState:
     job_since: str | None = None  # the _since that export was started with (None: full)
     files: dict[str, int] = field(default_factory=dict)  # file URL -> lines stored; -1 done
     transaction_time: str | None = None  # the job's, once its manifest is in
+    reconciled_at: datetime | None = None  # the last full export that marked deletions
 
     def clear_job(self) -> None:
         self.job = self.job_since = self.transaction_time = None
@@ -104,6 +105,7 @@ class Warehouse(ABC):
             " synced_at TIMESTAMP, job VARCHAR, job_since VARCHAR, files VARCHAR,"
             " transaction_time VARCHAR)"
         )
+        self.run(f"ALTER TABLE {STATE} ADD COLUMN IF NOT EXISTS reconciled_at TIMESTAMP")
         self.commit()
 
     def ensure(self, rtype: str, columns: list[Column]) -> str:
@@ -202,11 +204,19 @@ class Warehouse(ABC):
 
     def states(self) -> dict[str, TypeState]:
         found = {}
-        for rtype, since, synced_at, job, job_since, files, tt in self.run(
-            f"SELECT type, since, synced_at, job, job_since, files, transaction_time FROM {STATE}"
+        for rtype, since, synced_at, job, job_since, files, tt, reconciled in self.run(
+            "SELECT type, since, synced_at, job, job_since, files, transaction_time,"
+            f" reconciled_at FROM {STATE}"
         ):
             found[str(rtype)] = TypeState(
-                str(rtype), since, synced_at, job, job_since, json.loads(files or "{}"), tt
+                str(rtype),
+                since,
+                synced_at,
+                job,
+                job_since,
+                json.loads(files or "{}"),
+                tt,
+                reconciled,
             )
         return found
 
@@ -215,7 +225,7 @@ class Warehouse(ABC):
         self.run(f"DELETE FROM {STATE} WHERE type = ?", [state.type])
         self.run(
             f"INSERT INTO {STATE} (type, since, synced_at, job, job_since, files,"
-            " transaction_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " transaction_time, reconciled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 state.type,
                 state.since,
@@ -224,6 +234,7 @@ class Warehouse(ABC):
                 state.job_since,
                 json.dumps(state.files),
                 state.transaction_time,
+                state.reconciled_at,
             ],
         )
 

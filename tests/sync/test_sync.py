@@ -216,7 +216,7 @@ def test_a_booked_slot_is_marked_deleted_and_the_appointment_added(
     assert appointment == [("booked", patient, slot)]
 
 
-def test_full_marks_a_deleted_patient(
+def test_a_reconciling_run_marks_a_deleted_patient(
     second: tuple[Ran, int],
     fhir_base: str,
     key_file: Path,
@@ -230,9 +230,14 @@ def test_full_marks_a_deleted_patient(
     )[0][0]
     gone = athena.put(f"/v1/{PRACTICE}/patients/{_local(patient)}", data={"status": "deleted"})
     assert gone.status_code == 200, gone.text
-    incremental = run_sync(fhir_base, key_file, f"duckdb://{warehouse}", "--types", "Patient")
+    target = f"duckdb://{warehouse}"
+    # reconciled by the first (full) run, less than an hour ago: still incremental
+    incremental = run_sync(
+        fhir_base, key_file, target, "--types", "Patient", "--reconcile-every", "1h"
+    )
     assert incremental.code == 0 and incremental.lines()["Patient"]["deleted"] == 0
-    full = run_sync(fhir_base, key_file, f"duckdb://{warehouse}", "--types", "Patient", "--full")
+    assert incremental.lines()["Patient"]["mode"].startswith("since ")
+    full = run_sync(fhir_base, key_file, target, "--types", "Patient", "--reconcile-every", "1s")
     assert full.code == 0, full.err
     line = full.lines()["Patient"]
     assert line["mode"] == "full" and line["deleted"] == 1 and line["changed"] == 0
