@@ -24,7 +24,7 @@ Incremental by type, from its table: a type whose resources carry ``meta.lastUpd
 Appointment) is exported with ``_since`` = its last ``transactionTime`` less
 ``overlap`` (clock skew between the facade and athena, and athena's one-second stamps):
 a cancelled, rescheduled or checked-in appointment, an edited patient (athena updates
-``lastmodified``/``lastUpdated``, the stamp its changed feeds key on too) arrives as a
+``lastmodified``/``lastUpdated``, the stamp its ``startlastmodified`` filters use) arrives as a
 changed row. A type without it (Slot, Schedule, PractitionerRole: small reference data
 that athena stamps nowhere; Coverage, as the facade maps it) is exported in full every run, and its rows that the export
 no longer lists are marked ``deleted`` (a booked slot is no longer free), as every type's
