@@ -26,8 +26,8 @@ Appointment) is exported with ``_since`` = its last ``transactionTime`` less
 a cancelled, rescheduled or checked-in appointment, an edited patient (athena updates
 ``lastmodified``/``lastUpdated``, the stamp its ``startlastmodified`` filters use) arrives as a
 changed row. A type without it (Slot, Schedule, PractitionerRole: small reference data
-that athena stamps nowhere; Coverage, as the facade maps it) is exported in full every run, and its rows that the export
-no longer lists are marked ``deleted`` (a booked slot is no longer free), as every type's
+that athena stamps nowhere; Coverage, as the facade maps it) is exported in full every
+run, and its rows that the export no longer lists are marked ``deleted`` (a booked slot is no longer free), as every type's
 are under ``--full`` and once per ``--reconcile-every``. Deletions of incremental types
 are not reported by Bulk Data 2.0.0 exports of the facade (no ``deleted`` array); only
 reconciling runs find them.
