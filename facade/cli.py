@@ -1,5 +1,5 @@
 """``athena-facade``: serve (facade + embedded emulator), mcp (MCP over stdio), emulator (alone),
-bench, conformance, clients, keys, audit, vault, cluster."""
+bench, conformance, clients, keys, audit, vault, cluster, sync (warehouse)."""
 
 from __future__ import annotations
 
@@ -412,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     from facade.cluster.command import add_parser as add_cluster
 
     add_cluster(sub)  # athena-facade cluster (README "Scale-out")
+    from facade.sync.command import add_parser as add_sync
+
+    add_sync(sub)
     args = parser.parse_args(argv)
     level = (
         getattr(logging, str(args.log_level).upper(), logging.INFO)

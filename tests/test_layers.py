@@ -99,8 +99,9 @@ def test_the_checker_sees_a_forbidden_edge() -> None:
     assert any(name.startswith("fastapi") for name in found)
 
 
-# Entry points over the engine other than the HTTP face (the event engine, bulk export jobs)
-# obey the same rules, as do the audit trail and API-drift monitoring (its probe speaks httpx to athena).
+# Entry points over the engine other than the HTTP face (the event engine, bulk export jobs,
+# the warehouse sync) obey the same rules, as do the audit trail and API-drift monitoring (its
+# probe speaks httpx to athena).
 ENGINE = [
     "facade/engine",
     "facade/workflows",
@@ -108,12 +109,14 @@ ENGINE = [
     "facade/bulk",
     "facade/audit",
     "facade/drift",
+    "facade/sync",
 ]
 ENGINE_FORBIDDEN = ("fastapi", "starlette", "uvicorn", "granian")
 BELOW_API = [
     "facade/audit",
     "facade/bulk",
     "facade/drift",
+    "facade/sync",
     "facade/engine",
     "facade/events",
     "facade/workflows",
@@ -139,6 +142,8 @@ def test_engine_packages_exist() -> None:
     assert ROOT / "facade/drift/monitor.py" in ENGINE_FILES
     assert ROOT / "facade/drift/probe.py" in BELOW_API_FILES
     assert ROOT / "facade/audit/recorder.py" in ENGINE_FILES
+    assert ROOT / "facade/sync/run.py" in ENGINE_FILES
+    assert ROOT / "facade/sync/run.py" in BELOW_API_FILES
 
 
 @pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(ROOT)))

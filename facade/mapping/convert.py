@@ -88,7 +88,8 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
         assert source.record_id is not None, "rest sources declare record_id"
         resource["id"] = format_id(practice, table.id.prefix, str(record[source.record_id]))
     _apply_fields(record, source, resource, practice, codes)
-    meta: Json = {}
+    mapped_meta = resource.pop("meta", None)  # a rest field's meta.lastUpdated
+    meta: Json = dict(mapped_meta) if isinstance(mapped_meta, dict) else {}
     upstream_meta = record.get("meta")
     if (
         source.surface in ("fhir", "store")
