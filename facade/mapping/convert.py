@@ -122,9 +122,9 @@ def apply_read_fields(
     prefilter's partial rendering: facade/mapping/filter.py)."""
     for field in fields:
         step = _STEPS.get((id(field), practice))
-        if step is None:
+        if step is None or step.field is not field:
             step = _compile(field, practice)
-        if step is _WRITE_ONLY:
+        if step.write_only:
             continue
         names, read, segments, coding = step.names, step.read, step.segments, step.coding
         if isinstance(names, tuple):
@@ -160,16 +160,19 @@ class _Step:
     read: Callable[[Any], Any] | None  # None: identity
     segments: tuple[Segment, ...]
     coding: bool
+    write_only: bool = False
 
 
+# Keyed by id(field): every step holds its field, so the id cannot be reused by another
+# field while the entry lives (tables loaded again, e.g. in tests, make new fields); the
+# lookup also checks identity.
 _STEPS: dict[tuple[int, str], _Step] = {}
-_WRITE_ONLY = _Step(Field_(fhir="id", athena="id"), "", None, (), False)
 
 
 def _compile(field: Field_, practice: str) -> _Step:
     """A field's read step (cached per field object and practice: tables are loaded once)."""
     if field.direction == "write":
-        step = _WRITE_ONLY
+        step = _Step(field, "", None, (), False, write_only=True)
     else:
         segments = parse_path(_template(field.fhir, practice))
         names = tuple(field.athena) if isinstance(field.athena, list) else field.athena

@@ -58,3 +58,22 @@ def test_an_update_sends_only_what_changes_and_clears_what_was_left_out() -> Non
     fields = {"firstname": "Amy", "homephone": "", "race": ["2106-3", "2028-9"], "status": "active"}
     assert form_of(step, fields, baseline) == {"homephone": "", "race": "2106-3\t2028-9"}
     assert form_of(step, baseline, baseline) == {}
+
+
+def test_a_compiled_read_step_never_answers_for_another_field() -> None:
+    """Compiled read steps are keyed by the field's id: a write-only field's entry once held
+    no reference to its field, so after tables were loaded again a new read field at the same
+    address was taken for write-only and left out (Coverage.class lost its plan entry in a
+    full test run)."""
+    from facade.mapping.convert import Codes, apply_read_fields
+    from facade.mapping.table import Field_
+
+    codes = Codes({})
+    for _ in range(200):  # CPython reuses a freed object's address at once
+        write = Field_(fhir="gender", athena="sex", direction="write")
+        apply_read_fields({"sex": "F"}, [write], {}, PID, codes)
+        del write
+        read = Field_(fhir="gender", athena="sex", direction="read")
+        out: dict[str, Any] = {}
+        apply_read_fields({"sex": "F"}, [read], out, PID, codes)
+        assert out == {"gender": "F"}
