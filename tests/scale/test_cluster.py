@@ -343,7 +343,8 @@ def test_one_feed_poller_at_a_time_and_a_killed_pollers_successor_loses_nothing(
         "commit": True,
         "delay_seconds": 120,
         "methods": ["GET"],
-        "path": r"/appointments/changed$",
+        # this practice's feed only: the other practice's poll must not take the one fault
+        "path": rf"/{PID}/appointments/changed$",
         "count": 1,
     }
     assert admin.post("faults/rules", json=rule).status_code == 201
