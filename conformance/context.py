@@ -25,6 +25,19 @@ PROFILES = {
 }
 
 
+def profile_of(resource: Json) -> str | None:
+    """The US Core 6.1.0 profile to validate ``resource`` against: the first it declares
+    (Observation, Condition and DiagnosticReport have several), else its type's."""
+    declared = [
+        str(p).split("|", 1)[0]
+        for p in resource.get("meta", {}).get("profile", [])
+        if str(p).startswith(US_CORE)
+    ]
+    if declared:
+        return f"{declared[0]}|6.1.0"
+    return PROFILES.get(str(resource.get("resourceType")))
+
+
 @dataclass
 class Context:
     client: FhirClient

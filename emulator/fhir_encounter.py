@@ -31,7 +31,7 @@ from emulator.visits import DiagnosisRecord, EncounterRecord
 ENCOUNTER_ID: Final = re.compile(r"^a-(?P<practice>\d+)\.encounter-(?P<id>\d+)$")
 CONDITION_ID: Final = re.compile(r"^a-(?P<practice>\d+)\.ENCDX-(?P<id>\d+)$")
 PROVENANCE_ID: Final = re.compile(
-    r"^a-(?P<practice>\d+)\.Provenance-(?P<kind>Encounter|Patient|Coverage)-(?P<id>\d+)$"
+    r"^a-(?P<practice>\d+)\.Provenance-(?P<kind>[A-Za-z]+)-(?P<id>\d+)$"
 )
 DAR_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 PARTICIPATION_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"

@@ -159,7 +159,8 @@ def test_condition_read_and_search(cfhir: httpx.Client) -> None:
     problems = cfhir.get(
         "/Condition", params={"patient": "a-195900.E-60181", "category": "problem-list-item"}
     ).json()
-    assert problems["total"] == 0
+    # the problem list (emulator/clinical_seed.py): diabetes and hypertension, both chronic
+    assert problems["total"] == 2
     assert cfhir.get("/Condition/a-195900.ENCDX-1").status_code == 404
 
 
