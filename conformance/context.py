@@ -45,6 +45,9 @@ class Context:
     patients: dict[str, Json] = field(default_factory=dict)
     encounters: dict[str, list[Json]] = field(default_factory=dict)  # patient id -> its encounters
     resolved: list[Json] = field(default_factory=list)  # reference targets read
+    # US Core clinical groups (conformance/uscore.py): profile -> the resources collected
+    uscore: dict[str, list[Json]] = field(default_factory=dict)
+    resolved_uscore: list[Json] = field(default_factory=list)
 
     def all_encounters(self) -> list[Json]:
         return [e for found in self.encounters.values() for e in found]

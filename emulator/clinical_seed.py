@@ -45,9 +45,14 @@ CVX = "http://hl7.org/fhir/sid/cvx"
 OBS_CAT = "http://terminology.hl7.org/CodeSystem/observation-category"
 US_CORE_CAT = "http://hl7.org/fhir/us/core/CodeSystem/us-core-category"
 DAR = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+DAR_EXTENSION = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 INTERP = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 ATHENA_FHIR = "https://api.preview.platform.athenahealth.com/fhir/r4"
 XHTML = "http://www.w3.org/1999/xhtml"
+# a 1x1 grey PNG (report key images)
+TINY_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg=="
+)
 
 
 def cc(system: str, code: str, display: str, text: str | None = None) -> Json:
@@ -128,6 +133,7 @@ NOTE_TYPES = [
     ("11506-3", "Progress note"),
     ("34117-2", "History and physical note"),
     ("18842-5", "Discharge summary"),
+    ("28570-0", "Procedure note"),
 ]
 
 
@@ -186,7 +192,7 @@ def build_clinical(world: World) -> ClinicalStore:
             _patient_chart(chart, record, encounters)
     child = next((p for p in world.live_patients(PRACTICE) if _is_child(p, world.today)), None)
     if child is not None:
-        _pediatric(chart, child.patientid, world.today)
+        _pediatric(chart, child.patientid, world.today - timedelta(days=30))
     return store
 
 
@@ -252,7 +258,11 @@ def _patient_chart(chart: Chart, record: Any, encounters: list[EncounterRecord])
     at = latest.start
     for encounter in encounters[-2:]:
         _vitals(p, encounter, missing_temperature=patientid == 60184 and encounter is latest)
-    specimen, request, lab_results = _labs(p, latest, pending=patientid == 60181)
+    if patientid == 60184:  # vitals not taken at the first visit: data-absent-reason
+        _vitals(p, encounters[0], missing_temperature=True, missing=True)
+    if patientid == 60183:  # growth-chart data from her childhood record [G]
+        _pediatric(chart, patientid, date(1991, 6, 3))
+    specimen, request, lab_results = _labs(p, latest, pending=patientid in (60178, 60181))
     _lab_report(p, latest, specimen, request, lab_results)
     _social(p, latest, female=female, age=_age(dob, chart.world.today))
     _allergies(p, at, none_known=patientid == 60184)
@@ -261,6 +271,7 @@ def _patient_chart(chart: Chart, record: Any, encounters: list[EncounterRecord])
     _immunizations(p, latest)
     _procedures(p, latest)
     _notes(p, latest, patientid)
+    _reports(p, latest, patientid)
     _plans(p, latest, patientid)
     if patientid in (60181, 60182):
         _device(p, at, patientid)
@@ -268,10 +279,16 @@ def _patient_chart(chart: Chart, record: Any, encounters: list[EncounterRecord])
         _related_person(p, at, patientid)
 
 
-def _vitals(p: PatientChart, encounter: EncounterRecord, *, missing_temperature: bool) -> None:
+def _vitals(
+    p: PatientChart, encounter: EncounterRecord, *, missing_temperature: bool, missing: bool = False
+) -> None:
+    """One visit's vital signs; ``missing``: none was taken (each with data-absent-reason)."""
     assert encounter.start is not None
     at = encounter.start + timedelta(minutes=10)
     enc = _encounter_id(encounter)
+    if missing:
+        _missing_vitals(p, at, enc)
+        return
     systolic, diastolic = p.value(108, 148), p.value(66, 92)
     p.obs("us-core-blood-pressure", [VITAL_CAT], cc(LOINC, "85354-9", "Blood pressure panel with all children optional", "Blood pressure"), at,
           encounter=enc, component=[
@@ -302,12 +319,40 @@ def _vitals(p: PatientChart, encounter: EncounterRecord, *, missing_temperature:
           ])  # fmt: skip
 
 
-def _pediatric(chart: Chart, patientid: int, today: date) -> None:
+def _missing_vitals(p: PatientChart, at: datetime, enc: str) -> None:
+    unknown = cc(DAR, "unknown", "Unknown")
+    p.obs("us-core-blood-pressure", [VITAL_CAT], cc(LOINC, "85354-9", "Blood pressure panel with all children optional", "Blood pressure"), at,
+          encounter=enc, component=[
+              {"code": cc(LOINC, "8480-6", "Systolic blood pressure"), "dataAbsentReason": unknown},
+              {"code": cc(LOINC, "8462-4", "Diastolic blood pressure"), "dataAbsentReason": unknown},
+          ], dataAbsentReason=cc(DAR, "not-performed", "Not Performed"))  # fmt: skip
+    for _, profile, code, display, _unit, _ucum, _low, _high in VITALS:
+        p.obs(
+            profile,
+            [VITAL_CAT],
+            cc(LOINC, code, display, display),
+            at,
+            encounter=enc,
+            dataAbsentReason=unknown,
+        )
+    p.obs("us-core-bmi", [VITAL_CAT], cc(LOINC, "39156-5", "Body mass index (BMI) [Ratio]", "BMI"), at,
+          encounter=enc, dataAbsentReason=unknown)  # fmt: skip
+    spo2: Json = {"coding": [{"system": LOINC, "code": "2708-6", "display": "Oxygen saturation in Arterial blood"},
+                             {"system": LOINC, "code": "59408-5", "display": "Oxygen saturation in Arterial blood by Pulse oximetry"}]}  # fmt: skip
+    p.obs("us-core-pulse-oximetry", [VITAL_CAT], spo2, at, encounter=enc, dataAbsentReason=unknown,
+          component=[{"code": cc(LOINC, "3151-8", "Inhaled oxygen flow rate"), "dataAbsentReason": unknown},
+                     {"code": cc(LOINC, "3150-0", "Inhaled oxygen concentration"), "dataAbsentReason": unknown}])  # fmt: skip
+
+
+def _pediatric(chart: Chart, patientid: int, day: date) -> None:
     p = PatientChart(chart, patientid, random.Random(patientid))
-    at = datetime.combine(today - timedelta(days=30), time(10, 0), UTC)
+    at = datetime.combine(day, time(10, 0), UTC)
     for _, profile, code, display, unit, ucum, low, high in PEDIATRIC:
         p.obs(profile, [VITAL_CAT], cc(LOINC, code, display, display), at,
               valueQuantity=qty(p.value(low, high), unit, ucum))  # fmt: skip
+        # a year later the measurement was not recorded
+        p.obs(profile, [VITAL_CAT], cc(LOINC, code, display, display), at + timedelta(days=365),
+              dataAbsentReason=cc(DAR, "unknown", "Unknown"))  # fmt: skip
 
 
 def _labs(
@@ -434,17 +479,23 @@ def _social(p: PatientChart, encounter: EncounterRecord, *, female: bool, age: i
                                      "item": [{"linkId": "/88124-3/comment", "text": "Comment",
                                                "answer": [{"valueString": "Discussed community resources" if worried else "None"}]}]}]}]},
               "us-core-questionnaireresponse", at)  # fmt: skip
+    answers: list[Json] = [{"valueCodeableConcept": cc(LOINC, *answer)} for _ in questions]
+    if p.patient.endswith("60184"):  # the second question was declined: data-absent-reason
+        answers[1] = {"dataAbsentReason": cc(DAR, "asked-declined", "Asked But Declined")}
     members = [p.obs("us-core-observation-screening-assessment", [SURVEY_CAT, SDOH_CAT], cc(LOINC, code, text[:60]), at,
-                     performer=[p.provider], valueCodeableConcept=cc(LOINC, *answer),
-                     derivedFrom=[ref("QuestionnaireResponse", response)])["id"] for code, text in questions]  # fmt: skip
+                     performer=[p.provider], derivedFrom=[ref("QuestionnaireResponse", response)], **given)["id"]
+               for (code, text), given in zip(questions, answers, strict=True)]  # fmt: skip
     p.obs("us-core-observation-screening-assessment", [SURVEY_CAT, SDOH_CAT], cc(LOINC, "88121-9", "Hunger Vital Sign [HVS]", "Hunger Vital Sign"), at,
           performer=[p.provider], hasMember=[ref("Observation", m) for m in members],
           derivedFrom=[ref("QuestionnaireResponse", response)],
           valueCodeableConcept=cc(LOINC, "LA19952-3" if worried else "LA19983-8", "At risk" if worried else "No risk"))  # fmt: skip
     p.obs("us-core-simple-observation", [SDOH_CAT], cc(LOINC, "71802-3", "Housing status", "Housing status"), at,
           performer=[p.provider], valueCodeableConcept=cc(LOINC, "LA31993-1", "I have a steady place to live"))  # fmt: skip
+    impression: Json = {"valueString": "Normal sinus rhythm"}
+    if p.patient.endswith("60184"):  # the tracing was lost: data-absent-reason
+        impression = {"dataAbsentReason": cc(DAR, "unknown", "Unknown")}
     ecg = p.obs("us-core-observation-clinical-result", [PROCEDURE_CAT], cc(LOINC, "8601-7", "EKG impression", "ECG impression"), at,
-                encounter=enc, valueString="Normal sinus rhythm")  # fmt: skip
+                encounter=enc, **impression)  # fmt: skip
     chart.add({"resourceType": "DiagnosticReport", "id": chart.new_id("DiagnosticReport"), "status": "final",
                "category": [cc(LOINC, "LP29708-2", "Cardiology")],
                "code": cc(LOINC, "11524-6", "EKG study", "ECG"), "subject": p.subject,
@@ -603,6 +654,11 @@ def _procedures(p: PatientChart, encounter: EncounterRecord) -> None:
                "code": cc(SNOMED_SYSTEM, "73761001", "Colonoscopy", "Colonoscopy"), "subject": p.subject,
                "performedPeriod": {"start": local(start), "end": local(start + timedelta(minutes=45))}},
               "us-core-procedure", start + timedelta(hours=2))  # fmt: skip
+    if p.patient.endswith(("60178", "60184")):  # a childhood appendectomy, date unknown
+        chart.add({"resourceType": "Procedure", "id": chart.new_id("Procedure"), "status": "completed",
+                   "code": cc(SNOMED_SYSTEM, "80146002", "Appendectomy", "Appendectomy"), "subject": p.subject,
+                   "performedPeriod": {"extension": [{"url": DAR_EXTENSION, "valueCode": "unknown"}]}},
+                  "us-core-procedure", at - timedelta(days=700))  # fmt: skip
 
 
 def _notes(p: PatientChart, encounter: EncounterRecord, patientid: int) -> None:
@@ -648,6 +704,35 @@ def _notes(p: PatientChart, encounter: EncounterRecord, patientid: int) -> None:
                                            "title": "Consult note"}, "format": fmt}],
                "context": {"period": {"start": local(earlier - timedelta(hours=1)), "end": local(earlier)}}},
               "us-core-documentreference", earlier)  # fmt: skip
+
+
+# (category LOINC, display, report LOINC, display, text) of imaging and pathology reports
+REPORTS = [
+    ("LP29684-5", "Radiology", "36643-5", "XR Chest 2 Views", "Chest X-ray, two views: lungs clear, heart size normal."),
+    ("LP7839-6", "Pathology", "60567-5", "Comprehensive pathology report panel", "Skin, shave biopsy: benign seborrheic keratosis."),
+]  # fmt: skip
+
+
+def _reports(p: PatientChart, encounter: EncounterRecord, patientid: int) -> None:
+    """A radiology or a pathology report (US Core DiagnosticReport Note) with its text."""
+    assert encounter.start is not None
+    chart, at = p.chart, encounter.start + timedelta(days=1)
+    category, category_name, code, name, text = REPORTS[patientid % 2]
+    media = chart.new_id("Media")
+    chart.add({"resourceType": "Media", "id": media, "status": "completed",
+               "type": cc("http://terminology.hl7.org/CodeSystem/media-type", "image", "Image"),
+               "subject": p.subject, "encounter": ref("Encounter", _encounter_id(encounter)),
+               "createdDateTime": local(at), "operator": p.provider,
+               "content": {"contentType": "image/png", "data": TINY_PNG, "title": f"{name} image"}},
+              None, at)  # fmt: skip
+    chart.add({"resourceType": "DiagnosticReport", "id": chart.new_id("DiagnosticReport"), "status": "final",
+               "category": [cc(LOINC, category, category_name)], "code": cc(LOINC, code, name, name),
+               "subject": p.subject, "encounter": ref("Encounter", _encounter_id(encounter)),
+               "effectiveDateTime": local(at), "issued": stamp(at + timedelta(hours=3)),
+               "performer": [p.provider],
+               "media": [{"comment": "key image", "link": ref("Media", media)}],
+               "presentedForm": [{"contentType": "text/plain", "data": b64(text), "title": name}]},
+              "us-core-diagnosticreport-note", at + timedelta(hours=3))  # fmt: skip
 
 
 def _plans(p: PatientChart, encounter: EncounterRecord, patientid: int) -> None:

@@ -103,6 +103,7 @@ SPECS: dict[str, TypeSpec] = {
         _spec("Goal", tokens={"lifecycle-status": "lifecycleStatus", "description": "description"}),
         _spec("Immunization", "patient", tokens={"status": "status"}),
         _spec("Medication", None, tokens={"code": "code"}),
+        _spec("Media", tokens={"status": "status"}),
         _spec(
             "MedicationRequest",
             tokens={"intent": "intent", "status": "status"},

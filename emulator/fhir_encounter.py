@@ -235,6 +235,15 @@ def condition_resource(diagnosis: DiagnosisRecord, encounter: EncounterRecord) -
         else onset.isoformat(),
         "recordedDate": local_datetime(diagnosis.recorded),
     }
+    # [G] athena asserts an encounter diagnosis when it is recorded; a resolved one abated then
+    resource["extension"] = [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/condition-assertedDate",
+            "valueDateTime": local_datetime(diagnosis.recorded),
+        }
+    ]
+    if diagnosis.clinical_status == "resolved":
+        resource["abatementDateTime"] = local_datetime(diagnosis.recorded)
     if diagnosis.note:
         resource["note"] = [{"text": diagnosis.note}]
     return resource

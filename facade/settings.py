@@ -61,6 +61,7 @@ class Settings(BaseSettings):
         " system/Medication.read system/MedicationDispense.read system/MedicationRequest.read"
         " system/Observation.read system/Procedure.read system/QuestionnaireResponse.read"
         " system/RelatedPerson.read system/ServiceRequest.read system/Specimen.read"
+        " system/Media.read"
     )
     default_practice: str = "195900"
     practices: list[str] = Field(default_factory=lambda: ["195900", "195901"])
