@@ -380,7 +380,11 @@ def group_checks(group: Group) -> list[Callable[[Context], Result]]:
     checks = [_first_search(group), _combinations(group), _read(group)]
     if group.resource in REVINCLUDE or group.resource in INCLUDES:
         checks.append(_includes(group))
-    return [*checks, _references(group), _validation(group), _must_support(group)]
+    checks += [_references(group), _validation(group), _must_support(group)]
+    for each in checks:  # a distinct name per check (reports, test ids)
+        name = str(each.__dict__["check_name"])
+        each.__name__ = re.sub(r"\W+", "_", name).strip("_").lower()
+    return checks
 
 
 @check("Medication (MedicationRequest:medication): read, validation, must support")
