@@ -10,14 +10,20 @@ BROWSER_STAMP := $(BROWSER)/node_modules/.installed
 
 .PHONY: run test lint typecheck unit browser-deps emulator bench clean
 
+# First run: says what it is doing (about 30 s of installing, with pip's progress bar).
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@echo "==> first run (or pyproject.toml changed): setting up $(VENV) with $(PYTHON)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "==> upgrading pip"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "==> installing athena-fhir-facade and its dependencies into $(VENV) (about 30 s)"
+	@$(BIN)/python -m pip install --progress-bar on --no-color -e '.[dev]'
+	@touch $(STAMP)
+	@echo "==> installed; next runs start at once"
 
 ## run: start the facade with the embedded athenahealth emulator on :8080
 run: $(STAMP)
+	@echo "==> starting the facade with the embedded athenahealth emulator (Ctrl+C stops it)"
 	$(BIN)/athena-facade serve
 
 ## test: lint, type checks and the whole test suite

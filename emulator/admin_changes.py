@@ -10,9 +10,9 @@ so it shows on both surfaces and in the changed-data feeds.
 | ``POST …/appointments/{id}/reschedule`` ``{"newappointmentid"}`` | move to another open slot |
 | ``POST …/appointments/{id}/checkin`` / ``checkout`` / ``freeze`` / ``unfreeze`` | the visit's states |
 | ``POST …/patients/{id}`` ``{field: value, …}`` | edit demographics (/v1 field names) |
+| ``GET`` / ``POST /_emulator/clock`` ``{"advance": seconds}`` | read or move the emulator's clock forward (claims move through their lifecycle, emulator/claims.py) |
 
-Claims do not exist in the emulator yet (no "move a claim"). Answers: the record as /v1
-renders it, or athena's error body.
+Answers: the record as /v1 renders it, or athena's error body.
 """
 
 from __future__ import annotations
@@ -133,7 +133,25 @@ async def edit_patient(request: Request) -> Response:
     return json_response(record.v1())
 
 
+async def clock(request: Request) -> Response:
+    world = _world(request)
+    try:
+        if request.method == "POST":
+            body = await _body(request)
+            try:
+                seconds = float(body.get("advance", 0))
+            except (TypeError, ValueError):
+                raise AthenaError(400, "advance must be a number of seconds.") from None
+            if seconds < 0:
+                raise AthenaError(400, "The clock only moves forward.")
+            world.advance_clock(seconds)
+    except EmulatorError as error:
+        return render(error)
+    return json_response({"now": world.now_instant(), "schedule": world.schedule_now().isoformat()})
+
+
 ADMIN_ROUTES = [
+    Route(f"{ADMIN_PREFIX}/clock", clock, methods=["GET", "POST"]),
     Route(
         f"{BASE}/appointments/{{appointmentid}}/{{action}}", appointment_action, methods=["POST"]
     ),

@@ -12,8 +12,8 @@ section 7 item 22).
   ``departmentid``, ``patientid``, ``providerid`` filter; ``limit`` (default 1500).
   Without a subscription: 403 with athena's exact message.
 
-Feeds: ``appointments``, ``patients``, ``claims`` (no claims exist in the emulator yet: the
-feed is subscribable and always empty). A change is recorded only for events subscribed
+Feeds: ``appointments``, ``patients``, ``claims`` (``UpdateClaim``: a claim created, noted,
+or moved by its lifecycle on the clock, :mod:`emulator.claims`). A change is recorded only for events subscribed
 when it happens (athena: subscriptions take effect from then on) [G: immediately, where
 athena takes minutes]. A row is the record as the regular GET renders it at the time of
 the change [G]. Listeners (the push platform, :mod:`emulator.event_platform`) hear every
@@ -86,6 +86,8 @@ class ChangeLog:
     subscribed: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     rows: list[ChangeRow] = field(default_factory=list)
     listeners: list[Listener] = field(default_factory=list)
+    # feed -> brings its records up to the clock before a poll (claims move with time)
+    tickers: dict[str, Callable[[], None]] = field(default_factory=dict)
 
     def record(self, practiceid: str, feed: str, eventname: str, record: dict[str, Any]) -> None:
         with self.lock:
@@ -184,6 +186,7 @@ async def subscription(request: Request) -> Response:
 async def changed(request: Request) -> Response:
     practiceid, feed = practice_of(request), _feed_of(request)
     log = _log(request)
+    log.tickers.get(feed, lambda: None)()
     if log.status(practiceid, feed)[0] == "INACTIVE":
         raise AthenaError(403, SETUP_MESSAGE)
     pairs = [(k.lower(), v) for k, v in await request_pairs(request)]

@@ -19,7 +19,13 @@ Rule kinds:
 - ``soft_failure``    athena's HTTP-200 failure: ``{"success": false, "errormessage": ...}``
                       (API-NOTES §4.2);
 - ``expire_tokens``   expire every access token (early expiry / revocation), then
-                      let the request through, so it meets a 401.
+                      let the request through, so it meets a 401;
+- ``drift``           athena changed its API: in every JSON object of the answer, the
+                      field ``field`` is dropped (``drift: "drop"``), renamed to
+                      ``rename_to`` (``"rename"``) or given another JSON type
+                      (``"retype"``: a string becomes a number when it is digits, else a
+                      list; anything else becomes a string), so ``athena-facade drift``
+                      and the run-time contract check (facade/drift) can be tested.
 
 ``reset`` and ``timeout`` take ``"commit": true``: athena did the work but its answer
 was lost. The request reaches athena at once, so a write (booking, cancel,
@@ -79,7 +85,14 @@ class FaultRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal[
-        "status", "reset", "timeout", "slow_body", "malformed_json", "soft_failure", "expire_tokens"
+        "status",
+        "reset",
+        "timeout",
+        "slow_body",
+        "malformed_json",
+        "soft_failure",
+        "expire_tokens",
+        "drift",
     ]
     status: int = 503
     retry_after: int | None = None
@@ -91,12 +104,20 @@ class FaultRule(BaseModel):
     delay_seconds: float = Field(default=5.0, ge=0)
     message: str = "The data provided is invalid."
     commit: bool = Field(default=False, strict=True)  # reset/timeout: applied, answer lost
+    # drift: the field athena changed, and how
+    field: str | None = None
+    drift: Literal["drop", "rename", "retype"] = "drop"
+    rename_to: str | None = None
 
     @model_validator(mode="after")
     def _commit_only_where_an_answer_is_lost(self) -> FaultRule:
         if self.commit and self.kind not in COMMIT_KINDS:
             kinds = " and ".join(COMMIT_KINDS)
             raise ValueError(f"commit is only valid for {kinds} rules, not {self.kind!r}")
+        if self.kind == "drift" and not self.field:
+            raise ValueError("a drift rule names the field athena changed")
+        if self.kind == "drift" and self.drift == "rename" and not self.rename_to:
+            raise ValueError("a rename drift rule names the new field (rename_to)")
         return self
 
 
@@ -245,8 +266,41 @@ class FaultInjector:
                 await _send_raw(send, 200, body[: max(1, len(body) // 2)], headers)
             elif rule.kind == "soft_failure":
                 await _send_json(send, 200, {"success": False, "errormessage": rule.message}, {})
+            elif rule.kind == "drift":
+                await _send_raw(send, status, _drifted(body, rule), headers)
             else:  # slow_body
                 await _send_slowly(send, status, headers, body, rule.delay_seconds)
+
+
+def _drifted(body: bytes, rule: FaultRule) -> bytes:
+    """The answer with ``rule.field`` dropped, renamed or retyped in every JSON object."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    name = str(rule.field)
+
+    def retype(value: Any) -> Any:
+        if isinstance(value, str):
+            return int(value) if value.isdigit() else [value]
+        return str(value)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for key, value in node.items():
+            if key != name:
+                out[key] = walk(value)
+            elif rule.drift == "rename":
+                out[str(rule.rename_to)] = walk(value)
+            elif rule.drift == "retype":
+                out[key] = retype(value)
+        return out
+
+    return orjson.dumps(walk(parsed))
 
 
 async def _read_request(receive: Receive) -> tuple[list[Message], bool]:

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from emulator.changed_feeds import ChangeLog
+from emulator.claims import ClaimBook, seed_claims
 from emulator.clinical_seed import build_clinical
 from emulator.config import EmulatorConfig
 from emulator.eligibility import EligibilityDesk
@@ -36,7 +37,8 @@ class World:
 
     def __init__(self, config: EmulatorConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self.clock = clock
+        self._base_clock = clock
+        self._clock_offset = 0.0  # the admin API's clock advance (POST /_emulator/clock)
         self.lock = threading.RLock()
         seed = build_seed(config.seed, config.generated_patients)
         self.practices: dict[str, dict[str, Any]] = seed.practices
@@ -79,10 +81,36 @@ class World:
         # athena's FHIR clinical records (emulator/fhir_clinical.py), from patients and encounters
         self.clinical = build_clinical(self)
         # athena's changed-data feeds (emulator/changed_feeds.py) hear every change from here on
-        self.changes = ChangeLog(self.lock, clock)
+        self.changes = ChangeLog(self.lock, self.clock)
         self.schedule.on_change = lambda p, name, record: self.changes.record(
             p, "appointments", name, record.v1()
         )
+        # claims (emulator/claims.py) move on the scheduling clock; every change is fed
+        self.claims = ClaimBook(
+            self.lock,
+            config.seed,
+            self.schedule_clock,
+            self.unknown_members,
+            lambda claim: self.changes.record(
+                claim.practiceid, "claims", "UpdateClaim", claim.v1()
+            ),
+        )
+        seed_claims(self, self.claims)
+        self.changes.tickers["claims"] = self.claims.tick
+
+    def clock(self) -> float:
+        """The emulator's clock (epoch seconds): the given clock plus the admin advance."""
+        return self._base_clock() + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the clock forward (the admin API); claims move to their new states."""
+        with self.lock:
+            self._clock_offset += max(0.0, seconds)
+        self.claims.tick()
+
+    def schedule_clock(self) -> float:
+        """The scheduling "now" as epoch seconds (claims live on it)."""
+        return self.schedule_now().timestamp()
 
     def _now(self) -> float:
         return self.clock()

@@ -1,5 +1,5 @@
 """``athena-facade``: serve (facade + embedded emulator), mcp (MCP over stdio), emulator (alone),
-bench, conformance, clients, keys."""
+bench, conformance, clients, keys, audit, vault."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import logging
 import os
 import sys
 from typing import Any
+
+from facade.logconfig import configure, logging_config
 
 APP_FACTORY = "facade.api.app:create_app"
 
@@ -50,6 +52,8 @@ def _serve(args: argparse.Namespace) -> int:
     emulator = _embedded_emulator(settings)
     prepare_state(settings)
     print(f"FHIR base: {settings.fhir_base}", flush=True)
+    # one logging configuration, applied by the server in every worker too
+    log_config = logging_config(args.log_level, settings.log_format, access=settings.access_log)
     try:
         if settings.server == "granian":
             from granian import Granian
@@ -65,6 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
                 factory=True,
                 log_access=False,
                 log_level=LogLevels(args.log_level.lower()),
+                log_dictconfig=log_config,
             ).serve()
         else:
             import uvicorn
@@ -76,7 +81,8 @@ def _serve(args: argparse.Namespace) -> int:
                 port=settings.port,
                 workers=settings.workers,
                 log_level=args.log_level,
-                access_log=False,
+                log_config=log_config,
+                access_log=False,  # the facade's own access log (facade/api/accesslog.py)
                 server_header=False,  # no banner (facade/api/headers.py); Date stays
             )
     finally:
@@ -150,6 +156,34 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_upstream(args: argparse.Namespace, command: Any) -> int:
+    """Run ``command(settings, args)`` against the configured athena (embedded: the emulator)."""
+    from facade.settings import Settings
+
+    emulator = _embedded_emulator(Settings())
+    try:
+        result: int = command(Settings(), args)
+        return result
+    finally:
+        if emulator is not None:
+            emulator.stop()
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from facade.drift.run import run
+
+    path = Path(args.contract) if args.contract else None
+    return _with_upstream(args, lambda s, a: run(s, record=a.record, as_json=a.json, path=path))
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from facade.doctor import run
+
+    return _with_upstream(args, lambda s, a: run(s))
+
+
 def _bench(args: argparse.Namespace) -> int:
     from bench.run import run
 
@@ -179,6 +213,7 @@ def _clients(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
+    from facade.audit.runtime import record_operator_event
     from facade.auth.clients import Client, hash_secret
     from facade.auth.factory import clients_file
     from facade.settings import Settings
@@ -196,6 +231,9 @@ def _clients(args: argparse.Namespace) -> int:
         if not registry.remove(args.client_id):
             print(f"no such client: {args.client_id}", file=sys.stderr)
             return 1
+        record_operator_event(
+            Settings(), "register", True, client_id=args.client_id, detail="clients remove"
+        )
         return 0
     secret = None
     if args.kind == "confidential-symmetric":
@@ -231,6 +269,9 @@ def _clients(args: argparse.Namespace) -> int:
         print(f"invalid client: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
     registry.add(client)
+    record_operator_event(
+        Settings(), "register", True, client_id=client.client_id, detail="clients add"
+    )
     print(f"added {client.client_id} ({client.kind}) to {registry.path}")
     if secret and not args.secret:
         print(f"client secret (shown once): {secret}")
@@ -288,6 +329,17 @@ def main(argv: list[str] | None = None) -> int:
     emu.add_argument("--api-rps", type=int, default=None, help="API requests per second per client")
     emu.add_argument("--log-level", default="info")
     emu.set_defaults(run=_emulator)
+    drift = sub.add_parser(
+        "drift", help="compare athena's answers with the recorded contracts (contracts/)"
+    )
+    drift.add_argument("--record", action="store_true", help="write the contracts instead")
+    drift.add_argument("--json", action="store_true", help="the report as JSON")
+    drift.add_argument("--contract", default=None, help="a contract file other than contracts/")
+    drift.set_defaults(run=_drift)
+    doctor = sub.add_parser(
+        "doctor", help="check configuration, credentials and athena's reachability"
+    )
+    doctor.set_defaults(run=_doctor)
     bench = sub.add_parser("bench", help="run the benchmark and record bench/RESULTS.md")
     bench.add_argument("--quick", action="store_true", help="short runs that only check it works")
     bench.add_argument("--latency-ms", type=float, default=50.0, help="emulated athena latency")
@@ -351,15 +403,31 @@ def main(argv: list[str] | None = None) -> int:
     ksub.add_parser("list", help="list keys (the first signs)")
     ksub.add_parser("rotate", help="new active key; older public keys stay published")
     keys.set_defaults(run=_keys)
+    from facade.audit.cli import register as register_audit
+
+    register_audit(sub)
+    from facade.vault.cli import register as register_vault
+
+    register_vault(sub)
     args = parser.parse_args(argv)
     level = (
         getattr(logging, str(args.log_level).upper(), logging.INFO)
         if "log_level" in args
         else logging.INFO
     )
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure(logging.getLevelName(level), os.environ.get("FACADE_LOG_FORMAT", "json").lower())
+    if args.command in _NEEDS_SETTINGS:
+        from facade.config_check import problems, report
+
+        found = problems()
+        if found:
+            print(report(found), file=sys.stderr)
+            return 2
     result: int = args.run(args)
     return result
+
+
+_NEEDS_SETTINGS = {"serve", "mcp", "drift", "doctor", "clients", "keys"}
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ATHENA_HOSTS = {
@@ -119,6 +120,27 @@ class Settings(BaseSettings):
         description="HMAC key for access tokens and paging cursors (default: generated in data_dir)",
     )
 
+    # credential vault (README "Credential vault"): secrets encrypted at rest when a master
+    # key is configured
+    vault_master_key: SecretStr | None = Field(
+        default=None,
+        description="Vault master keys: kid:base64key[,kid:base64key...], first active",
+    )
+    vault_key_file: Path | None = Field(
+        default=None, description="A file holding the vault master keys (mode 0600)"
+    )
+
+    # audit trail (README "Audit trail")
+    audit_enabled: bool = Field(
+        default=True, description="Record an AuditEvent for every interaction and security event"
+    )
+    audit_retention_days: int = Field(
+        default=6 * 365, ge=1, description="Audit records older than this are pruned at start"
+    )
+    audit_queue_size: int = Field(
+        default=10_000, ge=1, description="Audit records waiting for the writer, per process"
+    )
+
     # SMART on FHIR authorization server (README "SMART on FHIR")
     backend_token_ttl_seconds: int = 300  # client_credentials (Backend Services recommends 300)
     auth_code_ttl_seconds: int = 60
@@ -170,22 +192,42 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_environment(self) -> Settings:
-        if self.environment != "embedded":
+        # every problem at once, one per line, in plain words (facade/config_check.py)
+        problems = []
+        env = self.environment
+        if env != "embedded":
             if self.dev_client_secret.get_secret_value() == DEV_CLIENT_SECRET_DEFAULT:
-                raise ValueError(
-                    "FACADE_DEV_CLIENT_SECRET must be changed from the local-dev default outside embedded mode"
+                problems.append(
+                    "FACADE_DEV_CLIENT_SECRET is still the local-dev default: set a secret of"
+                    f" your own in {env}"
                 )
             if self.demo_users and self.demo_password.get_secret_value() == DEMO_PASSWORD_DEFAULT:
-                raise ValueError(
-                    "The demo users' default password is refused outside embedded mode: "
-                    "set FACADE_DEMO_USERS=false (or FACADE_DEMO_PASSWORD)"
+                problems.append(
+                    f"the demo users' default password is refused in {env}: set"
+                    " FACADE_DEMO_USERS=false (or another FACADE_DEMO_PASSWORD)"
                 )
-            if not self.athena_client_id or not self.athena_client_secret:
-                raise ValueError(
-                    f"{self.environment} needs FACADE_ATHENA_CLIENT_ID and FACADE_ATHENA_CLIENT_SECRET"
+            vault = self.vault_master_key is not None or self.vault_key_file is not None
+            # with a vault the secret may be there (checked at start: facade/vault/runtime)
+            missing = [
+                name
+                for name, value in (
+                    ("FACADE_ATHENA_CLIENT_ID", self.athena_client_id),
+                    ("FACADE_ATHENA_CLIENT_SECRET", self.athena_client_secret or vault),
+                )
+                if not value
+            ]
+            if missing:
+                problems.append(
+                    f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required in"
+                    f" {env}: athena's credentials for its {env} environment"
                 )
         if self.default_practice not in self.practices:
-            raise ValueError("default_practice must be one of practices")
+            problems.append(
+                f"FACADE_DEFAULT_PRACTICE ({self.default_practice}) must be one of"
+                f" FACADE_PRACTICES ({', '.join(self.practices)})"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -257,7 +299,7 @@ class Settings(BaseSettings):
         default=True, description="Run the event engine (feeds, fan-out, deliveries) in workers"
     )
     events_feeds: list[str] = Field(
-        default_factory=lambda: ["appointments", "patients"],
+        default_factory=lambda: ["appointments", "patients", "claims"],
         description="athena changed-data feeds polled (mappings/events/feeds.yaml)",
     )
     events_poll_interval_seconds: float = Field(default=15.0, gt=0)
@@ -356,3 +398,26 @@ class Settings(BaseSettings):
     @property
     def bulk_path(self) -> Path:
         return self.bulk_dir or self.data_dir / "bulk"
+
+    # operations (README "Operations")
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Log lines: one JSON object each (json) or plain text with time and level",
+    )
+    access_log: bool = Field(
+        default=True, description="One JSON line per request (facade/api/accesslog.py)"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics requires; unset: open in embedded mode only",
+    )
+
+    @field_validator("athena_base_url", "public_base_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value

@@ -100,11 +100,20 @@ def test_the_checker_sees_a_forbidden_edge() -> None:
 
 
 # Entry points over the engine other than the HTTP face (the event engine, bulk export jobs)
-# obey the same rules.
-ENGINE = ["facade/engine", "facade/workflows", "facade/events", "facade/bulk"]
+# obey the same rules, as do the audit trail and API-drift monitoring (its probe speaks httpx to athena).
+ENGINE = [
+    "facade/engine",
+    "facade/workflows",
+    "facade/events",
+    "facade/bulk",
+    "facade/audit",
+    "facade/drift",
+]
 ENGINE_FORBIDDEN = ("fastapi", "starlette", "uvicorn", "granian")
 BELOW_API = [
+    "facade/audit",
     "facade/bulk",
+    "facade/drift",
     "facade/engine",
     "facade/events",
     "facade/workflows",
@@ -127,6 +136,9 @@ def test_engine_packages_exist() -> None:
     assert ROOT / "facade/events/runtime.py" in BELOW_API_FILES
     assert ROOT / "facade/bulk/export.py" in ENGINE_FILES
     assert ROOT / "facade/bulk/runner.py" in BELOW_API_FILES
+    assert ROOT / "facade/drift/monitor.py" in ENGINE_FILES
+    assert ROOT / "facade/drift/probe.py" in BELOW_API_FILES
+    assert ROOT / "facade/audit/recorder.py" in ENGINE_FILES
 
 
 @pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -20,6 +20,7 @@ from facade.api import (
     routes_subscriptions,
     routes_write,
 )
+from facade.api.audit import AuditTrail
 from facade.api.fastpath import PlainReadFastPath
 from facade.api.head import HeadAsGet
 from facade.api.headers import SecurityHeaders, security_headers
@@ -111,6 +112,7 @@ def create_app(
         )
     app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
     app.add_middleware(SecurityHeaders, headers=security_headers(settings))
+    app.add_middleware(AuditTrail, services=lambda: getattr(app.state, "services", None))
     app.include_router(routes_bulk.router)  # first: $export, Group and bulk status/files
     app.include_router(routes_subscriptions.router)  # Subscription is not a mapping table
     app.include_router(routes_write.router)  # then Type/$op before the read route

@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, PlainTextResponse
 
+from facade.api import metrics_guard
 from facade.api.deps import ServicesDep
 from facade.engine.services import Services
 
@@ -46,9 +47,13 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
-async def metrics(services: ServicesDep) -> PlainTextResponse:
-    """Prometheus text format: upstream calls, cache, budget and breaker counters."""
+@router.get("/metrics", response_model=None)
+async def metrics(request: Request, services: ServicesDep) -> PlainTextResponse | JSONResponse:
+    """Prometheus text format: upstream calls, cache, budget and breaker counters, and
+    athena contract violations (facade/drift). Guarded: facade/api/metrics_guard.py."""
+    refused = metrics_guard.refusal(request, services.settings)
+    if refused is not None:
+        return refused
     athena = services.athena
     cache = services.cache
     lines = [
@@ -70,4 +75,6 @@ async def metrics(services: ServicesDep) -> PlainTextResponse:
     for (practice, surface), breaker in sorted(athena.breakers.breakers.items()):
         labels = f'practice="{practice}",surface="{surface}"'
         lines.append(f"facade_breaker_opens_total{{{labels}}} {breaker.opens}")
+    if athena.monitor is not None:
+        lines += athena.monitor.metric_lines()
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -6,8 +6,8 @@
 - ``Server-Timing`` on every response: ``upstream`` (time spent in athena
   calls, including waits on shared single-flight calls), ``facade`` (the
   rest), ``total``; plus ``cache;desc=hit|miss`` when a read used the cache;
-- one access-log line without PHI: request id, method, the route with ids
-  masked, parameter names, status, latencies;
+- one access-log line without PHI (facade/api/accesslog.py): request id, method, route
+  template, parameter names, status, latencies, upstream calls, client;
 - an exception escaping the app (a route or any middleware inside the envelope) is
   logged once and answered with a 500 OperationOutcome (:func:`errors.unexpected_response`);
   nothing reaches the server, which would log the exception text.
@@ -23,8 +23,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from facade.api import accesslog
 from facade.api.errors import unexpected_response
-from facade.api.limits import parameter_names
 from facade.upstream.deadline import deadline
 
 log = logging.getLogger("facade.access")
@@ -94,15 +94,4 @@ class RequestEnvelope:
                 if not status:  # otherwise the server ends the broken response
                     await response(scope, receive, send_with_headers)
             finally:
-                if log.isEnabledFor(logging.INFO):
-                    names = parameter_names(scope.get("query_string", b""), 100)
-                    log.info(
-                        "request id=%s %s %s params=%s status=%s ms=%.1f upstream_ms=%.1f",
-                        request_id,
-                        scope["method"],
-                        _route(scope["path"]),
-                        ",".join(names),
-                        status,
-                        (time.perf_counter() - started) * 1000,
-                        clock.upstream_seconds * 1000,
-                    )
+                accesslog.emit(scope, request_id, status, started, clock)

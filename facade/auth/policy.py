@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from facade.audit import context as audit
 from facade.auth.context import AuthContext
 from facade.errors import Forbidden, InvalidRequest, NotFound
 from facade.mapping.filter import matches, validate_request
@@ -149,10 +150,30 @@ def check_resource(table: Table, auth: AuthContext, resource: Json, permission: 
     """A resource the token may not see is answered as unknown (404, no existence leak)."""
     if not visible(table, auth, resource, permission):
         raise NotFound(f"{table.resource}/{resource.get('id', '')} is not known")
+    _note_patients(table, (resource,))
 
 
 def filter_results(
     table: Table, auth: AuthContext, resources: list[Json], permission: str = "s"
 ) -> list[Json]:
     """Safety net behind the pinned search: drop anything outside the token's reach."""
-    return [r for r in resources if visible(table, auth, r, permission)]
+    kept = [r for r in resources if visible(table, auth, r, permission)]
+    _note_patients(table, kept)
+    return kept
+
+
+def _note_patients(table: Table, resources: tuple[Json, ...] | list[Json]) -> None:
+    """The audit trail's patients: whose records this request reached (README "Audit trail")."""
+    note = audit.recording()
+    if note is None or table.compartment is None:
+        return
+    path = parse_path(table.compartment.path)
+    for resource in resources:
+        for value in get_values(resource, path):
+            if isinstance(value, dict):
+                value = str(value.get("reference", ""))
+                if not names_patient(value):
+                    continue
+                value = value.rsplit("/", 1)[-1]
+            if isinstance(value, str) and value:
+                audit.note_patient(note, value)

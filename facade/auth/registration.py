@@ -19,6 +19,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pydantic import ValidationError
 
+from facade.audit import context as audit
 from facade.auth.clients import Client, ClientRegistry
 from facade.auth.remote_jwks import JwksUrlRefused, check_jwks_url
 from facade.auth.scopes import ScopeSet
@@ -79,6 +80,17 @@ class RegistrationError(Exception):
 
 
 def register_client(clients: ClientRegistry, metadata: Any, settings: Settings) -> dict[str, Any]:
+    """RFC 7591 registration; each answer is a security event (``register``)."""
+    try:
+        body = _register(clients, metadata, settings)
+    except RegistrationError as exc:
+        audit.security("register", False, detail=exc.error)
+        raise
+    audit.security("register", True, client_id=body["client_id"])
+    return body
+
+
+def _register(clients: ClientRegistry, metadata: Any, settings: Settings) -> dict[str, Any]:
     if not isinstance(metadata, dict):
         raise RegistrationError("invalid_client_metadata", "The body must be a JSON object")
     redirect_uris = metadata.get("redirect_uris")

@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl
 _SCOPE = re.compile(
     r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|c?r?u?d?s?)(\?.*)?$"
 )
+# types only a scope naming them reaches (never ``*``): README "Audit trail"
+NAMED_ONLY = frozenset({"AuditEvent"})
 _V1 = {"read": frozenset("rs"), "write": frozenset("cud"), "*": frozenset("cruds")}
 
 
@@ -67,17 +69,19 @@ class ScopeSet:
         return cls(tuple(parsed), tuple(other))
 
     def allows(self, resource_type: str, permission: str) -> bool:
-        return any(
-            s.resource_type in ("*", resource_type) and permission in s.permissions
-            for s in self.scopes
-        )
+        return bool(self.allowing(resource_type, permission))
 
     def allowing(self, resource_type: str, permission: str) -> tuple[Scope, ...]:
-        """The scopes that grant ``permission`` on ``resource_type`` (maybe with a query)."""
+        """The scopes that grant ``permission`` on ``resource_type`` (maybe with a query).
+
+        A type in :data:`NAMED_ONLY` (the audit trail) is granted only by a scope naming
+        it: ``system/*.rs`` reads clinical data, not who read it."""
+        wildcard = resource_type not in NAMED_ONLY
         return tuple(
             s
             for s in self.scopes
-            if s.resource_type in ("*", resource_type) and permission in s.permissions
+            if (s.resource_type == resource_type or (wildcard and s.resource_type == "*"))
+            and permission in s.permissions
         )
 
     def covers(self, scope: Scope) -> bool:

@@ -34,6 +34,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
+from facade.audit import context as audit
 from facade.auth.assertion import AssertionError_, AssertionVerifier
 from facade.auth.clients import Client, ClientRegistry
 from facade.auth.context import AuthContext
@@ -47,6 +48,7 @@ from facade.mapping.ids import parse_id
 from facade.settings import Settings
 from facade.store import AuthStore, CodeRecord, RefreshRecord
 from facade.store.base import token_hash
+from facade.upstream.deadline import current as current_clock
 
 LAUNCH_SCOPES = (
     "launch",
@@ -185,6 +187,10 @@ class AuthorizationServer:
             raise Unauthorized("The access token has been revoked")
         if auth.grant_id and not self.store.grant_active(auth.grant_id, int(time.time())):
             raise Unauthorized("The access token has been revoked")
+        clock = current_clock()
+        if clock is not None:
+            clock.client = auth.client_id  # the access log names the client
+        audit.note_auth(auth)
         return auth
 
     # ------------------------------------------------------------------ authorize
@@ -303,11 +309,22 @@ class AuthorizationServer:
             # only the login page's own session signs in: a later page's session already
             # carries a user (and maybe a patient they chose), which nobody may take over
             raise PageError("Already signed in", "This sign-in already has a user; start again.")
-        attempt = self.throttle.begin(username, address)
+        known = username if self.users.get(username) is not None else "unknown"
+        try:
+            attempt = self.throttle.begin(username, address)
+        except Exception:
+            audit.security(
+                "login", False, client_id=pending.client_id, user=known, detail="throttled"
+            )
+            raise
         user = self.users.authenticate(username, password)
         if user is None:
+            audit.security("login", False, client_id=pending.client_id, user=known)
             return None
         self.throttle.succeeded(attempt)
+        audit.security(
+            "login", True, client_id=pending.client_id, user=user.username, fhir_user=user.fhir_user
+        )
         launch_patient = pending.launch.get("patient")
         if user.patient and launch_patient and launch_patient != user.patient:
             raise PageError("Not your record", "This launch is for another patient's record.")
@@ -387,10 +404,20 @@ class AuthorizationServer:
                 expires_at=now + self.settings.auth_code_ttl_seconds,
             ),
         )
+        audit.security(
+            "consent",
+            True,
+            client_id=pending.client_id,
+            user=user.username,
+            fhir_user=user.fhir_user,
+            patient=patient,
+            detail=str(granted)[:120],
+        )
         return redirect_with(pending.redirect_uri, {"code": code, "state": pending.state})
 
     def deny(self, pending: Pending) -> str:
         self._end_session(pending)
+        audit.security("consent", False, client_id=pending.client_id, user=pending.user)
         return redirect_with(
             pending.redirect_uri,
             {
@@ -459,6 +486,28 @@ class AuthorizationServer:
 
     # ------------------------------------------------------------------ token endpoint
     async def token(self, form: dict[str, str], basic: tuple[str, str] | None) -> dict[str, Any]:
+        """The token endpoint; each answer is a security event (``token`` / ``refresh``)."""
+        kind = "refresh" if form.get("grant_type") == "refresh_token" else "token"
+        claimed = basic[0] if basic is not None else form.get("client_id")
+        try:
+            body = await self._token(form, basic)
+        except OAuthError as exc:
+            audit.security(kind, False, client_id=claimed, detail=exc.error)
+            raise
+        claims = self.issuer.claims(body["access_token"]) or {}
+        audit.security(
+            kind,
+            True,
+            client_id=str(claims.get("client_id") or claimed or ""),
+            user=claims.get("sub") if claims.get("sub") != claims.get("client_id") else None,
+            fhir_user=claims.get("fhirUser") or claims.get("fhir_user"),
+            jti=claims.get("jti"),
+            patient=body.get("patient"),
+            detail=str(form.get("grant_type", ""))[:40],
+        )
+        return body
+
+    async def _token(self, form: dict[str, str], basic: tuple[str, str] | None) -> dict[str, Any]:
         grant = form.get("grant_type")
         # A public client is identified by client_id; what it may do is checked per grant.
         client = await self.authenticate_client(form, basic, allow_public=True)
@@ -702,14 +751,19 @@ class AuthorizationServer:
         claims = self.issuer.claims(token) if token else None
         if claims is not None:
             if claims.get("client_id") != client.client_id:
+                audit.security("revoke", False, client_id=client.client_id, detail="foreign")
                 return
             self.store.revoke_token(str(claims["jti"]), int(claims["exp"]))
+            audit.security("revoke", True, client_id=client.client_id, jti=str(claims["jti"]))
             if claims.get("gid"):
                 self.store.revoke_grant(str(claims["gid"]))
             return
         record = self.store.get_refresh(token_hash(token)) if token else None
         if record is not None and record.client_id == client.client_id:
             self.store.revoke_grant(record.grant_id)
+            audit.security("revoke", True, client_id=client.client_id, detail="refresh_token")
+            return
+        audit.security("revoke", False, client_id=client.client_id, detail="unknown token")
 
 
 def redirect_with(uri: str, params: dict[str, str | None]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -21,10 +22,13 @@ import httpx
 import facade.workflows  # noqa: F401  (registers every workflow with the engine)
 from capability.operations import operation_definitions
 from capability.statement import capability_statement, openid_configuration, smart_configuration
+from facade.audit.runtime import open_recorder
+from facade.audit.runtime import prune as prune_audit
 from facade.auth.factory import auth_endpoints, build_authorization_server
 from facade.auth.keys import KeyRing
 from facade.auth.tokens import TokenIssuer
 from facade.cache import EntityCache
+from facade.drift.monitor import packaged as contract_monitor
 from facade.engine import registry
 from facade.engine.directory import DepartmentDirectory
 from facade.engine.services import Services
@@ -41,6 +45,7 @@ from facade.upstream.budget import BudgetConfig, RateBudget
 from facade.upstream.client import AthenaClient, RetryPolicy
 from facade.upstream.token import TokenProvider
 from facade.upstream.transport import make_http_client
+from facade.vault.runtime import generated_signing_key, open_vault, resolve
 
 
 def signing_key(settings: Settings) -> bytes:
@@ -50,14 +55,24 @@ def signing_key(settings: Settings) -> bytes:
     """
     if settings.signing_secret is not None:
         return settings.signing_secret.get_secret_value().encode("utf-8")
+    kept = generated_signing_key(settings)  # in the vault, when one is configured
+    if kept is not None:
+        return kept
     path = settings.data_dir / "signing.key"
     if path.exists():
         return bytes.fromhex(path.read_text().strip())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    path.write_text(key.hex())
-    path.chmod(0o600)
-    return key
+    # created atomically: two processes starting at once (CLI commands) keep the same key
+    draft = path.with_name(f".signing.key.{os.getpid()}")
+    draft.write_text(secrets.token_bytes(32).hex())
+    draft.chmod(0o600)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return bytes.fromhex(path.read_text().strip())
 
 
 def prepare_state(settings: Settings) -> None:
@@ -71,6 +86,7 @@ def prepare_state(settings: Settings) -> None:
     exports are purged by the workers' runners, which also delete their files.)
     """
     now = int(time.time())
+    settings = resolve(settings)
     signing_key(settings)
     KeyRing.load_or_create(settings.data_dir / "jwks.json")
     store = SqliteAuthStore(settings.data_dir / "auth.sqlite3")
@@ -85,6 +101,8 @@ def prepare_state(settings: Settings) -> None:
         events.close()
     SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3").close()
     SqliteBulkJobStore(settings.data_dir / "bulk.sqlite3").close()  # created (and WAL) once
+    if settings.audit_enabled:
+        prune_audit(settings, now)
 
 
 def derive(key: bytes, purpose: str) -> bytes:
@@ -106,6 +124,7 @@ async def open_services(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Services]:
     """Everything a request needs, open for the lifetime of the block."""
+    settings = resolve(settings)  # secrets from the vault, when one is configured
     mappings = mappings or load_checked_mappings()
     software = version("athena-fhir-facade")
     endpoints = auth_endpoints(settings)
@@ -163,6 +182,7 @@ async def open_services(
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
     )
+    athena.monitor = contract_monitor()  # athena's answers against contracts/ (facade/drift)
     services = Services(
         settings=settings,
         mappings=mappings,
@@ -193,10 +213,13 @@ async def open_services(
         ledger=SqliteLedger(settings.data_dir / "idempotency.sqlite3"),
         operation_definitions=operation_definitions(mappings, fhir_base=settings.fhir_base),
         eligibility=SqliteEligibilityStore(settings.data_dir / "eligibility.sqlite3"),
+        audit=open_recorder(settings, key),
+        vault=open_vault(settings),
     )
     try:
         yield services
     finally:
+        services.audit.close()  # drains the queue: nothing recorded is lost on shutdown
         services.eligibility.close()
         services.ledger.close()
         await authz.aclose()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from facade.audit.recorder import Disabled, Recorder
 from facade.auth.server import AuthorizationServer
 from facade.auth.tokens import TokenIssuer
 from facade.cache import EntityCache
@@ -16,6 +17,7 @@ from facade.settings import Settings
 from facade.store.eligibility import EligibilityStore
 from facade.store.ledger import IdempotencyLedger
 from facade.upstream.client import AthenaClient
+from facade.vault.vault import Vault
 
 
 @dataclass
@@ -40,3 +42,7 @@ class Services:
     write_listeners: list[Callable[[str, str, str, str, dict[str, Any] | None], None]] = field(
         default_factory=list
     )
+    # the audit trail's write-behind recorder (facade/audit/recorder.py)
+    audit: Recorder = field(default_factory=Disabled)
+    # the credential vault (facade/vault/), None when no master key is configured
+    vault: Vault | None = None

@@ -383,6 +383,14 @@ async def _check_referenced(
             )
 
 
+async def check_referenced(
+    ctx: WriteContext, table: Table, local: str, patients: list[str], where: tuple[str, ...]
+) -> None:
+    """A record a workflow's resolver relies on without sending it (a claim's Encounter),
+    checked as a ``referenced`` record: readable by the caller, the patients'."""
+    await _check_referenced(ctx, table, local, patients, where)
+
+
 def touched(ctx: WriteContext) -> list[tuple[str, str]]:
     """(resource type, id) of every record the request names (besides the answer)."""
     practice, found = ctx.practice, []

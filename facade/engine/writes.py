@@ -109,6 +109,19 @@ def writable_table(services: Services, resource_type: str) -> Table:
     return table
 
 
+def updatable_table(services: Services, resource_type: str) -> Table:
+    """A table with update steps; one whose records athena never changes (a claim) is 405."""
+    table = writable_table(services, resource_type)
+    if table.writes is not None and not table.writes.update:
+        hint = f" {table.delete_instead}" if table.delete_instead else ""
+        raise MethodNotAllowed(
+            f"{resource_type} cannot be updated: athena changes no {resource_type} once"
+            f" created.{hint}",
+            headers={"Allow": "GET, HEAD"},
+        )
+    return table
+
+
 def expression(table: Table, source: str, athena_field: str) -> str:
     """The FHIR element an athena field is written from, for OperationOutcome.expression."""
     for f in table.sources[source].fields:
@@ -353,6 +366,8 @@ async def send(ctx: WriteContext) -> Json | None:
     if isinstance(record, dict):
         named = {n: str(ctx.fields[n]) for n in ctx.step.placeholders() if n in ctx.fields}
         record = {**named, **record}
+    if ctx.step.result == "answer":  # the completer reads athena's answer (e.g. claimids)
+        return record if isinstance(record, dict) else None
     if ctx.step.result in ("record", "id"):
         if not isinstance(record, dict) or not record.get(
             ctx.table.sources[ctx.step.source].record_id or "id"
@@ -449,7 +464,7 @@ async def update(
     services: Services, auth: AuthContext, resource_type: str, rid: str, body: Any
 ) -> WriteOutcome:
     """update (http.html#update): a declared state change (e.g. status=cancelled)."""
-    table = writable_table(services, resource_type)
+    table = updatable_table(services, resource_type)
     auth.require(resource_type, "u")
     resource = check_body(table, body, rid)
     table, fid = reads.authorize_read(services, auth, resource_type, rid)
@@ -527,7 +542,7 @@ async def patch(
 ) -> WriteOutcome:
     """patch (http.html#patch) with JSON Patch, or JSON Merge Patch when ``merge``,
     through :func:`update`."""
-    table = writable_table(services, resource_type)
+    table = updatable_table(services, resource_type)
     auth.require(resource_type, "u")
     _, fid = reads.authorize_read(services, auth, resource_type, rid)
     services.cache.invalidate(resource_type, fid.practice, rid)

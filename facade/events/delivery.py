@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import httpx
@@ -96,7 +97,9 @@ async def deliver(engine: EventEngine, delivery: Delivery) -> None:
                 engine.http,
                 target,
                 delivery.body,
-                request_headers(row, delivery, int(time.time())),
+                request_headers(
+                    replace(row, secret=engine.open_secret(row)), delivery, int(time.time())
+                ),
                 seconds=timeout_of(row, engine.settings.events_delivery_timeout_seconds),
                 allow_loopback=engine.settings.events_loopback_allowed,
             )

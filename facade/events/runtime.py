@@ -97,6 +97,16 @@ class EventEngine:
     def new_secret(self) -> str:
         return signing.new_secret()
 
+    def seal_secret(self, secret: str, sid: str) -> str:
+        """A Subscription's webhook secret as stored: sealed by the vault when one is
+        configured (README "Credential vault"), bound to the Subscription's id."""
+        vault = self.services.vault
+        return secret if vault is None else vault.seal(secret, f"subscription:{sid}")
+
+    def open_secret(self, row: SubscriptionRow) -> str:
+        vault = self.services.vault
+        return row.secret if vault is None else vault.open(row.secret, f"subscription:{row.id}")
+
     def new_message_id(self) -> str:
         return signing.new_message_id()
 

@@ -21,6 +21,7 @@ A new Subscription is ``requested``; the handshake makes it ``active`` (or ``err
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import secrets
 import time
@@ -292,8 +293,9 @@ async def create(engine: EventEngine, auth: AuthContext, body: Any) -> Json:
     owned = await engine.store.subscriptions_of(auth.client_id, auth.subject)
     if len(owned) >= engine.settings.events_max_subscriptions_per_client:
         raise Unprocessable("This client has reached its number of Subscriptions")
+    sid, secret = secrets.token_hex(12), engine.new_secret()
     row = SubscriptionRow(
-        id=secrets.token_hex(12),
+        id=sid,
         client_id=auth.client_id,
         subject=auth.subject,
         grant_id=auth.grant_id,
@@ -302,13 +304,13 @@ async def create(engine: EventEngine, auth: AuthContext, body: Any) -> Json:
         topic=spec.topic,
         status="requested",
         error=None,
-        secret=engine.new_secret(),
+        secret=engine.seal_secret(secret, sid),
         events_count=0,
         heartbeat_due=None,
     )
     await engine.store.add_subscription(row, time.time())
     await engine.handshake(row)
-    return render(engine, row, secret=True)
+    return render(engine, dataclasses.replace(row, secret=secret), secret=True)
 
 
 async def owned(engine: EventEngine, auth: AuthContext, sid: str, letter: str) -> SubscriptionRow:

@@ -345,7 +345,8 @@ class WriteStep(_Strict):
 
     ``result``: athena answers the ``record``; or nothing useful, and the URL's record is
     re-read (``reread``); or the new record's ``id`` only, and it is read back through
-    the table's read (the answer is the full resource). A create whose athena call may
+    the table's read (the answer is the full resource); or ``answer``: athena's answer as
+    it is, for the step's completer (a claim's ``claimids`` list). A create whose athena call may
     answer an existing record instead of a new one (athena's duplicate check) has its
     resolver list those records' ids in ``WriteContext.facts["existing"]``: such an
     answer is a 409 naming the match (with ``If-None-Exist``, a 200 with it).
@@ -364,7 +365,7 @@ class WriteStep(_Strict):
     resolve: str | None = None
     readback: str | None = None
     when: dict[str, str] = Field(default_factory=dict)
-    result: Literal["record", "reread", "id"] = "record"
+    result: Literal["record", "reread", "id", "answer"] = "record"
     records: dict[str, WriteRecord] = Field(default_factory=dict)
     mode: Literal["set", "replace"] = "set"
     keep: list[str] = Field(default_factory=list)  # replace: absent leaves these unchanged

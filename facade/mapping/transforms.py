@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from facade.mapping import benefits, insurance, renderings
+from facade.mapping import benefits, claims, insurance, renderings
 
 Fn = Callable[[Any], Any]
 
@@ -432,4 +432,25 @@ TRANSFORMS: dict[str, Transform] = {
     "preview_disposition": Transform(benefits.preview_disposition, None),
     "last_inforce": Transform(benefits.last_inforce, None),
     "copay_items": Transform(benefits.copay_items, None),
+    # claims (facade/mapping/claims.py)
+    "claim_use": Transform(_constant("claim"), None),
+    "claim_narrative": Transform(claims.narrative, None),
+    "professional": Transform(claims.professional, None),
+    "normal_priority": Transform(claims.normal_priority, None),
+    "money": Transform(claims.money, None),
+    "payer_insuranceid": Transform(claims.payer_insuranceid, None),
+    "claim_diagnoses": Transform(claims.diagnoses, None),
+    "claim_items": Transform(claims.items, None),
+    "claim_outcome": Transform(claims.outcome, None),
+    "claim_disposition": Transform(claims.disposition, None),
+    "adjudicated_items": Transform(claims.adjudicated_items, None),
+    "claim_totals": Transform(claims.totals, None),
+    "claim_payment": Transform(claims.payment, None),
+    "claim_errors": Transform(claims.errors, None),
+    "process_notes": Transform(claims.process_notes, None),
+    "sequence": Transform(claims.sequence, None),
+    "focal": Transform(claims.focal, None),
+    "one": Transform(claims.one, None),
+    "two": Transform(claims.two, None),
+    "false": Transform(claims.false, None),
 }

@@ -28,6 +28,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
 import facade.mcp.tools  # noqa: F401  (registers every tool)
+from facade.audit.events import ToolUse
 from facade.auth.context import AuthContext
 from facade.engine.services import Services
 from facade.errors import FacadeError
@@ -122,6 +123,7 @@ def build_server(
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name[:60]}")
         started = time.perf_counter()
         outcome = "ok"
+        auth: AuthContext | None = None
         try:
             arguments = spec.arguments.model_validate(params.arguments or {})
             engine = services()
@@ -153,6 +155,7 @@ def build_server(
                 {"status": 500, "code": "exception", "message": "unexpected error"},
             )
         finally:
+            services().audit.tool(tool_use(spec.name, outcome, identity.request(ctx), auth, params))
             log.info(
                 "mcp tool=%s outcome=%s ms=%.1f",
                 spec.name,
@@ -171,6 +174,23 @@ def build_server(
             (t.input_schema for t in listed if t.name == name), None
         ),
     )
+
+
+def tool_use(
+    tool: str,
+    outcome: str,
+    request_id: str,
+    auth: AuthContext | None,
+    params: types.CallToolRequestParams,
+) -> ToolUse:
+    """The audit facts of one tool call: the patient it named, if any (README "Audit trail")."""
+    arguments = params.arguments or {}
+    named = arguments.get("patient_id", arguments.get("patient"))
+    patient = named.removeprefix("Patient/") if isinstance(named, str) else None
+    status = 200 if outcome == "ok" else int(outcome) if outcome.isdigit() else 400
+    if outcome == "unexpected":
+        status = 500
+    return ToolUse(time.time(), tool, status, request_id, auth, patient)
 
 
 def _innermost(exc: BaseException) -> str:

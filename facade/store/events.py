@@ -654,6 +654,21 @@ class EventStore:
             (practice, feed, owner),
         )
 
+    # -- webhook secrets at rest (facade/vault: `vault rotate` re-seals them) ----------
+
+    def webhook_secrets(self) -> list[tuple[str, str]]:
+        """(subscription id, stored secret) of every Subscription (run outside the loop)."""
+        return [(str(r[0]), str(r[1])) for r in self._all("SELECT id, secret FROM subscriptions")]
+
+    def replace_webhook_secret(self, sid: str, old: str, new: str) -> bool:
+        """Store ``new`` where ``old`` still is (compare-and-set)."""
+        return (
+            self._run(
+                "UPDATE subscriptions SET secret = ? WHERE id = ? AND secret = ?", (new, sid, old)
+            )
+            == 1
+        )
+
     # -- retention --------------------------------------------------------------------
 
     def purge(self, before: float) -> None:

@@ -16,7 +16,7 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import httpx
@@ -42,6 +42,14 @@ QUOTA_LIMIT_HEADER = "X-RateLimit-Limit"
 QUOTA_REMAINING_HEADER = "X-RateLimit-Remaining"
 
 log = logging.getLogger("facade.upstream")
+
+
+class ResponseMonitor(Protocol):
+    """Sees every athena answer (the run-time contract check, facade/drift/monitor.py)."""
+
+    def observe(self, surface: str, method: str, template: str, status: int, body: Any) -> None: ...
+
+    def metric_lines(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,7 @@ class AthenaClient:
         self._rng = random.Random(seed)
         self._flights: SingleFlight[UpstreamResponse] = SingleFlight()
         self.calls = 0  # upstream HTTP requests sent (observability, tests, benchmark)
+        self.monitor: ResponseMonitor | None = None
 
     def lane(self, budget: RateBudget) -> AthenaClient:
         """A sibling on its own rate budget (bulk exports): same connection pool, token,
@@ -138,6 +147,7 @@ class AthenaClient:
             connect_timeout=self._connect_timeout,
             read_timeout=self._read_timeout,
         )
+        sibling.monitor = self.monitor
         return sibling
 
     def path_of(self, url: str) -> str:
@@ -279,6 +289,8 @@ class AthenaClient:
             else:
                 breaker.release_probe()
             _observe_quota(bucket, response.headers)
+            if self.monitor is not None:
+                self.monitor.observe(key[1], method, template, response.status, response.body)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 

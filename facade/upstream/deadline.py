@@ -20,6 +20,7 @@ class RequestClock:
     upstream_seconds: float = 0.0
     upstream_calls: int = 0
     notes: list[str] = field(default_factory=list)
+    client: str = ""  # the authenticated client id (the access log)
 
 
 _current: ContextVar[RequestClock | None] = ContextVar("facade_request_clock", default=None)

@@ -456,23 +456,23 @@ def _rewrite(node: Any, targets: dict[str, str]) -> Any:
     return node
 
 
-def submitted(body: Any) -> Json:
-    """The CoverageEligibilityRequest of a ``$submit`` body (R4: ``resource`` 1..1: the
-    request, or a Bundle whose first entry is the request plus the resources it
-    references; a Parameters wraps either)."""
+def submitted(body: Any, kind_wanted: str = REQUEST) -> Json:
+    """The CoverageEligibilityRequest (or ``kind_wanted``: the Claim of ``Claim/$submit``) of
+    a ``$submit`` body (R4: ``resource`` 1..1: the request, or a Bundle whose first entry
+    is the request plus the resources it references; a Parameters wraps either)."""
     if not isinstance(body, dict):
         raise InvalidRequest("$submit takes a FHIR resource", expression=("resourceType",))
     kind = body.get("resourceType")
-    if kind == REQUEST:
+    if kind == kind_wanted:
         return body
     if kind == "Parameters":
         for index, parameter in enumerate(body.get("parameter") or []):
             if isinstance(parameter, dict) and parameter.get("name") == "resource":
                 inner = parameter.get("resource")
-                if isinstance(inner, dict) and inner.get("resourceType") in (REQUEST, "Bundle"):
-                    return submitted(inner)
+                if isinstance(inner, dict) and inner.get("resourceType") in (kind_wanted, "Bundle"):
+                    return submitted(inner, kind_wanted)
                 raise InvalidRequest(
-                    "The resource parameter holds a CoverageEligibilityRequest",
+                    f"The resource parameter holds a {kind_wanted}",
                     expression=(f"Parameters.parameter[{index}].resource",),
                 )
         raise InvalidRequest(
@@ -481,9 +481,9 @@ def submitted(body: Any) -> Json:
     if kind == "Bundle":
         entries = [e for e in body.get("entry") or [] if isinstance(e, dict)]
         first = entries[0].get("resource") if entries else None
-        if not isinstance(first, dict) or first.get("resourceType") != REQUEST:
+        if not isinstance(first, dict) or first.get("resourceType") != kind_wanted:
             raise InvalidRequest(
-                "The Bundle's first entry is the CoverageEligibilityRequest",
+                f"The Bundle's first entry is the {kind_wanted}",
                 expression=("Bundle.entry[0].resource",),
             )
         targets = {
@@ -494,7 +494,7 @@ def submitted(body: Any) -> Json:
         rewritten: Json = _rewrite(first, targets)
         return rewritten
     raise InvalidRequest(
-        "$submit takes a CoverageEligibilityRequest, a Parameters with resource, or a Bundle",
+        f"$submit takes a {kind_wanted}, a Parameters with resource, or a Bundle",
         expression=("resourceType",),
     )
 

@@ -182,6 +182,7 @@ def test_exports_every_type_the_tables_offer(group_export: Any) -> None:
         t for t in offered if t not in ("CoverageEligibilityRequest", "CoverageEligibilityResponse")
     }
     assert exported_types == with_records  # nobody asked for an eligibility check here
+    assert {"Claim", "ClaimResponse"} <= exported_types  # the sandbox's seeded claims
 
 
 def test_every_line_is_valid_against_the_profile_it_claims(

@@ -73,6 +73,33 @@ def test_golden(
         assert _base_errors(expected) == []
     _check_scheduling(expected)
     _check_eligibility(expected)
+    _check_claims(expected)
+
+
+def _check_claims(resource: dict[str, Any]) -> None:
+    """What the facade promises of every ClaimResponse (README "Claims"): its request,
+    patient, insurer; a denial's CARC; a payment that is the benefit total."""
+    if resource["resourceType"] == "Claim":
+        for item in resource["item"]:
+            assert 1 <= len(item["diagnosisSequence"]) <= 4
+        return
+    if resource["resourceType"] != "ClaimResponse":
+        return
+    for key in ("request", "patient", "insurer", "created", "outcome", "disposition"):
+        assert resource.get(key), key
+    carc = "https://x12.org/codes/claim-adjustment-reason-codes"
+    if resource["outcome"] == "error":
+        assert resource["error"] and all(
+            e["code"]["coding"][0]["system"] == carc for e in resource["error"]
+        )
+    if resource["outcome"] == "queued":
+        assert "payment" not in resource and "item" not in resource
+    else:
+        totals = {
+            t["category"]["coding"][0]["code"]: t["amount"]["value"] for t in resource["total"]
+        }
+        assert resource["payment"]["amount"]["value"] == totals["benefit"]
+        assert round(totals["benefit"] + totals["memberliability"], 2) <= totals["eligible"] + 0.01
 
 
 def _check_eligibility(resource: dict[str, Any]) -> None:

@@ -31,6 +31,9 @@ ANNOTATIONS = {  # name: (readOnly, destructive, idempotent)
     "list_encounters": (True, False, True),
     "get_coverage": (True, False, True),
     "check_eligibility": (False, False, False),
+    "submit_claim": (False, False, False),
+    "get_claim_status": (True, False, True),
+    "list_claims": (True, False, True),
     "fhir_read": (True, False, True),
     "fhir_search": (True, False, True),
 }

@@ -3,6 +3,14 @@
 A new family (coverage and eligibility, claims) is one more module here, imported below.
 """
 
-from facade.mcp.tools import appointments, coverage, encounters, fhir, patients, scheduling
+from facade.mcp.tools import (
+    appointments,
+    claims,
+    coverage,
+    encounters,
+    fhir,
+    patients,
+    scheduling,
+)
 
-__all__ = ["appointments", "coverage", "encounters", "fhir", "patients", "scheduling"]
+__all__ = ["appointments", "claims", "coverage", "encounters", "fhir", "patients", "scheduling"]

@@ -97,7 +97,7 @@ class Stack:
 
 
 @contextmanager
-def stack(data_dir: Path, **emulator: Any) -> Iterator[Stack]:
+def stack(data_dir: Path, facade: dict[str, Any] | None = None, **emulator: Any) -> Iterator[Stack]:
     """An emulator (today fixed, clock frozen) and a facade that waits briefly for a payer."""
     clock = MovableClock()
     config = EmulatorConfig(
@@ -112,7 +112,9 @@ def stack(data_dir: Path, **emulator: Any) -> Iterator[Stack]:
     url = server.start()
     write_clients(data_dir, Keys(), "http://127.0.0.1:9/jwks.json")  # never fetched here
     settings = facade_settings(
-        url, data_dir, eligibility_wait_seconds=1.0, eligibility_poll_interval=0.2
+        url,
+        data_dir,
+        **{"eligibility_wait_seconds": 1.0, "eligibility_poll_interval": 0.2, **(facade or {})},
     )
     facade = start_facade(settings)
     try:

@@ -1,0 +1,90 @@
+"""The audit trail's cost per request, measured in one process (README "Audit trail").
+
+Two facades in front of one emulator, identical but for ``FACADE_AUDIT_ENABLED``; cached
+Patient reads (the fast path: the cheapest request, so the largest relative cost) are sent
+to each in alternating blocks over one keep-alive connection. Reported per request: the
+median and mean latency as the client sees it, and the process CPU time (every thread:
+the client, both servers, the audit writer, which is flushed inside its block).
+
+    .venv/bin/python -m bench.audit_overhead [requests per block] [blocks]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from emulator.app import create_app as create_emulator
+from emulator.config import EmulatorConfig
+from emulator.server import ServerThread
+from facade.api.app import create_app
+from facade.settings import Settings
+from tests.conftest import dev_token, free_port
+
+PATIENT = "a-195900.E-60178"
+
+
+def main(per_block: int = 2000, blocks: int = 6) -> None:
+    emulator = ServerThread(create_emulator(EmulatorConfig(api_requests_per_second=100_000)))
+    upstream = emulator.start()
+    servers: dict[bool, tuple[ServerThread, str]] = {}
+    for enabled in (True, False):
+        port = free_port()
+        settings = Settings(
+            environment="embedded",
+            workers=1,
+            port=port,
+            athena_base_url=upstream,
+            data_dir=Path(tempfile.mkdtemp(prefix=f"audit-{enabled}-")),
+            events_feeds=[],
+            audit_enabled=enabled,
+        )
+        server = ServerThread(create_app(settings), port=port)
+        server.start()
+        servers[enabled] = (server, settings.base_url)
+    latency: dict[bool, list[float]] = {True: [], False: []}
+    cpu: dict[bool, float] = {True: 0.0, False: 0.0}
+    clients = {}
+    for enabled, (_, base) in servers.items():
+        token = dev_token(base)
+        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+        for _ in range(200):  # warm: the cache holds the Patient, connections open
+            assert client.get(f"/fhir/r4/Patient/{PATIENT}").status_code == 200
+        clients[enabled] = client
+    for block in range(blocks):
+        for enabled in (True, False) if block % 2 == 0 else (False, True):
+            client = clients[enabled]
+            started_cpu = time.process_time()
+            for _ in range(per_block):
+                t0 = time.perf_counter()
+                client.get(f"/fhir/r4/Patient/{PATIENT}")
+                latency[enabled].append(time.perf_counter() - t0)
+            servers[enabled][0].app.state.services.audit.flush()  # the writer's work counts
+            cpu[enabled] += time.process_time() - started_cpu
+    n = per_block * blocks
+    for enabled in (False, True):
+        values = latency[enabled]
+        print(
+            f"audit {'on ' if enabled else 'off'}: median {statistics.median(values) * 1e6:7.1f} us"
+            f"  mean {statistics.fmean(values) * 1e6:7.1f} us  cpu {cpu[enabled] / n * 1e6:7.1f} us"
+            f"/request  ({n} cached reads)"
+        )
+    on, off = latency[True], latency[False]
+    print(
+        f"cost of the audit trail per request: median +{(statistics.median(on) - statistics.median(off)) * 1e6:.1f} us,"
+        f" cpu +{(cpu[True] - cpu[False]) / n * 1e6:.1f} us"
+    )
+    for client in clients.values():
+        client.close()
+    for server, _ in servers.values():
+        server.stop()
+    emulator.stop()
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:3]))

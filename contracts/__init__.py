@@ -1,0 +1,1 @@
+"""Data package: the recorded athena contracts (facade/drift/contract.py)."""

@@ -1,0 +1,470 @@
+"""AuditEvent resources following IHE BALP (Basic Audit Log Patterns, ITI BALP 1.1.x).
+
+A request captures a few facts (:class:`Interaction`, :class:`ToolUse`,
+:class:`facade.audit.context.SecurityEvent`); the recorder's writer thread turns them into a
+record (the facts as compact JSON plus the searchable columns, :func:`interaction_rows`),
+and the AuditEvent resource is rendered from the facts only when the trail is read
+(:func:`render`), so recording stays cheap. Mapping (EVENTS-BULK-MCP-SCALE §6.3):
+
+- who: ``agent[client]`` (``who.identifier`` = the OAuth ``client_id``, ``network`` = the
+  source address, ``policy`` = ``urn:ietf:params:oauth:jti:{jti}``: the token's id, never
+  the token), ``agent[user]`` (``who.reference`` = ``fhirUser``, ``who.identifier`` = the
+  user name, ``requestor``), ``agent[server]`` (this facade);
+- what: ``type``/``subtype``/``action`` per profile (Read R, Query E, Create C, Update U,
+  Delete D, operations E), ``entity[data]`` (the resource), ``entity[patient]``,
+  ``entity[query]`` (the raw query, base64, as BALP Query requires);
+- when: ``recorded``; outcome: ``outcome`` (0 / 4 / 8) and ``outcomeDesc`` = the HTTP
+  status; correlation: ``entity[transaction]`` = the ``X-Request-Id``.
+
+Nothing else of the request is kept: no bodies, no headers, no tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from facade.audit.context import SECURITY_KINDS, Note, SecurityEvent
+from facade.auth.context import AuthContext
+from facade.store.audit import AuditRow
+
+Json = dict[str, Any]
+
+BALP = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+INTERACTION = "http://hl7.org/fhir/restful-interaction"
+ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+BALP_ENTITY = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+# the facade's own codes (operations, exports, MCP tools, security events): README "Audit trail"
+FACADE_SUBTYPE = "urn:athena-fhir-facade:audit-subtype"
+CLIENT_SYSTEM = "urn:athena-fhir-facade:client-id"
+USER_SYSTEM = "urn:athena-fhir-facade:user"
+JTI = "urn:ietf:params:oauth:jti:"
+SERVER = "athena-fhir-facade"
+
+# kind -> (action, subtype system, BALP profile for a patient / without one)
+KINDS: dict[str, tuple[str, str, str, str]] = {
+    "read": ("R", INTERACTION, "IHE.BasicAudit.PatientRead", "IHE.BasicAudit.Read"),
+    "vread": ("R", INTERACTION, "IHE.BasicAudit.PatientRead", "IHE.BasicAudit.Read"),
+    "search-type": ("E", INTERACTION, "IHE.BasicAudit.PatientQuery", "IHE.BasicAudit.Query"),
+    "search-system": ("E", INTERACTION, "IHE.BasicAudit.PatientQuery", "IHE.BasicAudit.Query"),
+    "create": ("C", INTERACTION, "IHE.BasicAudit.PatientCreate", "IHE.BasicAudit.Create"),
+    "update": ("U", INTERACTION, "IHE.BasicAudit.PatientUpdate", "IHE.BasicAudit.Update"),
+    "patch": ("U", INTERACTION, "IHE.BasicAudit.PatientUpdate", "IHE.BasicAudit.Update"),
+    "delete": ("D", INTERACTION, "IHE.BasicAudit.PatientDelete", "IHE.BasicAudit.Delete"),
+    "operation": ("E", INTERACTION, "", ""),
+    "export": ("E", FACADE_SUBTYPE, "", ""),
+    "export-status": ("R", FACADE_SUBTYPE, "", ""),
+    "export-file": ("R", FACADE_SUBTYPE, "", ""),
+    "export-cancel": ("D", FACADE_SUBTYPE, "", ""),
+    "mcp-tool": ("E", FACADE_SUBTYPE, "", ""),
+}
+# security events: DICOM event types (User Authentication for a sign-in, else Security Alert)
+SECURITY_TYPE = {"login": ("110114", "User Authentication")}
+_ALERT = ("110113", "Security Alert")
+
+_PRACTICE = re.compile(r"a-([0-9]{1,10})\.")
+_SKIPPED = frozenset({"/metadata", "/.well-known/smart-configuration"})
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """A FHIR request as the HTTP face saw it (facade/api/audit.py)."""
+
+    at: float
+    method: str
+    path: str  # under the FHIR base, e.g. /Patient/a-195900.E-1
+    query: bytes
+    status: int
+    request_id: str
+    address: str | None
+    location: str | None  # a create's Location header
+    note: Note
+
+
+@dataclass(frozen=True, slots=True)
+class ToolUse:
+    """An MCP tool call (facade/mcp/server.py), over either transport."""
+
+    at: float
+    tool: str
+    status: int  # 200, or the failure's HTTP status
+    request_id: str
+    auth: AuthContext | None
+    patient: str | None
+
+
+def instant(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds")
+
+
+def classify(method: str, path: str, query: bytes) -> tuple[str, str | None, str | None] | None:
+    """(kind, resource type, id) of a FHIR request; None for what is not audited
+    (the CapabilityStatement and SMART discovery: public documents)."""
+    if method == "HEAD":
+        method = "GET"
+    if path in _SKIPPED or (path == "" and method == "GET" and not query):
+        return None
+    parts = [p for p in path.split("/") if p]
+    if parts and parts[0] == "bulk":  # /bulk/status/{job}, /bulk/files/{job}/{name}
+        job = parts[2] if len(parts) > 2 else None
+        if method == "DELETE":
+            return "export-cancel", None, job
+        return ("export-file" if parts[1:2] == ["files"] else "export-status"), None, job
+    rtype = parts[0] if parts and parts[0][:1].isupper() else None
+    for i, part in enumerate(parts):
+        if part.startswith("$"):
+            rid = parts[1] if i == 2 else None
+            return ("export" if part == "$export" else "operation"), rtype, rid
+    if not parts or (len(parts) == 1 and parts[0] == "_search"):
+        return "search-system", None, None
+    if len(parts) == 1 or parts[1] == "_search":
+        return ("create" if method == "POST" and len(parts) == 1 else "search-type"), rtype, None
+    if len(parts) == 4 and parts[2] == "_history":
+        return "vread", rtype, parts[1]
+    kind = {"GET": "read", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
+    return (kind or "operation"), rtype, parts[1]
+
+
+def _outcome(status: int) -> str:
+    return "0" if 0 < status < 400 else "4" if status < 500 else "8"
+
+
+def _coding(system: str, code: str, display: str | None = None) -> Json:
+    return {"system": system, "code": code, **({"display": display} if display else {})}
+
+
+def _agents(
+    client_id: str | None,
+    user: str | None,
+    fhir_user: str | None,
+    jti: str | None,
+    address: str | None,
+    *,
+    client_role: str,
+) -> list[Json]:
+    """Client (source of the request), user (the requestor when there is one), server."""
+    client: Json = {
+        "type": {"coding": [_coding(DCM, client_role)]},
+        "who": {"identifier": {"system": CLIENT_SYSTEM, "value": client_id or "unknown"}},
+        "requestor": not (user or fhir_user),
+    }
+    if jti:
+        client["policy"] = [JTI + jti]
+    if address:
+        client["network"] = {"address": address, "type": "2"}  # IP address
+    agents = [client]
+    if user or fhir_user:
+        who: Json = {}
+        if fhir_user:
+            who["reference"] = fhir_user
+        if user:
+            who["identifier"] = {"system": USER_SYSTEM, "value": user}
+        agents.append(
+            {
+                "type": {"coding": [_coding(PARTICIPATION, "IRCP", "information recipient")]},
+                "who": who,
+                "requestor": True,
+            }
+        )
+    server_role = "110152" if client_role == "110153" else "110153"
+    agents.append(
+        {
+            "type": {"coding": [_coding(DCM, server_role)]},
+            "who": {"display": SERVER},
+            "requestor": False,
+        }
+    )
+    return agents
+
+
+def _patient_of(auth: AuthContext | None) -> str | None:
+    if auth is None:
+        return None
+    return auth.patient_user or auth.patient
+
+
+def _query_patient(rtype: str | None, query: bytes) -> str | None:
+    """The patient a search names (``patient``/``subject``, or a Patient search's ``_id``)."""
+    for key, value in parse_qsl(query.decode("latin-1")):
+        if key in ("patient", "subject") or (rtype == "Patient" and key == "_id"):
+            value = value.removeprefix("Patient/")
+            if "," not in value and "/" not in value:
+                return value
+    return None
+
+
+def _transaction(request_id: str) -> Json:
+    return {
+        "type": _coding(BALP_ENTITY, "XrequestId"),
+        "what": {"identifier": {"value": request_id}},
+    }
+
+
+def _patient_entity(patient: str) -> Json:
+    return {
+        "type": _coding(ENTITY_TYPE, "1", "Person"),
+        "role": _coding(OBJECT_ROLE, "1", "Patient"),
+        "what": {"reference": f"Patient/{patient}"},
+    }
+
+
+def _source() -> Json:
+    return {
+        "observer": {"display": SERVER},
+        "type": [_coding(SOURCE_TYPE, "4", "Application Server")],
+    }
+
+
+def _row(
+    facts: Json,
+    *,
+    practice: str,
+    action: str,
+    outcome: str,
+    agents: list[str | None],
+    entities: list[str],
+) -> AuditRow:
+    return AuditRow(
+        recorded=str(facts["recorded"]),
+        practice=practice,
+        kind=str(facts["kind"]),
+        action=action,
+        outcome=outcome,
+        agent=" " + " ".join(a for a in agents if a) + " ",
+        patient=str(facts.get("patient") or ""),
+        patients=tuple(p for p in [facts.get("patient"), *(facts.get("patients") or ())] if p),
+        entity=" " + " ".join(entities) + " ",
+        facts=orjson.dumps({k: v for k, v in facts.items() if v not in (None, "")}).decode(),
+    )
+
+
+def _auth_facts(auth: AuthContext | None) -> Json:
+    if auth is None:
+        return {}
+    return {
+        "client": auth.client_id,
+        "user": auth.subject if auth.subject != auth.client_id else None,
+        "fhir_user": auth.fhir_user,
+        "jti": auth.jti,
+    }
+
+
+def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]:
+    """The records of a FHIR request: its interaction, then each security event it decided."""
+    note = item.note
+    rows = [security_row(e, item, default_practice) for e in note.security]
+    kind_found = classify(item.method, item.path, item.query)
+    if kind_found is None:
+        return rows
+    kind, rtype, rid = kind_found
+    auth = note.auth
+    if item.location and kind == "create":  # .../Type/{id}/_history/1 -> the created id
+        tail = item.location.split("/fhir/r4/", 1)[-1].split("/")
+        if len(tail) >= 2:
+            rid = tail[1]
+    patient = rid if rtype == "Patient" and rid else None
+    if patient is None and kind.startswith("search"):
+        patient = _query_patient(rtype, item.query)
+    found = [p for p in (patient, *note.patients) if p]
+    patient = found[0] if found else _patient_of(auth)
+    others = [p for p in dict.fromkeys(found) if p != patient]
+    facts: Json = {
+        "kind": kind,
+        "recorded": instant(item.at),
+        "status": item.status,
+        "request_id": item.request_id,
+        "address": item.address,
+        **_auth_facts(auth),
+        "patient": patient,
+        "patients": others or None,  # more patients a search's page held
+        "type": rtype,
+        "id": rid,
+    }
+    if kind.startswith("search") or (item.query and kind in ("export", "operation")):
+        facts["query"] = base64.b64encode(item.query).decode()
+    if kind == "operation":
+        facts["name"] = item.path.rsplit("/", 1)[-1][:64]
+    entities = [f"Patient/{p}" for p in ([patient] if patient else []) + others]
+    if rtype and rid and f"{rtype}/{rid}" not in entities:
+        entities.append(f"{rtype}/{rid}")
+    practice = _practice(item.path + "?" + item.query.decode("latin-1"), auth, default_practice)
+    row = _row(
+        facts,
+        practice=practice,
+        action=KINDS[kind][0],
+        outcome=_outcome(item.status),
+        agents=[facts.get("client"), facts.get("user"), facts.get("fhir_user")],
+        entities=entities,
+    )
+    return [row, *rows]
+
+
+def _practice(text: str, auth: AuthContext | None, default_practice: str) -> str:
+    found = _PRACTICE.search(text)
+    if found:
+        return found.group(1)
+    if auth is not None and len(auth.practices) == 1:
+        return auth.practices[0]
+    return default_practice
+
+
+def security_row(event: SecurityEvent, item: Interaction, default_practice: str) -> AuditRow:
+    """A security event (sign-in, token, refresh, revocation, registration, consent)."""
+    facts: Json = {
+        "kind": event.kind,
+        "recorded": instant(item.at),
+        "success": event.success,
+        "request_id": item.request_id,
+        "address": item.address,
+        "client": event.client_id,
+        "user": event.user,
+        "fhir_user": event.fhir_user,
+        "jti": event.jti,
+        "patient": event.patient,
+        "detail": event.detail[:120],
+    }
+    return _row(
+        facts,
+        practice=_practice(event.patient or "", None, default_practice),
+        action="E",
+        outcome="0" if event.success else "4",
+        agents=[event.client_id, event.user, event.fhir_user],
+        entities=[f"Patient/{event.patient}"] if event.patient else [],
+    )
+
+
+def tool_row(use: ToolUse, default_practice: str) -> AuditRow:
+    """An MCP tool call: an operation of the facade's (subtype ``mcp-tool``), named."""
+    patient = use.patient or _patient_of(use.auth)
+    facts: Json = {
+        "kind": "mcp-tool",
+        "recorded": instant(use.at),
+        "status": use.status,
+        "request_id": use.request_id,
+        **_auth_facts(use.auth),
+        "patient": patient,
+        "name": use.tool[:64],
+    }
+    return _row(
+        facts,
+        practice=_practice(patient or "", use.auth, default_practice),
+        action="E",
+        outcome=_outcome(use.status),
+        agents=[facts.get("client"), facts.get("user"), facts.get("fhir_user")],
+        entities=[f"Patient/{patient}"] if patient else [],
+    )
+
+
+# -- rendering (reads of the trail; the store keeps the facts, hash-chained) ----------------
+
+
+def render(facts: Json) -> Json:
+    """The AuditEvent (IHE BALP) of one record's facts."""
+    kind = str(facts["kind"])
+    if kind in SECURITY_KINDS:
+        return _render_security(facts)
+    status = int(facts.get("status") or 0)
+    patient = facts.get("patient")
+    rtype, rid = facts.get("type"), facts.get("id")
+    action, subtype_system, with_patient, without = KINDS[kind]
+    code = kind.split("-")[0] if subtype_system == INTERACTION else kind
+    others = facts.get("patients") or []
+    profile = (with_patient if not others else without) if patient else without
+    resource: Json = {"resourceType": "AuditEvent"}
+    if profile:
+        resource["meta"] = {"profile": [BALP + profile]}
+    resource.update(
+        {
+            "type": _coding(EVENT_TYPE, "rest", "RESTful Operation"),
+            "subtype": [_coding(subtype_system, code)],
+            "action": action,
+            "recorded": facts["recorded"],
+            "outcome": _outcome(status),
+            "outcomeDesc": f"HTTP {status}" if status else "no response",
+            "agent": _agents(
+                facts.get("client"),
+                facts.get("user"),
+                facts.get("fhir_user"),
+                facts.get("jti"),
+                facts.get("address"),
+                client_role="110152" if kind in ("read", "vread") else "110153",
+            ),
+            "source": _source(),
+            "entity": [_transaction(str(facts.get("request_id", "")))],
+        }
+    )
+    entity: list[Json] = resource["entity"]
+    for one in [patient, *others] if patient else []:
+        entity.append(_patient_entity(str(one)))
+    if rtype and rid and not (rtype == "Patient" and rid == patient):
+        entity.append(
+            {
+                "type": _coding(ENTITY_TYPE, "2", "System Object"),
+                "role": _coding(OBJECT_ROLE, "4", "Domain Resource"),
+                "what": {"reference": f"{rtype}/{rid}"},
+            }
+        )
+    elif rid and not rtype:  # a bulk export job
+        entity.append(
+            {
+                "type": _coding(ENTITY_TYPE, "2", "System Object"),
+                "what": {"identifier": {"value": rid}},
+            }
+        )
+    if "query" in facts or kind.startswith("search"):
+        query: Json = {
+            "type": _coding(ENTITY_TYPE, "2", "System Object"),
+            "role": _coding(OBJECT_ROLE, "24", "Query"),
+            "query": facts.get("query", ""),
+        }
+        if rtype:
+            query["what"] = {"display": rtype}
+        entity.append(query)
+    if facts.get("name"):  # an operation's or an MCP tool's name
+        entity.append(
+            {
+                "type": _coding(ENTITY_TYPE, "2", "System Object"),
+                "role": _coding(OBJECT_ROLE, "3", "Report"),
+                "name": facts["name"],
+            }
+        )
+    return resource
+
+
+def _render_security(facts: Json) -> Json:
+    kind = str(facts["kind"])
+    code, display = SECURITY_TYPE.get(kind, _ALERT)
+    resource: Json = {
+        "resourceType": "AuditEvent",
+        "type": _coding(DCM, code, display),
+        "subtype": [_coding(FACADE_SUBTYPE, kind)],
+        "action": "E",
+        "recorded": facts["recorded"],
+        "outcome": "0" if facts.get("success") else "4",
+        "agent": _agents(
+            facts.get("client"),
+            facts.get("user"),
+            facts.get("fhir_user"),
+            facts.get("jti"),
+            facts.get("address"),
+            client_role="110150",  # Application (BALP AuthZconsent)
+        ),
+        "source": _source(),
+        "entity": [_transaction(str(facts.get("request_id", "")))],
+    }
+    if facts.get("detail"):
+        resource["outcomeDesc"] = facts["detail"]
+    if facts.get("patient"):
+        resource["entity"].append(_patient_entity(str(facts["patient"])))
+    return resource
