@@ -9,6 +9,8 @@ import httpx
 import pytest
 from emu_support import Running
 
+from emulator.fhir_clinical import SPECS
+
 PRACTICE = "Organization/a-1.Practice-195900"
 INVALID = {
     "resourceType": "OperationOutcome",
@@ -253,7 +255,8 @@ def test_capability_statement_lists_served_types(http: httpx.Client) -> None:
     types = {r["type"]: r for r in statement["rest"][0]["resource"]}
     assert set(types) == {
         "Patient", "Encounter", "Condition", "Provenance", "Practitioner", "Organization", "Location",
-        "Appointment", "Coverage",
+        "Appointment", "Coverage", "Binary",
+        *SPECS,  # the generic clinical store (emulator/fhir_clinical.py)
     }  # fmt: skip
     assert [p["name"] for p in types["Coverage"]["searchParam"]] == ["patient", "_lastUpdated"]
     assert [p["name"] for p in types["Appointment"]["searchParam"]] == ["_id"]
