@@ -92,8 +92,10 @@ def capability_statement(
             resource["searchRevInclude"] = sorted(table.revincludes)
         if table.profile:
             resource["supportedProfile"] = [
-                f"{table.profile}|{v}" for v in table.profile_versions
-            ] or [table.profile]
+                f"{profile}|{v}" if v else profile
+                for profile in (table.profile, *table.profiles)
+                for v in (table.profile_versions or [""])
+            ]
         if table.documentation:
             resource["documentation"] = table.documentation
         operations = [

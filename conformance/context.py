@@ -25,6 +25,19 @@ PROFILES = {
 }
 
 
+def profile_of(resource: Json) -> str | None:
+    """The US Core 6.1.0 profile to validate ``resource`` against: the first it declares
+    (Observation, Condition and DiagnosticReport have several), else its type's."""
+    declared = [
+        str(p).split("|", 1)[0]
+        for p in resource.get("meta", {}).get("profile", [])
+        if str(p).startswith(US_CORE)
+    ]
+    if declared:
+        return f"{declared[0]}|6.1.0"
+    return PROFILES.get(str(resource.get("resourceType")))
+
+
 @dataclass
 class Context:
     client: FhirClient
@@ -32,6 +45,9 @@ class Context:
     patients: dict[str, Json] = field(default_factory=dict)
     encounters: dict[str, list[Json]] = field(default_factory=dict)  # patient id -> its encounters
     resolved: list[Json] = field(default_factory=list)  # reference targets read
+    # US Core clinical groups (conformance/uscore.py): profile -> the resources collected
+    uscore: dict[str, list[Json]] = field(default_factory=dict)
+    resolved_uscore: list[Json] = field(default_factory=list)
 
     def all_encounters(self) -> list[Json]:
         return [e for found in self.encounters.values() for e in found]

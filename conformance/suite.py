@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from conformance import capability, encounter, paging, patient, references, validation
+from conformance import capability, encounter, paging, patient, references, uscore, validation
 from conformance.client import FhirClient
 from conformance.context import Context
 from conformance.result import Result
@@ -18,6 +18,7 @@ CHECKS: list[Callable[[Context], Result]] = [
     references.encounter_references,
     paging.paging,
     validation.profile_validation,
+    *uscore.CHECKS,  # the US Core 6.1 clinical profile groups
     paging.bundles,  # last: audits every Bundle the run received
 ]
 

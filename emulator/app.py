@@ -18,6 +18,7 @@ from emulator import (
     changed_feeds,
     event_platform,
     fhir_api,
+    fhir_clinical,
     fhir_coverage,
     fhir_resources,
     rest_appointments,
@@ -124,7 +125,12 @@ def create_app(
     config = config or EmulatorConfig()
     routes = [
         Route(path, endpoint(path, need, handler), methods=[method], name=f"{method} {path}")
-        for method, path, need, handler in [*changed_feeds.ROUTES, *event_platform.ROUTES, *ROUTES]
+        for method, path, need, handler in [
+            *changed_feeds.ROUTES,
+            *event_platform.ROUTES,
+            *ROUTES,
+            *fhir_clinical.routes(fhir),
+        ]
     ]
     app = Starlette(routes=[*routes, *ADMIN_ROUTES, *admin_changes.ADMIN_ROUTES])
     app.state.emulator = World(config, clock)

@@ -41,6 +41,7 @@ from starlette.responses import Response
 from emulator.access import allows_fhir, bearer_token
 from emulator.errors import FhirError, invalid_fhir_request, json_response
 from emulator.faults import FaultState
+from emulator.fhir_clinical import SPECS as CLINICAL_SPECS
 from emulator.fhir_encounter import condition_resource
 from emulator.fhir_patient import patient_resource
 from emulator.fhir_practice import (
@@ -64,6 +65,8 @@ EXPORT_TYPES = (
     "Practitioner",
     "Organization",
     "Location",
+    # the clinical types of the generic store (emulator/fhir_clinical.py)
+    *(t for t in CLINICAL_SPECS if t != "Condition"),
 )
 OUTPUT_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
 FILE_SIZE = 1000  # resources per output file [G]
@@ -134,7 +137,9 @@ def _resources(world: World, practice: str, rtype: str) -> list[dict[str, Any]]:
             encounter = schedule.encounter(practice, diagnosis.encounterid)
             if encounter is not None:
                 found.append(condition_resource(diagnosis, encounter))
-        return found
+        return found + world.clinical.all("Condition", practice)  # problems, health concerns
+    if rtype in CLINICAL_SPECS:
+        return world.clinical.all(rtype, practice)
     if rtype == "Provenance":  # what Provenance?patient= finds, for every patient
         keys = [("Patient", p.patientid) for p in world.live_patients(practice)]
         keys += [("Encounter", e.encounterid) for e in schedule.all_encounters(practice)]

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from emulator.errors import FhirError, invalid_fhir_request, json_response
+from emulator.fhir_clinical import SPECS as CLINICAL_SPECS
 from emulator.fhir_patient import PATIENT_ID, US_CORE, patient_resource
 from emulator.fhir_resources import PROFILES, SEARCHES
 from emulator.fhir_search import parse_search
@@ -62,6 +63,20 @@ def _resources() -> list[dict[str, Any]]:
             {"name": name, "type": PARAM_TYPES.get(name, "token")} for name in spec.params
         ]
         out.append(entry)
+    for kind, clinical in sorted(CLINICAL_SPECS.items()):  # emulator/fhir_clinical.py
+        if kind in SEARCHES:
+            continue
+        out.append(
+            {
+                "type": kind,
+                "interaction": [{"code": "read"}, {"code": "search-type"}],
+                "searchParam": [
+                    {"name": name, "type": "token" if p.kind == "id" else p.kind}
+                    for name, p in clinical.params.items()
+                ],
+            }
+        )
+    out.append({"type": "Binary", "interaction": [{"code": "read"}]})
     return out
 
 

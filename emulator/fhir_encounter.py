@@ -31,7 +31,7 @@ from emulator.visits import DiagnosisRecord, EncounterRecord
 ENCOUNTER_ID: Final = re.compile(r"^a-(?P<practice>\d+)\.encounter-(?P<id>\d+)$")
 CONDITION_ID: Final = re.compile(r"^a-(?P<practice>\d+)\.ENCDX-(?P<id>\d+)$")
 PROVENANCE_ID: Final = re.compile(
-    r"^a-(?P<practice>\d+)\.Provenance-(?P<kind>Encounter|Patient|Coverage)-(?P<id>\d+)$"
+    r"^a-(?P<practice>\d+)\.Provenance-(?P<kind>[A-Za-z]+)-(?P<id>\d+)$"
 )
 DAR_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 PARTICIPATION_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
@@ -235,6 +235,15 @@ def condition_resource(diagnosis: DiagnosisRecord, encounter: EncounterRecord) -
         else onset.isoformat(),
         "recordedDate": local_datetime(diagnosis.recorded),
     }
+    # [G] athena asserts an encounter diagnosis when it is recorded; a resolved one abated then
+    resource["extension"] = [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/condition-assertedDate",
+            "valueDateTime": local_datetime(diagnosis.recorded),
+        }
+    ]
+    if diagnosis.clinical_status == "resolved":
+        resource["abatementDateTime"] = local_datetime(diagnosis.recorded)
     if diagnosis.note:
         resource["note"] = [{"text": diagnosis.note}]
     return resource

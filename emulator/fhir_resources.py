@@ -28,6 +28,8 @@ from starlette.responses import Response
 
 from emulator.catalog import ICD10_SYSTEM, SNOMED_SYSTEM
 from emulator.errors import FhirError, invalid_fhir_request, json_response
+from emulator.fhir_clinical import PREFIXES, clinical_provenance, read_clinical, search_store
+from emulator.fhir_clinical import SPECS as CLINICAL_SPECS
 from emulator.fhir_encounter import (
     CONDITION_ID,
     ENCOUNTER_ID,
@@ -65,6 +67,7 @@ T = TypeVar("T")
 _KIND_ORDER = {"Patient": 0, "Encounter": 1, "Coverage": 2}
 # the same as emulator.fhir_coverage.COVERAGE_ID (which imports this module)
 _COVERAGE_ID = re.compile(r"^a-(?P<practice>\d+)\.Coverage-(?P<id>\d+)$")
+_CLINICAL_ID = re.compile(r"^a-(?P<practice>\d+)\.(?P<prefix>[A-Za-z]+)-(?P<n>\d{1,12})$")
 
 
 @dataclass(frozen=True)
@@ -360,8 +363,8 @@ async def read_condition(request: Request) -> Response:
     """``GET /fhir/r4/Condition/{id}`` (encounter diagnoses)."""
     world, ident = world_of(request), str(request.path_params["id"])
     match = CONDITION_ID.match(ident)
-    if match is None:
-        raise invalid_fhir_request()
+    if match is None:  # a problem or health concern (emulator/fhir_clinical.py)
+        return await read_clinical(request)
     diagnosis = world.schedule.diagnosis(match["practice"], int(match["id"]))
     if diagnosis is None:
         raise _not_found("Condition", ident)
@@ -399,7 +402,10 @@ async def search_conditions(request: Request) -> Response:
         encounters = _ids([value], ENCOUNTER_ID, pid)
         tests.append(lambda d, e=encounters: d.encounterid in e)  # type: ignore[misc]
     for value in query.values("_id"):
-        wanted = _ids([value], CONDITION_ID, pid)
+        items = [i.strip() for i in value.split(",")]
+        wanted = _ids(
+            [i for i in items if CONDITION_ID.match(i)] or ["a-0.ENCDX-0"], CONDITION_ID, pid
+        )
         tests.append(lambda d, w=wanted: d.diagnosisid in w)  # type: ignore[misc]
     tests += _all(query.values("code"), _code_test)
     tests += _all(query.values("category"), _category_test)
@@ -410,7 +416,10 @@ async def search_conditions(request: Request) -> Response:
         (d for d in world.schedule.all_diagnoses(pid) if all(t(d) for t in tests)),
         key=lambda d: d.diagnosisid,
     )
-    return bundle(request, "Condition", query, pairs, hits, lambda d: _render_condition(world, d))
+    # then the problem list and health concerns (emulator/fhir_clinical.py)
+    found = [_render_condition(world, d) for d in hits]
+    found += search_store(world, "Condition", pid, query.params)
+    return bundle(request, "Condition", query, pairs, found, lambda r: r)
 
 
 # -- Provenance -----------------------------------------------------------------------------
@@ -430,6 +439,10 @@ def _provenance(world: World, pid: str, kind: str, ident: int) -> dict[str, Any]
             return None
         recorded = datetime.fromisoformat(insurance.last_updated.replace("Z", "+00:00"))
         return provenance_resource(pid, kind, ident, recorded)
+    if kind in PREFIXES:  # a clinical record (emulator/fhir_clinical.py)
+        return clinical_provenance(world, pid, kind, ident)
+    if kind != "Patient":
+        return None
     patient = world.patient(pid, ident)
     if patient is None:
         return None
@@ -471,6 +484,9 @@ async def search_provenance(request: Request) -> Response:
                 found |= {("Patient", i) for i in _ids([ident], PATIENT_ID, pid)}
             elif kind == "Coverage":
                 found |= {("Coverage", i) for i in _ids([ident], _COVERAGE_ID, pid)}
+            elif kind in CLINICAL_SPECS and (target := _CLINICAL_ID.match(ident)):
+                if target["practice"] == pid and target["prefix"] in PREFIXES:
+                    found.add((target["prefix"], int(target["n"])))
             else:
                 raise invalid_fhir_request()
         narrow(found)
@@ -499,7 +515,7 @@ async def search_provenance(request: Request) -> Response:
         narrow(found)
     resources = [
         r
-        for kind, ident in sorted(keys or set(), key=lambda k: (_KIND_ORDER[k[0]], k[1]))
+        for kind, ident in sorted(keys or set(), key=lambda k: (_KIND_ORDER.get(k[0], 3), k[1]))
         if (r := _provenance(world, pid, kind, ident)) is not None
     ]
     return bundle(request, "Provenance", query, pairs, resources, lambda r: r)

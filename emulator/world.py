@@ -17,6 +17,7 @@ from typing import Any
 
 from emulator.changed_feeds import ChangeLog
 from emulator.claims import ClaimBook, seed_claims
+from emulator.clinical_seed import build_clinical
 from emulator.config import EmulatorConfig
 from emulator.eligibility import EligibilityDesk
 from emulator.insurance import InsuranceBook
@@ -77,6 +78,8 @@ class World:
             {p: [r.patientid for r in self.live_patients(p)] for p in self.practices},
         )
         self.schedule.load(seeded.appointments, seeded.encounters)
+        # athena's FHIR clinical records (emulator/fhir_clinical.py), from patients and encounters
+        self.clinical = build_clinical(self)
         # athena's changed-data feeds (emulator/changed_feeds.py) hear every change from here on
         self.changes = ChangeLog(self.lock, self.clock)
         self.schedule.on_change = lambda p, name, record: self.changes.record(

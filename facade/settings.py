@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         "athena/service/Athenanet.MDP.* system/Patient.read system/Encounter.read"
         " system/Condition.read system/Provenance.read system/Practitioner.read"
         " system/Location.read system/Organization.read system/Coverage.read"
+        " system/AllergyIntolerance.read system/Binary.read system/CarePlan.read"
+        " system/CareTeam.read system/Device.read system/DiagnosticReport.read"
+        " system/DocumentReference.read system/Goal.read system/Immunization.read"
+        " system/Medication.read system/MedicationDispense.read system/MedicationRequest.read"
+        " system/Observation.read system/Procedure.read system/QuestionnaireResponse.read"
+        " system/RelatedPerson.read system/ServiceRequest.read system/Specimen.read"
+        " system/Media.read"
     )
     default_practice: str = "195900"
     practices: list[str] = Field(default_factory=lambda: ["195900", "195901"])

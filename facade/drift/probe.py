@@ -117,6 +117,39 @@ class Observations:
         return answer
 
 
+CLINICAL_TYPES = (
+    "Condition",  # problems and health concerns beside the diagnoses found above
+    "AllergyIntolerance", "CarePlan", "CareTeam", "Device", "DiagnosticReport",
+    "DocumentReference", "Goal", "Immunization", "Media", "MedicationDispense",
+    "MedicationRequest", "Observation", "Procedure", "QuestionnaireResponse", "RelatedPerson",
+    "ServiceRequest", "Specimen",
+)  # fmt: skip
+MEDICATION_INTENTS = (
+    "proposal,plan,order,original-order,reflex-order,filler-order,instance-order,option"
+)
+
+
+_LINKED = {
+    "DocumentReference": [("content.attachment.url", "/Binary/{id}")],
+    "MedicationRequest": [("medicationReference.reference", "/Medication/{id}")],
+}
+
+
+def _linked(record: Json, path: str) -> str | None:
+    """``Type/id`` at ``path`` (a relative reference, or the tail of athena's absolute URL)."""
+    current: list[Any] = [record]
+    for part in path.split("."):
+        following: list[Any] = []
+        for item in current:
+            value = item.get(part) if isinstance(item, dict) else None
+            following += value if isinstance(value, list) else [] if value is None else [value]
+        current = following
+    for value in current:
+        if isinstance(value, str) and "/" in value:
+            return "/".join(value.rstrip("/").split("/")[-2:])
+    return None
+
+
 def _records(answer: Answer, key: str) -> list[Json]:
     body = answer.body
     if isinstance(body, list):
@@ -241,6 +274,27 @@ def observe(athena: Athena, *, today: date | None = None, candidates: int = 5) -
                     fhir(f"/Provenance/{first}", key="/Provenance/{id}")
         if coverage_seen and encounter_seen:
             break
+    # the US Core clinical types: the first of the sandbox charts (API-NOTES §1.4) or the
+    # department's patients that has records, searched and one of them read
+    charted = [str(n) for n in range(60178, 60185)] + patients
+    for kind in CLINICAL_TYPES:
+        extra = {"intent": MEDICATION_INTENTS} if kind == "MedicationRequest" else {}
+        for patient in charted:
+            query = {"patient": f"Patient/a-{practice}.E-{patient}", "ah-practice": ah_practice,
+                     "_count": "100"}  # fmt: skip
+            found = _records(fhir(f"/{kind}", {**query, **extra}), "")
+            first = _first(found, "id")
+            if first:
+                fhir(f"/{kind}/{first}", key=f"/{kind}/{{id}}")
+                for path, key in _LINKED.get(
+                    kind, []
+                ):  # what the records name (Binary, Medication)
+                    linked = next((v for r in found if (v := _linked(r, path))), None)
+                    if linked:
+                        fhir(f"/{linked}", key=key)
+                        kind_of, _, ident = linked.partition("/")
+                        fhir(f"/{kind_of}", {"_id": ident, "ah-practice": ah_practice})
+                break
     for kind, fid in (
         ("Practitioner", f"a-{practice}.Provider-{provider}"),
         ("Organization", f"a-{practice}.Department-{department}"),

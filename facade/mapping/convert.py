@@ -98,7 +98,11 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
     ):
         meta["lastUpdated"] = upstream_meta["lastUpdated"]
     if table.profile:
-        meta["profile"] = [table.profile]
+        meta["profile"] = _profiles(table, upstream_meta if source.surface == "fhir" else None)
+    if source.rebase:
+        for element in source.rebase:
+            if element in resource:
+                resource[element] = _rebased(resource[element])
     head: Json = {"resourceType": resource.pop("resourceType"), "id": resource.pop("id")}
     if meta:
         head["meta"] = meta
@@ -107,6 +111,35 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
         **resource,
     }
     return resource
+
+
+def _profiles(table: Table, upstream_meta: Any) -> list[str]:
+    """athena's own profiles among the table's (in athena's order), else the table's first."""
+    assert table.profile is not None
+    supported = {table.profile, *table.profiles}
+    declared = upstream_meta.get("profile") if isinstance(upstream_meta, dict) else None
+    chosen = [
+        str(p).split("|", 1)[0]
+        for p in (declared if isinstance(declared, list) else [])
+        if str(p).split("|", 1)[0] in supported
+    ]
+    return list(dict.fromkeys(chosen)) or [table.profile]
+
+
+_ATHENA_FHIR_URL = re.compile(r"^https?://[^\s]+/fhir/r4/([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})$")
+
+
+def _rebased(value: Any) -> Any:
+    """``value`` with every ``url`` into athena's FHIR base made relative (``Binary/{id}``)."""
+    if isinstance(value, list):
+        return [_rebased(v) for v in value]
+    if isinstance(value, dict):
+        out = {k: _rebased(v) for k, v in value.items()}
+        url = out.get("url")
+        if isinstance(url, str) and (m := _ATHENA_FHIR_URL.match(url)):
+            out["url"] = m.group(1)
+        return out
+    return value
 
 
 def _apply_fields(

@@ -119,6 +119,10 @@ class Source(_Strict):
     # ``today`` adds the practice's current date (``today``, ISO), for mappings that compare
     # athena's dates with it (an expired insurance is not in force), so they stay pure.
     context: list[Literal["department", "schedule", "today"]] = Field(default_factory=list)
+    # fhir sources: copied elements whose absolute URLs into athena's FHIR base
+    # (``https://.../fhir/r4/Binary/{id}``) become references relative to ours
+    # (``Binary/{id}``, which resolves through the facade; R4 Attachment.url may be relative).
+    rebase: list[str] = Field(default_factory=list)
 
 
 class SearchParamDef(_Strict):
@@ -445,6 +449,9 @@ class Writes(_Strict):
 class Table(_Strict):
     resource: str
     profile: str | None = None  # None: a base resource (no US Core profile)
+    # Further profiles of the same type (Observation: lab, vital signs, smoking status...).
+    # athena's own meta.profile picks among ``profile`` and these; otherwise ``profile``.
+    profiles: list[str] = Field(default_factory=list)
     profile_versions: list[str] = Field(default_factory=list)
     ttl_seconds: int = 60
     id: IdScheme

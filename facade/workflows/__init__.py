@@ -5,6 +5,6 @@ Importing this package registers every workflow with the engine
 ``registry.check``. A new workflow is a module here, added to the import below.
 """
 
-from facade.workflows import claims, coverage, eligibility, patients, scheduling
+from facade.workflows import claims, coverage, documents, eligibility, patients, scheduling
 
-__all__ = ["claims", "coverage", "eligibility", "patients", "scheduling"]
+__all__ = ["claims", "coverage", "documents", "eligibility", "patients", "scheduling"]

@@ -155,9 +155,9 @@ def test_unknown_routes_and_methods_are_operation_outcomes(fhir: httpx.Client) -
         assert refused.status_code == 405 and refused.json()["issue"][0]["code"] == "not-supported"
     cancel = fhir.delete("Appointment/a-195900.Appointment-1").json()["issue"][0]["diagnostics"]
     assert "status to cancelled" in cancel
-    assert fhir.delete("Observation/1").status_code == 404
+    assert fhir.delete("ImagingStudy/1").status_code == 404
     assert httpx.delete(f"{fhir.base_url}Patient/a-195900.E-60178").status_code == 401
-    unsupported = fhir.get("Observation", params={"patient": "x"})
+    unsupported = fhir.get("ImagingStudy", params={"patient": "x"})
     assert unsupported.status_code == 404
     form = fhir.post(
         "Patient/_search", content=b'{"name":"x"}', headers={"Content-Type": "application/json"}

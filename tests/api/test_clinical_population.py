@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conformance.context import profile_of
 from facade.mapping.paths import get_values, parse_path
 from tests.api.clinical_support import PROFILES, SANDBOX, Json, references, search
 from tests.support.profiles import ProfileValidator, _base_errors
@@ -44,7 +45,7 @@ def test_every_served_resource_is_valid_us_core(
     for rtype, resources in served.items():
         assert resources, rtype
         for resource in resources:
-            errors = validator.validate(resource, PROFILES[rtype])
+            errors = validator.validate(resource, profile_of(resource) or PROFILES[rtype])
             if errors:
                 failures[f"{rtype}/{resource['id']}"] = errors
     assert failures == {}

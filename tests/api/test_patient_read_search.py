@@ -75,7 +75,7 @@ def test_read_returns_the_patient(fhir: httpx.Client, validator: ProfileValidato
         ("Patient/a-195900.E-99999999", 404, "not-found"),
         ("Patient/60178", 400, "invalid"),
         ("Patient/a-195900.E-6017x", 400, "invalid"),
-        ("Observation/a-195900.E-60178", 404, "not-found"),
+        ("ImagingStudy/a-195900.E-60178", 404, "not-found"),
         ("Patient/a-999999.E-1", 404, "not-found"),
     ],
 )

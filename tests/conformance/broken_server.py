@@ -2,6 +2,10 @@
 
 Its CapabilityStatement is fine, but ``Patient?_id=X`` answers with another patient
 (and POST with nothing), Encounter searches ignore ``date``, and fullUrls are relative.
+Its clinical types are wrong in the ways the US Core groups look for: Observation
+searches ignore ``code`` and ``category`` (a heart rate answers a blood-pressure search)
+and a blood pressure without its components; AllergyIntolerance searches answer another
+patient's allergy, its read another id; everything else is 404.
 """
 
 from __future__ import annotations
@@ -77,6 +81,53 @@ async def encounter_read(request: Request) -> JSONResponse:
     return JSONResponse(found[0]) if found else JSONResponse({}, status_code=404)
 
 
+HEART_RATE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-heart-rate"
+BLOOD_PRESSURE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-blood-pressure"
+VITALS = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                      "code": "vital-signs"}]}  # fmt: skip
+
+
+def _observation(oid: str, profile: str, code: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "meta": {"profile": [profile]},
+        "status": "final",
+        "category": [VITALS],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "effectiveDateTime": "2020-01-01T10:00:00+00:00",
+    }
+
+
+OBSERVATIONS = [
+    _observation("o1", HEART_RATE, "8867-4"),
+    _observation("o2", BLOOD_PRESSURE, "85354-9"),  # no components: invalid
+]
+ALLERGY = {
+    "resourceType": "AllergyIntolerance",
+    "id": "a1",
+    "meta": {"profile": [f"{US_CORE}us-core-allergyintolerance"]},
+    "code": {"text": "Penicillin"},
+    "patient": {"reference": "Patient/someone-else"},
+}
+
+
+async def observation_search(request: Request) -> JSONResponse:
+    return _bundle(OBSERVATIONS)  # whatever code or category was asked for
+
+
+async def allergy_search(request: Request) -> JSONResponse:
+    return _bundle([ALLERGY])
+
+
+async def clinical_read(request: Request) -> JSONResponse:
+    found = [r for r in [*OBSERVATIONS, ALLERGY] if r["id"] == request.path_params["id"]]
+    if not found:
+        return JSONResponse({}, status_code=404)
+    return JSONResponse({**found[0], "id": "another"})  # the wrong id
+
+
 def create_app() -> Starlette:
     return Starlette(
         routes=[
@@ -86,5 +137,11 @@ def create_app() -> Starlette:
             Route("/fhir/Encounter", encounter_search),
             Route("/fhir/Encounter/_search", encounter_search, methods=["POST"]),
             Route("/fhir/Encounter/{id}", encounter_read),
+            Route("/fhir/Observation", observation_search),
+            Route("/fhir/Observation/_search", observation_search, methods=["POST"]),
+            Route("/fhir/Observation/{id}", clinical_read),
+            Route("/fhir/AllergyIntolerance", allergy_search),
+            Route("/fhir/AllergyIntolerance/_search", allergy_search, methods=["POST"]),
+            Route("/fhir/AllergyIntolerance/{id}", clinical_read),
         ]
     )

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from conformance import DEFAULT_PATIENTS, Result, Status, run_suite
+from conformance.uscore import CHECKS as USCORE_CHECKS
 from emulator.server import ServerThread
 from facade.cli import main
 from tests.conformance.broken_server import PATIENT, create_app
@@ -34,6 +35,10 @@ KEY_CHECKS = [
     "US Core profile validation",
     "Bundles (searchset, absolute fullUrl, search.mode)",
 ]
+# the US Core 6.1 clinical groups (conformance/uscore.py): 39 profiles, Medication,
+# Clinical Notes, Missing Data
+USCORE = [str(c.__dict__["check_name"]) for c in USCORE_CHECKS]
+KEY_CHECKS += USCORE
 
 
 def _by_name(results: list[Result]) -> dict[str, Result]:
@@ -66,6 +71,15 @@ def test_broken_server_is_detected(broken_base: str) -> None:
         "Bundles (searchset, absolute fullUrl, search.mode)",  # relative fullUrl
     } <= failed
     assert "someone-else" in by_name["Patient _id search (GET == POST)"].message
+    # the clinical groups: wrong matches, another patient's resources, 404s
+    bp = by_name["Blood Pressure: search by patient (id == Patient/id, GET == POST)"]
+    assert bp.status is Status.FAILED and "does not match code=85354-9" in bp.message
+    allergy = by_name["AllergyIntolerance: search by patient (id == Patient/id, GET == POST)"]
+    assert allergy.status is Status.FAILED and "does not match patient=p1" in allergy.message
+    immunization = by_name["Immunization: search by patient (id == Patient/id, GET == POST)"]
+    assert immunization.status is Status.FAILED and "HTTP 404" in immunization.message
+    for name in USCORE:
+        assert by_name[name].status is not Status.PASSED, name  # nothing conforms there
     # later Patient checks have nothing to derive inputs from: skipped, never passed
     assert by_name["Patient read"].status is Status.SKIPPED
 
@@ -81,7 +95,7 @@ def test_cli_with_token_exits_0(facade_url: str, capsys: pytest.CaptureFixture[s
     base = f"{facade_url}/fhir/r4"
     assert main(["conformance", "--base", base, "--token", dev_token(facade_url)]) == 0
     out = capsys.readouterr().out
-    assert "18 passed, 0 failed, 0 skipped" in out
+    assert f"{len(KEY_CHECKS)} passed, 0 failed, 0 skipped" in out
 
 
 def test_cli_client_credentials_json(facade_url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,8 @@ import httpx
 import pytest
 from emu_support import Running
 
+from emulator.fhir_clinical import SPECS
+
 PRACTICE = "Organization/a-1.Practice-195900"
 INVALID = {
     "resourceType": "OperationOutcome",
@@ -159,7 +161,8 @@ def test_condition_read_and_search(cfhir: httpx.Client) -> None:
     problems = cfhir.get(
         "/Condition", params={"patient": "a-195900.E-60181", "category": "problem-list-item"}
     ).json()
-    assert problems["total"] == 0
+    # the problem list (emulator/clinical_seed.py): diabetes and hypertension, both chronic
+    assert problems["total"] == 2
     assert cfhir.get("/Condition/a-195900.ENCDX-1").status_code == 404
 
 
@@ -252,7 +255,8 @@ def test_capability_statement_lists_served_types(http: httpx.Client) -> None:
     types = {r["type"]: r for r in statement["rest"][0]["resource"]}
     assert set(types) == {
         "Patient", "Encounter", "Condition", "Provenance", "Practitioner", "Organization", "Location",
-        "Appointment", "Coverage",
+        "Appointment", "Coverage", "Binary",
+        *SPECS,  # the generic clinical store (emulator/fhir_clinical.py)
     }  # fmt: skip
     assert [p["name"] for p in types["Coverage"]["searchParam"]] == ["patient", "_lastUpdated"]
     assert [p["name"] for p in types["Appointment"]["searchParam"]] == ["_id"]

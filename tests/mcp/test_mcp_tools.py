@@ -184,7 +184,7 @@ async def test_read_tools_answer_the_few_fields_a_model_needs(
     ("tool", "arguments", "message"),
     [
         ("fhir_read", {"resource_type": "Patient", "id": "a-195900.E-99999999"}, "is not known"),
-        ("fhir_read", {"resource_type": "Observation", "id": "x"}, "not supported"),
+        ("fhir_read", {"resource_type": "ImagingStudy", "id": "x"}, "not supported"),
         ("fhir_search", {"resource_type": "Patient", "parameters": {"colour": "red"}}, "colour"),
         ("fhir_search", {"resource_type": "Patient", "parameters": {"_count": "5"}}, "count"),
         ("list_appointments", {"status": ["booked"]}, ""),  # needs patient or both dates

@@ -78,11 +78,18 @@ def test_the_contracts_are_current_with_the_tables() -> None:
     # rest are optional fields the seeded records leave empty (claims' remittance before
     # adjudication, Condition notes, ...)
     read = sum(len(entry.get("reads", {})) for entry in recorded["routes"].values())
+    routes = recorded["routes"]
+
+    def seen_by_search(key: str, name: str) -> bool:
+        """A read (one record) whose type's search saw the field (US Core clinical types)."""
+        search = routes.get(key.removesuffix("/{id}")) if key.endswith("/{id}") else None
+        return bool(search and search.get("reads", {}).get(name, {}).get("types"))
+
     unseen = [
         (key, name)
-        for key, entry in recorded["routes"].items()
+        for key, entry in routes.items()
         for name, spec in entry.get("reads", {}).items()
-        if not spec["types"]
+        if not spec["types"] and not seen_by_search(key, name)
     ]
     assert len(unseen) <= read // 4, unseen
 
