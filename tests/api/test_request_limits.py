@@ -232,3 +232,19 @@ def test_values_within_the_limits_that_overflow_athenas_url_are_a_400(fhir: http
     body = urlencode({"name": "\u4e2d" * 4000, "gender": "\u4e2d" * 4000})
     issue = _issue(fhir.post("Patient/_search", content=body, headers=FORM), 400, "invalid")
     assert "too long to forward" in issue["diagnostics"]
+
+
+def test_type_lists_are_bounded_by_the_resource_types_not_the_or_limit() -> None:
+    """``_type`` names resource types (a warehouse sync names all 40 the server exports);
+    every other parameter keeps the OR limit, and ``_type`` has a bound of its own."""
+    from facade.api.limits import TYPE_LIST_VALUES, Limits, check_parameters
+    from facade.errors import TooCostly
+
+    limits = Limits(body_bytes=1, parameters=100, values=20, length=8192, json_depth=1)
+    every_type = ",".join(f"Type{i}" for i in range(40)).encode()
+    check_parameters([b"_type=" + every_type], limits, or_lists=True)
+    with pytest.raises(TooCostly, match="Parameter code has more than 20 values"):
+        check_parameters([b"code=" + every_type], limits, or_lists=True)
+    too_many = ",".join(f"T{i}" for i in range(TYPE_LIST_VALUES + 1)).encode()
+    with pytest.raises(TooCostly, match="Parameter _type has more than"):
+        check_parameters([b"_type=" + too_many], limits, or_lists=True)
