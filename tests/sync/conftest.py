@@ -1,14 +1,10 @@
 """The embedded stack for the warehouse sync: its own emulator (the tests change athena's
 data), a facade with Backend Services clients, a private key file, athena's call count,
-and a real PostgreSQL (initdb + pg_ctl into a temp dir)."""
+and a real PostgreSQL (tests/support/postgres.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +18,10 @@ from emulator.server import ServerThread
 from facade.settings import Settings
 from tests.bulk.conftest import bulk_settings
 from tests.bulk.support import BACKEND, Clients
-from tests.conftest import free_port, start_facade
+from tests.conftest import start_facade
+from tests.support.postgres import running_postgres
 
 EMULATOR_CLIENT = ("facade-dev", "facade-dev-secret")
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 @pytest.fixture(scope="session")
@@ -92,60 +88,7 @@ def athena_calls(app: Any) -> int:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[str]:
-    """A real PostgreSQL 15 in a temp dir, on a free loopback port; its URL.
-
-    Outside pytest's temp tree: as root, the server runs as ``nobody``, who must reach it.
-    """
-    bindir = PG_BIN if (PG_BIN / "initdb").exists() else Path(shutil.which("initdb") or "").parent
-    root = Path(tempfile.mkdtemp(prefix="sync-pg-"))
-    data = root / "data"
-    env = {**os.environ, "LC_ALL": "C.UTF-8"}
-    user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as nobody
-        user = ["runuser", "-u", "nobody", "--"]
-        shutil.chown(root, "nobody")
-    subprocess.run(
-        [
-            *user,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "sync",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-        ],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    port = free_port()
-    log = root / "pg.log"
-    subprocess.run(
-        [
-            *user,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(log),
-            "-w",
-            "-o",
-            f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    try:
-        yield f"postgresql://sync@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            capture_output=True,
-            env=env,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL 15 (the project's launcher, tests/support/postgres.py); its URL."""
+    with running_postgres(tmp_path_factory.mktemp("sync-pg")) as server:
+        yield server.url
