@@ -1,13 +1,19 @@
 """The P1 baseline: a bare FastAPI route returning the same bytes, on the same server stack.
 
 Served by the same server and worker count as the facade under test, without
-authentication, mapping or caching, so the ratio isolates what the facade adds.
+authentication, mapping or caching, so the ratio isolates what the facade adds. With
+uvicorn it runs through the same launcher as ``athena-facade serve`` (one SO_REUSEPORT
+socket per worker, facade/serving.py):
+
+    BENCH_BODY_FILE=body.json python -m bench.baseline --port 8001 --workers 2
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.responses import Response
@@ -22,3 +28,26 @@ def create_app() -> FastAPI:
         return Response(body, media_type="application/fhir+json")
 
     return app
+
+
+APP = "bench.baseline:create_app"
+
+
+def main() -> None:
+    import uvicorn
+
+    from facade import serving
+
+    parser = argparse.ArgumentParser(prog="bench.baseline")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    options: dict[str, Any] = {"log_level": "warning", "access_log": False}
+    if args.workers > 1:
+        serving.run(APP, host="127.0.0.1", port=args.port, workers=args.workers, **options)
+    else:
+        uvicorn.run(APP, factory=True, host="127.0.0.1", port=args.port, **options)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -25,6 +26,9 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    # the load generator's own CPU seconds (user + system): on a 2-core machine it shares the
+    # cores with the servers it measures (P2's CPU budget, bench/run.py)
+    generator_cpu_s: float = 0.0
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -61,9 +65,18 @@ def run_load(
     threads: int = 1,
 ) -> LoadResult:
     headers = headers or {}
+    before = _children_cpu()
     if shutil.which("wrk"):
-        return _wrk(base, paths, connections, seconds, headers, threads)
-    return _python(base, paths, connections, seconds, headers)
+        result = _wrk(base, paths, connections, seconds, headers, threads)
+    else:
+        result = _python(base, paths, connections, seconds, headers)
+    return replace(result, generator_cpu_s=round(_children_cpu() - before, 3))
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the generator is waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _wrk(

@@ -74,17 +74,26 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             import uvicorn
 
-            uvicorn.run(
-                APP_FACTORY,
-                factory=True,
-                host=settings.host,
-                port=settings.port,
-                workers=settings.workers,
-                log_level=args.log_level,
-                log_config=log_config,
-                access_log=False,  # the facade's own access log (facade/api/accesslog.py)
-                server_header=False,  # no banner (facade/api/headers.py); Date stays
-            )
+            from facade import serving
+
+            options: dict[str, Any] = {
+                "log_level": args.log_level,
+                "log_config": log_config,
+                "access_log": False,  # the facade's own access log (facade/api/accesslog.py)
+                "server_header": False,  # no banner (facade/api/headers.py); Date stays
+            }
+            if settings.workers > 1:  # one SO_REUSEPORT socket per worker (facade/serving.py)
+                serving.run(
+                    APP_FACTORY,
+                    host=settings.host,
+                    port=settings.port,
+                    workers=settings.workers,
+                    **options,
+                )
+            else:
+                uvicorn.run(
+                    APP_FACTORY, factory=True, host=settings.host, port=settings.port, **options
+                )
     finally:
         if emulator is not None:
             emulator.stop()
