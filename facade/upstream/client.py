@@ -37,7 +37,7 @@ from facade.upstream.budget import Bucket, BudgetConfig, RateBudget
 from facade.upstream.deadline import add_upstream_time, remaining
 from facade.upstream.singleflight import SharedFlight, SingleFlight
 from facade.upstream.token import TokenProvider, _retry_after
-from facade.upstream.transport import UpstreamHttpClient
+from facade.upstream.transport import Sent, UpstreamHttpClient
 
 # athena's quota header names are not documented (API-NOTES §4.3); these are the emulator's.
 QUOTA_LIMIT_HEADER = "X-RateLimit-Limit"
@@ -331,7 +331,7 @@ class AthenaClient:
         params: list[tuple[str, str]] | None,
         form: dict[str, str] | None,
         extra: _Extra = _NO_EXTRA,
-    ) -> httpx.Response:
+    ) -> Sent:
         self.calls += 1
         started = time.monotonic()
         left = remaining(self._default_deadline)
@@ -374,12 +374,12 @@ class AthenaClient:
         return response
 
     def _interpret(
-        self, response: httpx.Response, template: str, extra: _Extra = _NO_EXTRA
+        self, response: Sent, template: str, extra: _Extra = _NO_EXTRA
     ) -> UpstreamResponse:
         status = response.status_code
         self.bytes_received += len(response.content)
         if status == 429:
-            retry = _retry_after(response.headers.get("Retry-After"))
+            retry = _retry_after(response.headers.get("retry-after"))
             throttled = Throttled("athena is throttling requests; retry later", retry_after=retry)
             raise _Retryable(throttled, breaker_failure=False, wait=float(retry))
         if status == 401:
@@ -391,12 +391,12 @@ class AthenaClient:
                 answer = orjson.loads(response.content) if response.content else None
             except orjson.JSONDecodeError:
                 answer = None
-            return UpstreamResponse(status, answer, dict(response.headers))
+            return UpstreamResponse(status, answer, response.headers)
         if status >= 500:
             failed = UpstreamError(f"athena failed with status {status} ({template})")
             raise _Retryable(failed, breaker_failure=True)
         if extra.raw and status < 400:
-            return UpstreamResponse(status, response.content, dict(response.headers))
+            return UpstreamResponse(status, response.content, response.headers)
         try:
             body = orjson.loads(response.content) if response.content else None
         except orjson.JSONDecodeError as exc:
@@ -405,10 +405,10 @@ class AthenaClient:
         if isinstance(body, dict) and _soft_failure(body):
             # athena quirk: some business failures arrive as HTTP 200 with success=false.
             message = str(body.get("errormessage") or "athena reported a failure")
-            return UpstreamResponse(422, {"error": message, "soft": True}, dict(response.headers))
+            return UpstreamResponse(422, {"error": message, "soft": True}, response.headers)
         if status >= 400 and status not in (400, 404, 409, 422):
             raise UpstreamError(f"athena answered {status} ({template})")
-        return UpstreamResponse(status, body, dict(response.headers))
+        return UpstreamResponse(status, body, response.headers)
 
 
 _ID_SEGMENT = re.compile(r"/[^/]*\d[^/]*")
