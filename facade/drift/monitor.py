@@ -3,8 +3,11 @@
 :class:`ContractMonitor` is handed each successful answer by the upstream client
 (:attr:`facade.upstream.client.AthenaClient.monitor`). For the route's first few records
 (``sample``) it checks the fields the tables read: a field the contract saw in every
-record that is missing, or a value of a JSON type the contract never saw, is a
-violation; so is a /v1 list answer without its list key. Violations are counted per
+record that is now missing from ``MISSING_STREAK`` records in a row on its route, or a
+value of a JSON type the contract never saw, is a violation (a field athena leaves out
+of the odd record is optional data, not drift: 8 of the emulator's 1,807 patients have
+no ``communication`` though the recorded sample of 100 always had one; a field athena
+removed is missing from every record and is counted from the third on); so is a /v1 list answer without its list key. Violations are counted per
 route, field and kind (``/metrics``: ``facade_athena_contract_violations_total``) and
 logged once each (WARNING on ``facade.drift``), with route templates and field names
 only, never values. An error answer (400, 404) is checked for the fields the facade reads
@@ -23,6 +26,7 @@ from facade.drift.shapes import json_type, records_of
 log = logging.getLogger("facade.drift")
 Json = dict[str, Any]
 _MISSING = object()
+MISSING_STREAK = 3  # records in a row without a required field before it counts as missing
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class ContractMonitor:
             if fields:
                 self._routes[key] = _Route(entry["records"], fields)
         self.violations: dict[tuple[str, str, str], int] = {}
+        self._absent: dict[tuple[str, str], int] = {}  # route, field -> records in a row without
 
     def _violation(self, route: str, name: str, kind: str) -> None:
         key = (route, name, kind)
@@ -75,8 +80,14 @@ class ContractMonitor:
                 value = record.get(name, _MISSING)
                 if value is _MISSING:
                     if required:
-                        self._violation(route_key, name, "missing")
-                elif types and json_type(value) not in types:
+                        streak = self._absent.get((route_key, name), 0) + 1
+                        self._absent[(route_key, name)] = streak
+                        if streak >= MISSING_STREAK:
+                            self._violation(route_key, name, "missing")
+                    continue
+                if required and (route_key, name) in self._absent:
+                    del self._absent[(route_key, name)]
+                if types and json_type(value) not in types:
                     self._violation(route_key, name, "retyped")
 
     def _error(self, route_key: str, surface: str, body: Any) -> None:

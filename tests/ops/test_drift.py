@@ -240,3 +240,26 @@ def test_the_cli_probes_the_embedded_emulator_by_default(tmp_path: Path) -> None
     probed = {r["route"]: r["records"] for r in report["routes"]}
     assert probed["rest GET /patients"] == 100 and probed["fhir GET /Patient/{id}"] == 1
     assert probed["rest POST /patients"] is None  # writes are never probed
+
+
+def test_a_field_athena_leaves_out_now_and_then_is_not_drift_but_a_removed_one_is() -> None:
+    """The run-time check counts ``missing`` only after MISSING_STREAK records in a row
+    without a field the contract saw in every record (a patient without a phone is data)."""
+    from facade.drift.monitor import MISSING_STREAK, ContractMonitor
+
+    contract = {
+        "routes": {
+            "fhir GET /Patient/{id}": {
+                "records": "resource",
+                "reads": {"telecom": {"types": ["array"], "required": True}},
+            }
+        }
+    }
+    monitor = ContractMonitor(contract)
+    with_phone, without = {"telecom": [{"value": "x"}]}, {"id": "1"}
+    for body in [with_phone, without, with_phone, without, without, with_phone] * 20:
+        monitor.observe("fhir", "GET", "/Patient/{id}", 200, body)
+    assert monitor.violations == {}  # never MISSING_STREAK records in a row without it
+    for _ in range(MISSING_STREAK + 4):  # athena stopped sending it
+        monitor.observe("fhir", "GET", "/Patient/{id}", 200, without)
+    assert monitor.violations == {("fhir GET /Patient/{id}", "telecom", "missing"): 5}
