@@ -313,19 +313,24 @@ def _p1_p2(bench: Bench, config: Config, d: Durations) -> tuple[dict[str, Any], 
     body_file.write_bytes(body)
     before = facade.cpu_seconds()
     cached = run_load(facade.base, [READ_PATH], connections=64, seconds=d.p1, headers=headers)
-    facade_split = _split(cpu_delta(before, facade.cpu_seconds()))
+    facade_spent = cpu_delta(before, facade.cpu_seconds())
     bench.stop(facade)
     baseline_proc = bench.start_baseline(config, body_file)
     before = baseline_proc.cpu_seconds()
     baseline = run_load(baseline_proc.base, [READ_PATH], connections=64, seconds=d.p1)
-    baseline_split = _split(cpu_delta(before, baseline_proc.cpu_seconds()))
+    baseline_spent = cpu_delta(before, baseline_proc.cpu_seconds())
     bench.stop(baseline_proc)
     p1 = {
         "facade": asdict(cached),
         "baseline": asdict(baseline),
         "ratio": cached.rps / baseline.rps,
-        "worker_cpu_seconds": facade_split,
-        "baseline_worker_cpu_seconds": baseline_split,
+        "worker_cpu_seconds": _split(facade_spent),
+        "baseline_worker_cpu_seconds": _split(baseline_spent),
+        # server CPU per request (all processes), and the generator's, for the budget
+        "cpu_us_per_request": sum(facade_spent.values()) * 1e6 / max(1, cached.requests),
+        "baseline_cpu_us_per_request": sum(baseline_spent.values())
+        * 1e6
+        / max(1, baseline.requests),
     }
 
     return p1, _p2(bench, config, d)
@@ -476,14 +481,16 @@ def render_report(r: dict[str, Any]) -> str:
         "(how evenly the workers share the connections).",
         "",
         "| server | facade req/s | baseline req/s | ratio (target >= 0.85) | facade p50 / p99 ms "
+        "| server CPU µs per request: facade / baseline "
         "| facade CPU s per process | baseline CPU s per process |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, p1 in r["p1"].items():
         f, b = p1["facade"], p1["baseline"]
         lines.append(
             f"| {label} | {f['rps']:.0f} | {b['rps']:.0f} | {p1['ratio']:.2f} {_verdict(p1['ratio'] >= 0.85)} "
             f"| {f['p50_ms']:.1f} / {f['p99_ms']:.1f} "
+            f"| {p1.get('cpu_us_per_request', 0):.0f} / {p1.get('baseline_cpu_us_per_request', 0):.0f} "
             f"| {' / '.join(str(v) for v in p1.get('worker_cpu_seconds', []))} "
             f"| {' / '.join(str(v) for v in p1.get('baseline_worker_cpu_seconds', []))} |"
         )
