@@ -61,7 +61,7 @@ async def _run(kind: str, audit: bool, n: int, upstream: str, *, profile: bool =
         data_dir=Path(tempfile.mkdtemp()),
         events_feeds=[],
         audit_enabled=audit,
-        cache_enabled=False,
+        cache_enabled=True,  # as make bench runs the facade
     )
     app = create_app(settings)
     queries = iter(_queries(kind))
