@@ -8,6 +8,7 @@ turns athena's value into FHIR, ``write`` turns FHIR back into athena's (or is
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -403,6 +404,33 @@ def local_stamp(value: Any) -> str | None:
     return None if zone is None else moment.replace(tzinfo=zone).isoformat()
 
 
+# Searches map the same appointments again and again (every page reading a day maps its
+# times): the local-time transforms remember their answers. Only for values of exactly
+# these types (so equal values of other types, 1 and True, never share an answer);
+# bounded, forgotten all at once past the bound.
+MEMO_MAX = 65_536
+
+
+def _remembered(fn: Fn, *shapes: tuple[type, ...]) -> Fn:
+    """``fn`` with its answers kept, for tuples whose items have exactly ``shapes``' types."""
+    memo: dict[tuple[Any, ...], Any] = {}
+    kept = frozenset(itertools.product(*shapes))  # the type tuples whose values are kept
+
+    def read(value: Any) -> Any:
+        if type(value) is tuple and tuple(map(type, value)) in kept:
+            if value in memo:
+                return memo[value]
+            answer = fn(value)
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            memo[value] = answer
+            return answer
+        return fn(value)
+
+    read.__doc__ = fn.__doc__
+    return read
+
+
 def to_int(value: Any) -> int | None:
     """athena quirk: numbers arrive as strings or integers. ``"15"`` -> ``15``."""
     try:
@@ -493,9 +521,9 @@ TRANSFORMS: dict[str, Transform] = {
     "summary_narrative": Transform(renderings.summary_narrative, None),
     "text": Transform(renderings.text, None),
     "nucc_specialty": Transform(renderings.nucc_specialty, None),
-    "local_start": Transform(local_start, None),
-    "local_end": Transform(local_end, None),
-    "local_stamp": Transform(local_stamp, None),
+    "local_start": Transform(_remembered(local_start, (str,), (str,), (int,)), None),
+    "local_end": Transform(_remembered(local_end, (str,), (str,), (int, str), (int,)), None),
+    "local_stamp": Transform(_remembered(local_stamp, (str,), (int,)), None),
     "integer": Transform(to_int, to_int),
     "appointment_status_key": Transform(appointment_status_key, None),
     "slot_status": Transform(slot_status, None),

@@ -251,3 +251,35 @@ def test_every_one_character_fault_answers_as_strptime_did() -> None:
             assert _outcome(transforms.local_start, start) == _outcome(_oracle_start, start)
             end = (day, clock, 15, -5)
             assert _outcome(transforms.local_end, end) == _outcome(_oracle_end, end), end
+
+
+@settings(max_examples=300, deadline=None)
+@given(day=us_days, clock=clocks, tz=zones, duration=durations, stamp=stamps)
+def test_remembered_transforms_answer_as_the_functions(
+    day: str, clock: str, tz: Any, duration: Any, stamp: str
+) -> None:
+    """The tables' local-time transforms keep answers: the same answer, the first time and
+    after, as the plain functions (exceptions are not kept)."""
+    cases = [
+        ("local_start", transforms.local_start, (day, clock, tz)),
+        ("local_end", transforms.local_end, (day, clock, duration, tz)),
+        ("local_stamp", transforms.local_stamp, (stamp, tz)),
+    ]
+    for name, plain, value in cases:
+        remembered = TRANSFORMS[name].read
+        expected = _outcome(plain, value)
+        assert _outcome(remembered, value) == expected
+        assert _outcome(remembered, value) == expected
+
+
+def test_equal_values_of_other_types_do_not_share_a_remembered_answer() -> None:
+    start = TRANSFORMS["local_start"].read
+    assert start(("07/01/2025", "09:15", 1)) == "2025-07-01T09:15:00+01:00"
+    assert start(("07/01/2025", "09:15", True)) == transforms.local_start(
+        ("07/01/2025", "09:15", True)
+    )
+    assert start(("07/01/2025", "09:15", 1.9)) == transforms.local_start(
+        ("07/01/2025", "09:15", 1.9)
+    )  # 1.9 is not 1 (int() truncates it to 1: the same answer, not the same entry)
+    end = TRANSFORMS["local_end"].read
+    assert end(("07/01/2025", "09:15", "15", -5)) == end(("07/01/2025", "09:15", 15, -5))
