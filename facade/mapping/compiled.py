@@ -80,6 +80,16 @@ class _Source:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.env: dict[str, Any] = {"_E": _EMPTYABLE}
+        self.gets: dict[str, str] = {}  # athena name -> its local
+
+    def athena(self, depth: int, name: str) -> str:
+        """The local holding ``record.get(name)``: got at its first use (at the function's
+        top level, so every later field sees it), then reused."""
+        local = self.gets.get(name)
+        if local is None:
+            local = self.gets[name] = f"_a{len(self.gets)}"
+            self.emit(depth, f"{local} = record.get({name!r})")
+        return local
 
     def bind(self, value: Any, hint: str) -> str:
         name = f"_{hint}{len(self.env)}"
@@ -89,17 +99,26 @@ class _Source:
     def emit(self, depth: int, text: str) -> None:
         self.lines.append("    " * depth + text)
 
-    def set_path(self, depth: int, segments: tuple[Segment, ...], value: str) -> None:
-        """``set_value(resource, segments, value)``, unrolled."""
+    def set_path(
+        self, depth: int, segments: tuple[Segment, ...], value: str, *, text: bool = False
+    ) -> None:
+        """``set_value(resource, segments, value)``, unrolled (``text``: the value is a str,
+        so it never merges into a dict already there)."""
         node = "resource"
         for position, seg in enumerate(segments):
             name = repr(seg.name)
             last = position == len(segments) - 1
             if not seg.is_list:
-                if last:
-                    self.emit(depth, f"_x = {node}.get({name})")
-                    self.emit(depth, f"if isinstance(_x, dict) and isinstance({value}, dict):")
-                    self.emit(depth + 1, f"_x.update({value})")
+                if last and text:
+                    self.emit(depth, f"{node}[{name}] = {value}")
+                    return
+                if last:  # paths._assign: a dict merges into a dict already there
+                    self.emit(depth, f"if isinstance({value}, dict):")
+                    self.emit(depth + 1, f"_x = {node}.get({name})")
+                    self.emit(depth + 1, "if isinstance(_x, dict):")
+                    self.emit(depth + 2, f"_x.update({value})")
+                    self.emit(depth + 1, "else:")
+                    self.emit(depth + 2, f"{node}[{name}] = {value}")
                     self.emit(depth, "else:")
                     self.emit(depth + 1, f"{node}[{name}] = {value}")
                     return
@@ -166,9 +185,7 @@ def _compile_field(src: _Source, field: Field_, practice: str, codes: Codes) -> 
     depth = 1
     src.emit(depth, f"# {field.fhir}")
     if isinstance(field.athena, list):
-        names = [f"_r{i}" for i in range(len(field.athena))]
-        for local, athena in zip(names, field.athena, strict=True):
-            src.emit(depth, f"{local} = record.get({athena!r})")
+        names = [src.athena(depth, athena) for athena in field.athena]
         if not names:  # all() of nothing: always empty
             src.emit(depth, "pass")
             return
@@ -177,7 +194,7 @@ def _compile_field(src: _Source, field: Field_, practice: str, codes: Codes) -> 
         src.emit(depth, f"_raw = ({', '.join(names)}{',' if len(names) == 1 else ''})")
         raw_is_tuple = True
     else:
-        src.emit(depth, f"_raw = record.get({field.athena!r})")
+        src.emit(depth, f"_raw = {src.athena(depth, field.athena)}")
         src.emit(depth, f"if {_not_empty('_raw')}:")
         depth += 1
         raw_is_tuple = False
@@ -197,10 +214,12 @@ def _compile_field(src: _Source, field: Field_, practice: str, codes: Codes) -> 
         src.set_path(inner, segments, "_out")
         src.emit(depth, "else:")
         depth += 1
+    text = False
     if field.codes or field.template:
         depth = _read_value(src, depth, field, value, value_is_tuple, coding, practice, codes)
         value = "_out"
-    src.set_path(depth, segments, value)
+        text = not (field.codes and coding)  # a bare code or a filled template: a str
+    src.set_path(depth, segments, value, text=text)
 
 
 def _read_value(
