@@ -19,7 +19,6 @@ from facade.mapping.convert import Codes
 from facade.mapping.paths import Segment, get_values, parse_path
 from facade.mapping.table import Field_, Route, SearchParamDef, Table
 from facade.search import (
-    DateParam,
     DateRange,
     SearchParam,
     SearchRequest,
@@ -157,18 +156,33 @@ class _Check:
         return False
 
     def matcher(self) -> Callable[[Json], bool]:
-        """``passes``, specialised where that is common and simple: a date parameter on one
-        top-level element holding a string (an Appointment's or Slot's ``start``)."""
+        """``passes``, specialised where that is common and simple: a date or token parameter
+        on one top-level element holding a string (an Appointment's ``start``, a Slot's
+        ``status``). Loops, not ``any()``: these run for every record of a search."""
         general = self.passes
+        kind = self.definition.type
         if (
-            self.definition.type != "date"
+            kind not in ("date", "token")
             or self.param.modifier == "missing"
             or self.plain is None
             or len(self.plain) != 1
         ):
             return general
         (name,) = self.plain
-        values: tuple[DateParam, ...] = self.values
+        values = self.values
+        if kind == "token":
+            system = self.definition.system
+
+            def token_passes(resource: Json) -> bool:
+                value = resource.get(name)
+                if type(value) is not str:
+                    return general(resource)
+                for param in values:  # noqa: SIM110
+                    if token_matches(param, system, value):
+                        return True
+                return False
+
+            return token_passes
 
         def date_passes(resource: Json) -> bool:
             value = resource.get(name)
@@ -177,7 +191,10 @@ class _Check:
             target = range_or_none(value)  # value_range; bad data matches nothing
             if target is None:
                 return False
-            return any(date_matches(param, target) for param in values)
+            for param in values:  # noqa: SIM110
+                if date_matches(param, target):
+                    return True
+            return False
 
         return date_passes
 
@@ -238,7 +255,10 @@ def _all_of(found: list[_Check]) -> Callable[[Json], bool]:
         return checks[0]
 
     def passes_all(resource: Json) -> bool:
-        return all(check(resource) for check in checks)
+        for check in checks:  # noqa: SIM110 (a loop: once per record of a search)
+            if not check(resource):
+                return False
+        return True
 
     return passes_all
 
