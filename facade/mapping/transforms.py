@@ -411,6 +411,9 @@ def local_stamp(value: Any) -> str | None:
 MEMO_MAX = 65_536
 
 
+_UNKNOWN = object()
+
+
 def _remembered(fn: Fn, *shapes: tuple[type, ...]) -> Fn:
     """``fn`` with its answers kept, for tuples whose items have exactly ``shapes``' types."""
     memo: dict[tuple[Any, ...], Any] = {}
@@ -418,8 +421,9 @@ def _remembered(fn: Fn, *shapes: tuple[type, ...]) -> Fn:
 
     def read(value: Any) -> Any:
         if type(value) is tuple and tuple(map(type, value)) in kept:
-            if value in memo:
-                return memo[value]
+            answer = memo.get(value, _UNKNOWN)  # one lookup: another thread may clear it
+            if answer is not _UNKNOWN:
+                return answer
             answer = fn(value)
             if len(memo) >= MEMO_MAX:
                 memo.clear()
