@@ -176,3 +176,24 @@ def _run_dict(fields: list[Field_], record: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     reader_of(fields, PRACTICE, MAPPINGS.codes)(record, out)
     return out
+
+
+def test_a_source_compiled_once_never_answers_for_another_source() -> None:
+    """Sources' compiled readers are keyed by ids: each entry holds its source, so a freed
+    source's address taken by a new one (CPython reuses it at once) is never served the old
+    reader (the bug tests/mapping/test_write_direction.py recalls for field steps)."""
+    from facade.mapping.convert import Codes, _apply_fields
+    from facade.mapping.table import Source
+
+    codes = Codes({})
+    for i in range(200):
+        source = Source(
+            surface="rest", record_id="id", fields=[Field_(fhir="gender", athena="sex")]
+        )
+        _apply_fields({"sex": "F"}, source, {}, PRACTICE, codes)
+        fields = [Field_(fhir="name", athena="sex")]  # before the source is freed
+        del source
+        other = Source(surface="rest", record_id="id", fields=fields)
+        out: dict[str, Any] = {}
+        _apply_fields({"sex": str(i)}, other, out, PRACTICE, codes)
+        assert out == {"name": str(i)}
