@@ -4,8 +4,8 @@ KIND is ``appt`` (Appointment, one week of ``date``), ``slot`` (free Slots, one 
 ``start``) or ``read`` (one Patient read); AUDIT ``on``/``off``; N searches
 (a fourth argument ``noprofile`` leaves out the cProfile round, e.g. under py-spy). The emulator
 runs in a thread (a real HTTP server on loopback), the facade app in this thread behind
-httpx's ASGITransport. After a warm-up, N searches run twice: once plain (the figures),
-once under cProfile (``/tmp/prof-KIND.out``; read it with pstats). Printed per search:
+httpx's ASGITransport. After a warm-up, three rounds of N searches give the figures, then
+one more runs under cProfile (``/tmp/prof-KIND.out``; read it with pstats). Printed per search:
 this thread's CPU (the facade plus the in-process client: what matters here), the
 whole process's (adds the emulator thread), and wall time. A diagnostic, not a
 benchmark: ``make bench`` measures the facade workers as separate processes.
