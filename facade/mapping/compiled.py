@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from facade.mapping.paths import Segment, _creation, parse_path, selects
 from facade.mapping.table import Field_
-from facade.mapping.transforms import TRANSFORMS
+from facade.mapping.transforms import TRANSFORMS, Constant
 
 if TYPE_CHECKING:
     from facade.mapping.convert import Codes
@@ -199,8 +199,16 @@ def _compile_field(src: _Source, field: Field_, practice: str, codes: Codes) -> 
         depth += 1
         raw_is_tuple = False
     value, value_is_tuple = "_raw", raw_is_tuple
-    if field.transform != "identity":
-        read = src.bind(TRANSFORMS[field.transform].read, "read")
+    known_text = False  # the value is a str (set without a dict-merge check)
+    transform = TRANSFORMS[field.transform].read if field.transform != "identity" else None
+    if isinstance(transform, Constant):  # its text, without the call
+        src.emit(depth, f"_v = {transform.text!r}")
+        if not transform.text:
+            src.emit(depth, "if _v:")
+            depth += 1
+        value, value_is_tuple, known_text = "_v", False, True
+    elif transform is not None:
+        read = src.bind(transform, "read")
         src.emit(depth, f"_v = {read}(_raw)")
         src.emit(depth, f"if {_not_empty('_v')}:")
         depth += 1
@@ -214,7 +222,7 @@ def _compile_field(src: _Source, field: Field_, practice: str, codes: Codes) -> 
         src.set_path(inner, segments, "_out")
         src.emit(depth, "else:")
         depth += 1
-    text = False
+    text = known_text
     if field.codes or field.template:
         depth = _read_value(src, depth, field, value, value_is_tuple, coding, practice, codes)
         value = "_out"

@@ -505,11 +505,21 @@ def _true(value: Any) -> bool:
     return True
 
 
-def _constant(text: str) -> Fn:
-    def read(value: Any) -> str:
-        return text
+class Constant:
+    """A read transform answering ``text`` whatever the value (a compiled mapping writes the
+    text itself: facade/mapping/compiled.py)."""
 
-    return read
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __call__(self, value: Any) -> str:
+        return self.text
+
+
+def _constant(text: str) -> Fn:
+    return Constant(text)
 
 
 TRANSFORMS: dict[str, Transform] = {
