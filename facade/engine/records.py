@@ -9,6 +9,7 @@ are resolved here, right before the upstream call.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +22,10 @@ Json = dict[str, Any]
 
 def skipped(route: Route, record: Json) -> bool:
     """A record the route declares is not this resource (``skip_when``)."""
-    return any(str(record.get(k)) in values for k, values in route.skip_when.items())
+    for key, values in route.skip_when.items():  # noqa: SIM110 (a loop: runs for every record)
+        if str(record.get(key)) in values:
+            return True
+    return False
 
 
 # athena's practice defaults for open-slot searches without reason-specific windows
@@ -41,22 +45,56 @@ async def add_context(
     kinds = table.sources[source].context
     if not kinds or not records:
         return records
+    at = await context_at(services, table, source, practice, records)
+    return [at(index) for index in range(len(records))]
+
+
+async def context_at(
+    services: Services,
+    table: Table,
+    source: str,
+    practice: str,
+    records: list[Json],
+) -> Callable[[int], Json]:
+    """``add_context(...)[index]`` as a function of the index, each record made when asked
+    for: a search page maps only the records it consumes of an upstream page (the rest may
+    serve the ``next`` request), so only those are copied. The practice's and departments'
+    facts are looked up here, once for the page."""
+    kinds = table.sources[source].context
+    if not kinds or not records:
+        return records.__getitem__
     today = await practice_today(services, practice) if "today" in kinds else None
-    out = []
     zones: dict[str, int | None] = {}  # one directory lookup per department, not per record
-    for record in records:
-        if today is not None:
-            record = {**record, "today": today}
-        if "department" in kinds or "schedule" in kinds:
+    if "schedule" in kinds:  # per record (its provider's reasons), all at once
+        out = []
+        for record in records:
+            if today is not None:
+                record = {**record, "today": today}
             department = str(record.get("departmentid"))  # the directory's key too
             if department not in zones:
                 zones[department] = await services.directory.timezone(practice, department)
             tz = zones[department]
             record = {**record, "departmenttimezone": tz}
-        if "schedule" in kinds:
             record.update(await _schedule_facts(services, practice, record, tz))
-        out.append(record)
-    return out
+            out.append(record)
+        return out.__getitem__
+    by_department = "department" in kinds
+    if by_department:
+        for record in records:
+            department = str(record.get("departmentid"))
+            if department not in zones:
+                zones[department] = await services.directory.timezone(practice, department)
+
+    def at(index: int) -> Json:
+        record = records[index]
+        if today is not None:
+            record = {**record, "today": today}
+        if by_department:
+            tz = zones[str(record.get("departmentid"))]
+            record = {**record, "departmenttimezone": tz}
+        return record
+
+    return at
 
 
 async def practice_today(services: Services, practice: str) -> str:

@@ -100,8 +100,10 @@ async def search(
     found = policy.filter_results(table, auth, found)  # safety net behind the pinned search
     base = settings.fhir_base
 
+    query = format_query(replace(req, cursor=None))  # the same in every link
+
     def link(position: Position | None, prior: list[Position]) -> str:
-        items = format_query(replace(req, cursor=None))
+        items = query
         if position is not None:
             token = services.cursors.encode(
                 {

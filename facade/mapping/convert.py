@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from facade.errors import Unprocessable
+from facade.mapping.compiled import MAX_READERS, Reader, reader_of
 from facade.mapping.ids import format_id
 from facade.mapping.paths import Segment, get_values, parse_path, set_value
 from facade.mapping.table import CodeTable, Field_, Source, Table
@@ -145,14 +146,35 @@ def _rebased(value: Any) -> Any:
 def _apply_fields(
     record: Json, source: Source, resource: Json, practice: str, codes: Codes
 ) -> None:
-    apply_read_fields(record, source.fields, resource, practice, codes)
+    key = (id(source), practice, id(codes))
+    entry = _SOURCE_READERS.get(key)
+    if entry is None or entry[0] is not source or entry[1] is not codes:
+        if len(_SOURCE_READERS) >= MAX_READERS:
+            _SOURCE_READERS.clear()
+        entry = (source, codes, reader_of(source.fields, practice, codes))
+        _SOURCE_READERS[key] = entry
+    entry[2](record, resource)
+
+
+# A source's compiled reader per practice: keyed by ids, each entry holding the source and
+# code tables it was made for (so the ids stay theirs while it lives; checked on lookup).
+_SOURCE_READERS: dict[tuple[int, str, int], tuple[Source, Codes, Reader]] = {}
 
 
 def apply_read_fields(
     record: Json, fields: Sequence[Field_], resource: Json, practice: str, codes: Codes
 ) -> None:
     """The read-direction ``fields`` of a record, set on ``resource`` (also a search
-    prefilter's partial rendering: facade/mapping/filter.py)."""
+    prefilter's partial rendering: facade/mapping/filter.py), by the fields' compiled
+    function (facade/mapping/compiled.py; ``interpret_read_fields`` is the reference)."""
+    reader_of(fields, practice, codes)(record, resource)
+
+
+def interpret_read_fields(
+    record: Json, fields: Sequence[Field_], resource: Json, practice: str, codes: Codes
+) -> None:
+    """``apply_read_fields`` by walking the fields: the reference the compiled function
+    must agree with (tests/mapping/test_compiled.py)."""
     for field in fields:
         step = _STEPS.get((id(field), practice))
         if step is None or step.field is not field:

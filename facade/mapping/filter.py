@@ -14,7 +14,8 @@ from dataclasses import field as dc_field
 from typing import Any
 
 from facade.errors import InvalidRequest
-from facade.mapping.convert import Codes, apply_read_fields
+from facade.mapping.compiled import MAX_READERS, Reader, getter_of, reader_of
+from facade.mapping.convert import Codes
 from facade.mapping.paths import Segment, get_values, parse_path
 from facade.mapping.table import Field_, Route, SearchParamDef, Table
 from facade.search import (
@@ -26,6 +27,7 @@ from facade.search import (
     parse_reference,
     parse_token,
     period_range,
+    range_or_none,
     reference_matches,
     string_matches,
     token_matches,
@@ -153,6 +155,49 @@ class _Check:
             return any(reference_matches(value, r) for value in self.values for r in refs)
         return False
 
+    def matcher(self) -> Callable[[Json], bool]:
+        """``passes``, specialised where that is common and simple: a date or token parameter
+        on one top-level element holding a string (an Appointment's ``start``, a Slot's
+        ``status``). Loops, not ``any()``: these run for every record of a search."""
+        general = self.passes
+        kind = self.definition.type
+        if (
+            kind not in ("date", "token")
+            or self.param.modifier == "missing"
+            or self.plain is None
+            or len(self.plain) != 1
+        ):
+            return general
+        (name,) = self.plain
+        values = self.values
+        if kind == "token":
+            system = self.definition.system
+
+            def token_passes(resource: Json) -> bool:
+                value = resource.get(name)
+                if type(value) is not str:
+                    return general(resource)
+                for param in values:  # noqa: SIM110
+                    if token_matches(param, system, value):
+                        return True
+                return False
+
+            return token_passes
+
+        def date_passes(resource: Json) -> bool:
+            value = resource.get(name)
+            if type(value) is not str:
+                return general(resource)
+            target = range_or_none(value)  # value_range; bad data matches nothing
+            if target is None:
+                return False
+            for param in values:  # noqa: SIM110
+                if date_matches(param, target):
+                    return True
+            return False
+
+        return date_passes
+
 
 def _parse(definition: SearchParamDef, param: SearchParam, value: str) -> Any:
     if param.modifier == "missing":
@@ -199,20 +244,36 @@ def compile_filter(
     ``only``: just these parameters (the ones a prefilter decides); ``skip``: all but
     these (the ones a prefilter already decided).
     """
-    checks = [c for c in _checks(table, req, only) if c.param.name not in skip]
+    return _all_of([c for c in _checks(table, req, only) if c.param.name not in skip])
+
+
+def _all_of(found: list[_Check]) -> Callable[[Json], bool]:
+    checks = [c.matcher() for c in found]
     if not checks:
         return lambda resource: True
-    return lambda resource: all(check.passes(resource) for check in checks)
+    if len(checks) == 1:
+        return checks[0]
+
+    def passes_all(resource: Json) -> bool:
+        for check in checks:  # noqa: SIM110 (a loop: once per record of a search)
+            if not check(resource):
+                return False
+        return True
+
+    return passes_all
 
 
 @dataclass(frozen=True)
 class _Decision:
-    """One prefiltered parameter: the fields producing its elements, the athena fields
-    they read, its check, and the answers given so far by those raw values."""
+    """One prefiltered parameter: the fields producing its elements (compiled: ``read``),
+    the athena fields they read (``key`` gets their values), its check, and the answers
+    given so far by those raw values."""
 
     fields: tuple[Field_, ...]
     names: tuple[str, ...]
     check: Callable[[Json], bool]
+    read: Reader
+    key: Callable[[Json], tuple[Any, ...]]
     seen: dict[tuple[Any, ...], bool] = dc_field(default_factory=dict)
 
 
@@ -235,7 +296,7 @@ class Prefilter:
 
     def passes(self, record: Json) -> bool:
         for decision in self.decisions:
-            key = tuple(record.get(name) for name in decision.names)
+            key = decision.key(record)
             try:
                 known = decision.seen.get(key)
                 hashable = True
@@ -243,7 +304,7 @@ class Prefilter:
                 known, hashable = None, False
             if known is None:
                 partial: Json = {}
-                apply_read_fields(record, decision.fields, partial, self.practice, self.codes)
+                decision.read(record, partial)
                 known = decision.check(partial)
                 if hashable:
                     decision.seen[key] = known
@@ -256,25 +317,54 @@ def prefilter_of(
     table: Table, route: Route, req: SearchRequest, practice: str, codes: Codes
 ) -> Prefilter | None:
     """The route's prefilter for this request, None when it decides none of its parameters."""
+    return search_filters(table, route, req, practice, codes)[0]
+
+
+def search_filters(
+    table: Table, route: Route, req: SearchRequest, practice: str, codes: Codes
+) -> tuple[Prefilter | None, Callable[[Json], bool]]:
+    """``prefilter_of`` and the ``compile_filter`` of what it leaves to the mapped resource,
+    with each value parsed once."""
+    checks = _checks(table, req, None)
     decides = frozenset(
         p.name for p in req.params if p.name in route.prefilter and p.modifier != "missing"
     )
+    rest = _all_of([c for c in checks if c.param.name not in decides])
     if not decides:
-        return None
+        return None, rest
     decisions = []
     for name in sorted(decides):
-        tops = {parse_path(path)[0].name for path in table.search_params[name].paths}
-        fields = tuple(
-            f
-            for f in table.sources[route.source].fields
-            if f.direction != "write" and parse_path(f.fhir)[0].name in tops
-        )
-        athena = (
-            n for f in fields for n in (f.athena if isinstance(f.athena, list) else [f.athena])
-        )
-        check = compile_filter(table, req, only={name})
-        decisions.append(_Decision(fields, tuple(dict.fromkeys(athena)), check))
-    return Prefilter(tuple(decisions), decides, practice, codes)
+        fields, names = _decision_fields(table, route.source, name)
+        check = _all_of([c for c in checks if c.param.name == name])
+        read = reader_of(fields, practice, codes)
+        decisions.append(_Decision(fields, names, check, read, getter_of(names)))
+    return Prefilter(tuple(decisions), decides, practice, codes), rest
+
+
+# (table, source, parameter) -> the fields a decision maps and the athena names they read;
+# keyed by the table's id, each entry holding its table (so the id stays its own)
+_DECISION_FIELDS: dict[tuple[int, str, str], tuple[Table, tuple[Field_, ...], tuple[str, ...]]] = {}
+
+
+def _decision_fields(
+    table: Table, source: str, name: str
+) -> tuple[tuple[Field_, ...], tuple[str, ...]]:
+    key = (id(table), source, name)
+    entry = _DECISION_FIELDS.get(key)
+    if entry is not None and entry[0] is table:
+        return entry[1], entry[2]
+    tops = {parse_path(path)[0].name for path in table.search_params[name].paths}
+    fields = tuple(
+        f
+        for f in table.sources[source].fields
+        if f.direction != "write" and parse_path(f.fhir)[0].name in tops
+    )
+    athena = (n for f in fields for n in (f.athena if isinstance(f.athena, list) else [f.athena]))
+    names = tuple(dict.fromkeys(athena))
+    if len(_DECISION_FIELDS) >= MAX_READERS:
+        _DECISION_FIELDS.clear()
+    _DECISION_FIELDS[key] = (table, fields, names)
+    return fields, names
 
 
 def _type_hint(param: SearchParam, definition: SearchParamDef) -> str | None:

@@ -8,6 +8,7 @@ turns athena's value into FHIR, ``write`` turns FHIR back into athena's (or is
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,12 +60,58 @@ def date_us_to_iso(value: Any) -> str | None:
     >>> date_us_to_iso("10/04/1981")
     '1981-10-04'
     """
-    m = _US_DATE.match(str(value).strip())
+    text = str(value).strip()
+    if len(text) == 10 and _us_date_shape(text):  # the common case, without the regex
+        try:
+            date(int(text[6:]), int(text[:2]), int(text[3:5]))
+        except ValueError:
+            return None
+        return f"{text[6:]}-{text[:2]}-{text[3:5]}"
+    m = _US_DATE.match(text)
     if not m:
         return None
     month, day, year = (int(g) for g in m.groups())
     try:
         return date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
+def _us_date_shape(text: str) -> bool:
+    """``text`` (10 characters) is ``NN/NN/NNNN`` in ASCII digits."""
+    return (
+        text[2] == "/"
+        and text[5] == "/"
+        and text.isascii()
+        and text[:2].isdigit()
+        and text[3:5].isdigit()
+        and text[6:].isdigit()
+    )
+
+
+def _us_stamp(text: str) -> datetime | None:
+    """``MM/DD/YYYY HH:MM:SS`` in ASCII digits -> the datetime (None: not that shape or
+    not a valid moment, as ``strptime`` with that format would refuse it), without
+    ``strptime``. Callers use it only for 19 characters of exactly this shape."""
+    if not (
+        _us_date_shape(text[:10])
+        and text[10] == " "
+        and text[13] == ":"
+        and text[16] == ":"
+        and text[11:13].isdigit()
+        and text[14:16].isdigit()
+        and text[17:].isdigit()
+    ):
+        return None
+    try:
+        return datetime(
+            int(text[6:10]),
+            int(text[:2]),
+            int(text[3:5]),
+            int(text[11:13]),
+            int(text[14:16]),
+            int(text[17:]),
+        )
     except ValueError:
         return None
 
@@ -89,6 +136,10 @@ def datetime_us_to_iso(value: Any) -> str | None:
     '2021-03-15T09:30:00'
     """
     text = str(value).strip()
+    if len(text) == 19 and text.isascii():  # MM/DD/YYYY HH:MM:SS, without strptime
+        moment = _us_stamp(text)
+        if moment is not None:
+            return moment.isoformat()
     for fmt in ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M"):
         try:
             return datetime.strptime(text, fmt).isoformat()
@@ -255,10 +306,33 @@ def active_to_patient_status(value: Any) -> str | None:
 
 
 def _offset(hours: Any) -> timezone | None:
+    if type(hours) is int and hours in _ZONES:
+        return _ZONES[hours]
     try:
         return timezone(timedelta(hours=int(hours)))
     except (TypeError, ValueError):
         return None
+
+
+_ZONES = {h: timezone(timedelta(hours=h)) for h in range(-23, 24)}
+# the ISO offset of each whole-hour zone, as datetime.isoformat writes it
+_OFFSET_TEXT = {h: datetime(2000, 1, 1, tzinfo=z).isoformat()[19:] for h, z in _ZONES.items()}
+
+
+def _hhmm(text: Any) -> tuple[int, int] | None:
+    """``HH:MM`` in ASCII digits, a valid time of day -> (hour, minute); else None."""
+    if (
+        type(text) is str
+        and len(text) == 5
+        and text[2] == ":"
+        and text.isascii()
+        and text[:2].isdigit()
+        and text[3:].isdigit()
+    ):
+        hour, minute = int(text[:2]), int(text[3:])
+        if hour < 24 and minute < 60:
+            return hour, minute
+    return None
 
 
 def local_start(value: Any) -> str | None:
@@ -271,6 +345,14 @@ def local_start(value: Any) -> str | None:
     '2025-07-01T09:15:00-05:00'
     """
     day, hhmm, tz = value
+    offset = _OFFSET_TEXT.get(tz) if type(tz) is int else None
+    if offset is not None and _hhmm(hhmm) is not None:  # the common case, without parsing
+        iso = date_us_to_iso(day)
+        return None if iso is None else f"{iso}T{hhmm}:00{offset}"
+    return _local_start(day, hhmm, tz)
+
+
+def _local_start(day: Any, hhmm: Any, tz: Any) -> str | None:
     iso, zone = date_us_to_iso(day), _offset(tz)
     if iso is None or zone is None or not re.fullmatch(r"\d{2}:\d{2}", str(hhmm)):
         return None
@@ -289,6 +371,11 @@ def local_end(value: Any) -> str | None:
     minutes = to_int(duration)
     if start is None or minutes is None:
         return None
+    clock = _hhmm(hhmm)
+    if clock is not None and len(start) == 25:  # the same day: no datetime arithmetic
+        total = clock[0] * 60 + clock[1] + minutes
+        if 0 <= total < 24 * 60:
+            return f"{start[:11]}{total // 60:02d}:{total % 60:02d}:00{start[19:]}"
     return (datetime.fromisoformat(start) + timedelta(minutes=minutes)).isoformat()
 
 
@@ -300,11 +387,52 @@ def local_stamp(value: Any) -> str | None:
     """
     stamp, tz = value
     zone = _offset(tz)
+    text = str(stamp).strip()
+    if len(text) == 19 and text.isascii():  # the exact shape, without strptime
+        moment = _us_stamp(text)
+        if moment is not None:
+            if zone is None:
+                return None
+            offset = _OFFSET_TEXT.get(tz) if type(tz) is int else None
+            if offset is not None:  # what isoformat writes, without formatting it
+                return f"{text[6:10]}-{text[:2]}-{text[3:5]}T{text[11:]}{offset}"
+            return moment.replace(tzinfo=zone).isoformat()
     try:
-        moment = datetime.strptime(str(stamp).strip(), "%m/%d/%Y %H:%M:%S")
+        moment = datetime.strptime(text, "%m/%d/%Y %H:%M:%S")
     except ValueError:
         return None
     return None if zone is None else moment.replace(tzinfo=zone).isoformat()
+
+
+# Searches map the same appointments again and again (every page reading a day maps its
+# times): the local-time transforms remember their answers. Only for values of exactly
+# these types (so equal values of other types, 1 and True, never share an answer);
+# bounded, forgotten all at once past the bound.
+MEMO_MAX = 65_536
+
+
+_UNKNOWN = object()
+
+
+def _remembered(fn: Fn, *shapes: tuple[type, ...]) -> Fn:
+    """``fn`` with its answers kept, for tuples whose items have exactly ``shapes``' types."""
+    memo: dict[tuple[Any, ...], Any] = {}
+    kept = frozenset(itertools.product(*shapes))  # the type tuples whose values are kept
+
+    def read(value: Any) -> Any:
+        if type(value) is tuple and tuple(map(type, value)) in kept:
+            answer = memo.get(value, _UNKNOWN)  # one lookup: another thread may clear it
+            if answer is not _UNKNOWN:
+                return answer
+            answer = fn(value)
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            memo[value] = answer
+            return answer
+        return fn(value)
+
+    read.__doc__ = fn.__doc__
+    return read
 
 
 def to_int(value: Any) -> int | None:
@@ -377,11 +505,21 @@ def _true(value: Any) -> bool:
     return True
 
 
-def _constant(text: str) -> Fn:
-    def read(value: Any) -> str:
-        return text
+class Constant:
+    """A read transform answering ``text`` whatever the value (a compiled mapping writes the
+    text itself: facade/mapping/compiled.py)."""
 
-    return read
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __call__(self, value: Any) -> str:
+        return self.text
+
+
+def _constant(text: str) -> Fn:
+    return Constant(text)
 
 
 TRANSFORMS: dict[str, Transform] = {
@@ -397,9 +535,9 @@ TRANSFORMS: dict[str, Transform] = {
     "summary_narrative": Transform(renderings.summary_narrative, None),
     "text": Transform(renderings.text, None),
     "nucc_specialty": Transform(renderings.nucc_specialty, None),
-    "local_start": Transform(local_start, None),
-    "local_end": Transform(local_end, None),
-    "local_stamp": Transform(local_stamp, None),
+    "local_start": Transform(_remembered(local_start, (str,), (str,), (int,)), None),
+    "local_end": Transform(_remembered(local_end, (str,), (str,), (int, str), (int,)), None),
+    "local_stamp": Transform(_remembered(local_stamp, (str,), (int,)), None),
     "integer": Transform(to_int, to_int),
     "appointment_status_key": Transform(appointment_status_key, None),
     "slot_status": Transform(slot_status, None),

@@ -29,6 +29,7 @@ from facade.search.dates import (
     parse_date_param,
     parse_date_value,
     period_range,
+    range_or_none,
     value_range,
 )
 from facade.search.escaping import escape, split_unescaped, unescape
@@ -70,6 +71,7 @@ __all__ = [
     "parse_token",
     "period_range",
     "query_fingerprint",
+    "range_or_none",
     "reference_matches",
     "split_unescaped",
     "string_matches",

@@ -174,6 +174,11 @@ def value_range(text: str, default_tz: tzinfo = UTC) -> DateRange:
     return rng
 
 
+def range_or_none(text: str) -> DateRange | None:
+    """:func:`value_range` (UTC default) or None instead of raising: for matching many values."""
+    return _range_of(text, UTC)
+
+
 def period_range(start: str | None, end: str | None, default_tz: tzinfo = UTC) -> DateRange:
     """The range of a FHIR Period (http://hl7.org/fhir/R4/datatypes.html#Period).
 

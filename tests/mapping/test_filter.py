@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from facade.errors import InvalidRequest
-from facade.mapping.filter import matches, validate_request
+from facade.mapping.filter import _checks, matches, validate_request
+from facade.mapping.loader import load_mappings
 from facade.mapping.table import Table
 from facade.search import parse_query
 
@@ -112,3 +115,47 @@ def test_open_period_overlaps_everything_after_its_start() -> None:
 def test_bad_values_are_refused(query: str) -> None:
     with pytest.raises(InvalidRequest):
         ok(query)
+
+
+# The specialised checks (a date or token parameter on one plain element holding a string)
+# against the general one they stand for, on every shape the element may hold.
+_SLOT = load_mappings().tables["Slot"]
+_elements = st.one_of(
+    st.none(),
+    st.sampled_from(["2025-07-01T09:15:00-05:00", "2025-07-01", "2025-07", "2025", "bad", ""]),
+    st.sampled_from(["free", "FREE", "busy", "busy-unavailable", "x|free", 5, True, False]),
+    st.builds(
+        lambda d, h: f"2025-07-{d:02d}T{h:02d}:00:00Z",
+        st.integers(min_value=1, max_value=3),
+        st.integers(min_value=0, max_value=23),
+    ),
+    st.lists(st.sampled_from(["2025-07-01T09:15:00Z", None, "free", "bad"]), max_size=3),
+    st.fixed_dictionaries({"start": st.just("2025-07-01T09:00:00Z")}),
+)
+_date_values = st.builds(
+    lambda prefix, day: f"{prefix}{day}",
+    st.sampled_from(["", "eq", "ne", "gt", "ge", "lt", "le", "sa", "eb", "ap"]),
+    st.sampled_from(["2025-07-01", "2025-07-01T09:15:00-05:00", "2025-07", "2025-07-02T00:00Z"]),
+)
+_token_values = st.sampled_from(
+    ["free", "busy", "FREE", "http://hl7.org/fhir/slotstatus|free", "|free", "x|free", "true"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.lists(_date_values, min_size=1, max_size=2),
+    status=st.lists(_token_values, min_size=1, max_size=2),
+    element=_elements,
+)
+def test_specialised_checks_answer_as_the_general_one(
+    start: list[str], status: list[str], element: Any
+) -> None:
+    req = parse_query("Slot", [("start", ",".join(start)), ("status", ",".join(status))])
+    checks = _checks(_SLOT, req, None)
+    assert {c.definition.type for c in checks} == {"date", "token"}
+    for check in checks:
+        fast = check.matcher()
+        assert fast is not check.passes  # really the specialised one
+        for resource in ({"start": element}, {"status": element}, {}):
+            assert fast(resource) == check.passes(resource), (check.param, resource)
