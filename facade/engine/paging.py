@@ -10,6 +10,7 @@ per-request upstream page budget is spent (then the page is short and the
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass, replace
 from typing import Any
@@ -65,6 +66,11 @@ class UpstreamPage:
     next_upstream: int | str | None
     total: int | None
 
+
+# Records matched between two yields to the event loop: a 1000-record athena page (a
+# bulk export pages through whole pages) would otherwise hold every other request on this
+# worker for the whole page (bench P5: interactive reads during an export).
+YIELD_EVERY = 200
 
 # An upstream page asked for this many times the matches it should yield (the rest of
 # a FHIR page then rarely needs a second athena call; see page_size). On the one-week
@@ -143,6 +149,8 @@ async def collect(
         for index in range(position.skip, len(page.records)):
             record = record_at(index)
             consumed += 1
+            if not consumed % YIELD_EVERY:
+                await asyncio.sleep(0)  # a long page: let the loop's other requests run
             if skipped(route, record) or (pre is not None and not pre.passes(record)):
                 continue
             resource = to_fhir(record, table, route.source, plan.practice, codes)
