@@ -29,8 +29,13 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 log = logging.getLogger("uvicorn.error")
 
 
-def reuseport_socket(host: str, port: int) -> socket.socket:
-    """A bound ``SO_REUSEPORT`` TCP socket (listening starts in the worker's server)."""
+def reuseport_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A bound, listening ``SO_REUSEPORT`` TCP socket.
+
+    Listening starts here, not in the worker: the kernel spreads connections over the
+    *listening* sockets of the port only, so a socket whose worker is still starting
+    would otherwise receive none (all of a client's early connections went to the first
+    worker up)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -40,6 +45,7 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
+    sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
 
