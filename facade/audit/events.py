@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+import time
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import orjson
@@ -77,9 +76,8 @@ _PRACTICE = re.compile(r"a-([0-9]{1,10})\.")
 _SKIPPED = frozenset({"/metadata", "/.well-known/smart-configuration"})
 
 
-@dataclass(frozen=True, slots=True)
-class Interaction:
-    """A FHIR request as the HTTP face saw it (facade/api/audit.py)."""
+class Interaction(NamedTuple):
+    """A FHIR request as the HTTP face saw it (facade/api/audit.py; a tuple: one per request)."""
 
     at: float
     method: str
@@ -92,8 +90,7 @@ class Interaction:
     note: Note
 
 
-@dataclass(frozen=True, slots=True)
-class ToolUse:
+class ToolUse(NamedTuple):
     """An MCP tool call (facade/mcp/server.py), over either transport."""
 
     at: float
@@ -104,8 +101,26 @@ class ToolUse:
     patient: str | None
 
 
+_SECOND: tuple[int, str] = (-1, "")  # the last second formatted (one per request otherwise)
+
+
 def instant(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds")
+    """``at`` (epoch seconds) as an ISO instant in UTC with microseconds, exactly as
+    ``datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds")`` (the fraction
+    rounded half-even), the date and time of day formatted once per second.
+
+    >>> instant(1764605485.1234565)
+    '2025-12-01T16:11:25.123456+00:00'
+    """
+    global _SECOND
+    second = int(at) if at >= 0 else int(at) - 1
+    micro = round((at - second) * 1_000_000)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    cached = _SECOND
+    if cached[0] != second:
+        cached = _SECOND = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{micro:06d}+00:00"
 
 
 def classify(method: str, path: str, query: bytes) -> tuple[str, str | None, str | None] | None:
@@ -226,27 +241,14 @@ def _source() -> Json:
     }
 
 
-def _row(
-    facts: Json,
-    *,
-    practice: str,
-    action: str,
-    outcome: str,
-    agents: list[str | None],
-    entities: list[str],
-) -> AuditRow:
-    return AuditRow(
-        recorded=str(facts["recorded"]),
-        practice=practice,
-        kind=str(facts["kind"]),
-        action=action,
-        outcome=outcome,
-        agent=" " + " ".join(a for a in agents if a) + " ",
-        patient=str(facts.get("patient") or ""),
-        patients=tuple(p for p in [facts.get("patient"), *(facts.get("patients") or ())] if p),
-        entity=" " + " ".join(entities) + " ",
-        facts=orjson.dumps({k: v for k, v in facts.items() if v not in (None, "")}).decode(),
-    )
+def _facts(facts: Json) -> str:
+    """The facts as stored (compact JSON, without the empty ones): what the chain hashes."""
+    return orjson.dumps({k: v for k, v in facts.items() if v is not None and v != ""}).decode()
+
+
+def _spaced(values: list[str | None]) -> str:
+    """`` a b `` (the agent and entity columns: a search matches `` value ``)."""
+    return " " + " ".join(v for v in values if v) + " "
 
 
 def _auth_facts(auth: AuthContext | None) -> Json:
@@ -261,7 +263,10 @@ def _auth_facts(auth: AuthContext | None) -> Json:
 
 
 def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]:
-    """The records of a FHIR request: its interaction, then each security event it decided."""
+    """The records of a FHIR request: its interaction, then each security event it decided.
+
+    Runs on the writer thread once per request: the cheapest request (a cached read) spends
+    about as long here as in the facade, so it builds the facts and columns directly."""
     note = item.note
     rows = [security_row(e, item, default_practice) for e in note.security]
     kind_found = classify(item.method, item.path, item.query)
@@ -274,40 +279,54 @@ def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]
         if len(tail) >= 2:
             rid = tail[1]
     patient = rid if rtype == "Patient" and rid else None
-    if patient is None and kind.startswith("search"):
+    if patient is None and item.query and kind.startswith("search"):
         patient = _query_patient(rtype, item.query)
-    found = [p for p in (patient, *note.patients) if p]
-    patient = found[0] if found else _patient_of(auth)
-    others = [p for p in dict.fromkeys(found) if p != patient]
+    others: list[str] = []
+    if note.patients:
+        found = [p for p in (patient, *note.patients) if p]
+        patient = found[0]
+        others = [p for p in dict.fromkeys(found) if p != patient]
+    elif not patient:
+        patient = _patient_of(auth)
     facts: Json = {
         "kind": kind,
         "recorded": instant(item.at),
         "status": item.status,
         "request_id": item.request_id,
         "address": item.address,
-        **_auth_facts(auth),
-        "patient": patient,
-        "patients": others or None,  # more patients a search's page held
-        "type": rtype,
-        "id": rid,
     }
+    if auth is not None:
+        facts.update(_auth_facts(auth))
+    facts["patient"] = patient
+    if others:
+        facts["patients"] = others  # more patients a search's page held
+    facts["type"] = rtype
+    facts["id"] = rid
     if kind.startswith("search") or (item.query and kind in ("export", "operation")):
         facts["query"] = base64.b64encode(item.query).decode()
     if kind == "operation":
         facts["name"] = item.path.rsplit("/", 1)[-1][:64]
-    entities = [f"Patient/{p}" for p in ([patient] if patient else []) + others]
-    if rtype and rid and f"{rtype}/{rid}" not in entities:
+    entities = [f"Patient/{p}" for p in others]
+    if patient:
+        entities.insert(0, f"Patient/{patient}")
+    if rtype and rid and (rtype != "Patient" or rid not in (patient, *others)):
         entities.append(f"{rtype}/{rid}")
-    practice = _practice(item.path + "?" + item.query.decode("latin-1"), auth, default_practice)
-    row = _row(
-        facts,
-        practice=practice,
-        action=KINDS[kind][0],
-        outcome=_outcome(item.status),
-        agents=[facts.get("client"), facts.get("user"), facts.get("fhir_user")],
-        entities=entities,
+    found_practice = _PRACTICE.search(item.path) or (
+        _PRACTICE.search(item.query.decode("latin-1")) if item.query else None
     )
-    return [row, *rows]
+    row = AuditRow(
+        facts["recorded"],
+        found_practice.group(1) if found_practice else _practice("", auth, default_practice),
+        kind,
+        KINDS[kind][0],
+        _outcome(item.status),
+        _spaced([facts.get("client"), facts.get("user"), facts.get("fhir_user")]),
+        patient or "",
+        " " + " ".join(entities) + " ",
+        _facts(facts),
+        (patient, *others) if patient else (),
+    )
+    return [row, *rows] if rows else [row]
 
 
 def _practice(text: str, auth: AuthContext | None, default_practice: str) -> str:
@@ -334,13 +353,17 @@ def security_row(event: SecurityEvent, item: Interaction, default_practice: str)
         "patient": event.patient,
         "detail": event.detail[:120],
     }
-    return _row(
-        facts,
-        practice=_practice(event.patient or "", None, default_practice),
-        action="E",
-        outcome="0" if event.success else "4",
-        agents=[event.client_id, event.user, event.fhir_user],
-        entities=[f"Patient/{event.patient}"] if event.patient else [],
+    return AuditRow(
+        facts["recorded"],
+        _practice(event.patient or "", None, default_practice),
+        event.kind,
+        "E",
+        "0" if event.success else "4",
+        _spaced([event.client_id, event.user, event.fhir_user]),
+        event.patient or "",
+        f" Patient/{event.patient} " if event.patient else "  ",
+        _facts(facts),
+        (event.patient,) if event.patient else (),
     )
 
 
@@ -356,13 +379,17 @@ def tool_row(use: ToolUse, default_practice: str) -> AuditRow:
         "patient": patient,
         "name": use.tool[:64],
     }
-    return _row(
-        facts,
-        practice=_practice(patient or "", use.auth, default_practice),
-        action="E",
-        outcome=_outcome(use.status),
-        agents=[facts.get("client"), facts.get("user"), facts.get("fhir_user")],
-        entities=[f"Patient/{patient}"] if patient else [],
+    return AuditRow(
+        facts["recorded"],
+        _practice(patient or "", use.auth, default_practice),
+        "mcp-tool",
+        "E",
+        _outcome(use.status),
+        _spaced([facts.get("client"), facts.get("user"), facts.get("fhir_user")]),
+        patient or "",
+        f" Patient/{patient} " if patient else "  ",
+        _facts(facts),
+        (patient,) if patient else (),
     )
 
 
