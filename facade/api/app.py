@@ -19,10 +19,9 @@ from facade.api import (
     routes_subscriptions,
     routes_write,
 )
-from facade.api.audit import AuditTrail
 from facade.api.fastpath import CorsWhenOrigin, PlainReadFastPath
 from facade.api.head import HeadAsGet
-from facade.api.headers import SecurityHeaders, security_headers
+from facade.api.headers import security_headers
 from facade.api.limits import Limits, RequestLimits
 from facade.api.timing import RequestEnvelope
 from facade.bulk import open_bulk
@@ -76,9 +75,11 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     errors.install(app)
-    # added last = outermost: security headers, then the envelope (deadline, request id,
-    # unexpected errors) around CORS, the request limits, the fast path and the router
-    app.add_middleware(PlainReadFastPath, services=lambda: getattr(app.state, "services", None))
+    # added last = outermost: the envelope (deadline, request id, Server-Timing, security
+    # headers, the audit capture, the access log, unexpected errors) around CORS, the
+    # request limits, the fast path and the router
+    services = lambda: getattr(app.state, "services", None)  # noqa: E731  (set by the lifespan)
+    app.add_middleware(PlainReadFastPath, services=services)
     app.add_middleware(
         RequestLimits,
         limits=Limits.from_settings(settings),
@@ -109,9 +110,13 @@ def create_app(
             ],
             max_age=600,
         )
-    app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
-    app.add_middleware(SecurityHeaders, headers=security_headers(settings))
-    app.add_middleware(AuditTrail, services=lambda: getattr(app.state, "services", None))
+    app.add_middleware(
+        RequestEnvelope,
+        deadline_seconds=settings.request_deadline_seconds,
+        headers=security_headers(settings),
+        services=services,
+        cors=bool(settings.cors_origins),  # Vary: Origin on the answers CORS leaves alone
+    )
     app.include_router(routes_bulk.router)  # first: $export, Group and bulk status/files
     app.include_router(routes_subscriptions.router)  # Subscription is not a mapping table
     app.include_router(routes_write.router)  # then Type/$op before the read route
