@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from facade.api.limits import Limits, RequestLimits
 from facade.api.timing import RequestEnvelope
 from facade.bulk import open_bulk
 from facade.engine.runtime import load_checked_mappings, open_services
+from facade.engine.services import Services
 from facade.events.runtime import open_events
 from facade.mcp.http import McpEndpoint
 from facade.settings import Settings
@@ -46,6 +48,9 @@ def create_app(
     mappings = load_checked_mappings()  # at creation: an unregistered workflow hook fails here
     software = version("athena-fhir-facade")
     mcp = McpEndpoint(settings, mappings, lambda: app.state.services)  # MCP at /mcp
+    # the running services, for the middlewares (twice per request: a dict lookup, where
+    # ``app.state`` goes through starlette's ``State.__getattr__``)
+    live: dict[str, Services] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,7 +58,7 @@ def create_app(
             open_services(settings, mappings=mappings, transport=transport) as services,
             mcp.running(),
         ):
-            app.state.services = services
+            app.state.services = live["services"] = services
             async with open_events(services) as events:
                 app.state.events = events
                 if not settings.bulk_enabled:
@@ -78,7 +83,7 @@ def create_app(
     # added last = outermost: the envelope (deadline, request id, Server-Timing, security
     # headers, the audit capture, the access log, unexpected errors) around CORS, the
     # request limits, the fast path and the router
-    services = lambda: getattr(app.state, "services", None)  # noqa: E731  (set by the lifespan)
+    services = functools.partial(live.get, "services")  # None until the lifespan starts
     app.add_middleware(PlainReadFastPath, services=services)
     app.add_middleware(
         RequestLimits,

@@ -17,7 +17,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from facade.audit.context import Note
-from facade.audit.events import Interaction
+from facade.audit.events import Interaction, token
 from facade.engine.services import Services
 
 Scope = MutableMapping[str, Any]
@@ -39,7 +39,7 @@ def location(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 def hand_over(
-    services: Services | None,
+    services: Services,
     scope: Scope,
     note: Note,
     status: int,
@@ -47,8 +47,6 @@ def hand_over(
     created: str | None,
 ) -> None:
     """Give the recorder what a request did (``/auth`` requests: only their security events)."""
-    if services is None:
-        return
     path: str = scope["path"]
     fhir = path.startswith(FHIR)
     if not (fhir or note.security):
@@ -64,6 +62,8 @@ def hand_over(
             request_id,
             client[0] if client else None,
             created,
-            note,
+            token(note.auth),
+            tuple(note.patients),
+            tuple(note.security),
         )
     )

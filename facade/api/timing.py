@@ -103,7 +103,12 @@ class RequestEnvelope:
         request_id = request_id or f"{_PREFIX}-{next(_COUNTER):x}"
         vary = self.cors and not origin
         path: str = scope["path"]
-        note: Note | None = Note() if audit.audited(path) else None
+        services = self.services()
+        note = (
+            Note()
+            if services is not None and services.audit.enabled and audit.audited(path)
+            else None
+        )
         location: str | None = None
         create = note is not None and scope["method"] == "POST"
         status = 0  # until the response starts
@@ -144,6 +149,6 @@ class RequestEnvelope:
             if noted is not None:
                 NOTE.reset(noted)
             deadline.end(token)
-            if note is not None:
-                audit.hand_over(self.services(), scope, note, status, request_id, location)
+            if note is not None and services is not None:
+                audit.hand_over(services, scope, note, status, request_id, location)
             accesslog.emit(scope, request_id, status, started, clock)

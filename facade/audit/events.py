@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from facade.audit.context import SECURITY_KINDS, Note, SecurityEvent
+from facade.audit.context import SECURITY_KINDS, SecurityEvent
 from facade.auth.context import AuthContext
 from facade.store.audit import AuditRow
 
@@ -76,8 +76,30 @@ _PRACTICE = re.compile(r"a-([0-9]{1,10})\.")
 _SKIPPED = frozenset({"/metadata", "/.well-known/smart-configuration"})
 
 
+class Token(NamedTuple):
+    """What a record says about the token (strings only)."""
+
+    client: str
+    subject: str | None
+    fhir_user: str | None
+    jti: str | None
+    patient: str | None  # the patient user, else the launch context's patient
+    practices: tuple[str, ...]
+
+
+def token(auth: AuthContext | None) -> Token | None:
+    if auth is None:
+        return None
+    patient = auth.patient_user or auth.patient
+    return Token(auth.client_id, auth.subject, auth.fhir_user, auth.jti, patient, auth.practices)
+
+
 class Interaction(NamedTuple):
-    """A FHIR request as the HTTP face saw it (facade/api/audit.py; a tuple: one per request)."""
+    """A FHIR request as the HTTP face saw it (facade/api/audit.py), and what its
+    :class:`~facade.audit.context.Note` gathered, as values only (strings and tuples of
+    them): a record waits up to a batch's linger for the writer, and nothing of the
+    request (the note and its lists, the AuthContext) is kept alive for it or walked by
+    the garbage collector meanwhile."""
 
     at: float
     method: str
@@ -87,7 +109,9 @@ class Interaction(NamedTuple):
     request_id: str
     address: str | None
     location: str | None  # a create's Location header
-    note: Note
+    who: Token | None = None  # the verified token
+    patients: tuple[str, ...] = ()  # whose records the response held
+    security: tuple[SecurityEvent, ...] = ()  # the security events the request decided
 
 
 class ToolUse(NamedTuple):
@@ -128,6 +152,10 @@ def classify(method: str, path: str, query: bytes) -> tuple[str, str | None, str
     (the CapabilityStatement and SMART discovery: public documents)."""
     if method == "HEAD":
         method = "GET"
+    if method == "GET" and path.count("/") == 2:  # the usual request: /Type/id, a read
+        _, read_type, read_id = path.split("/")
+        if read_type[:1].isupper() and read_id[:1] not in ("", "$", "_"):
+            return "read", read_type, read_id
     if path in _SKIPPED or (path == "" and method == "GET" and not query):
         return None
     parts = [p for p in path.split("/") if p]
@@ -262,18 +290,48 @@ def _auth_facts(auth: AuthContext | None) -> Json:
     }
 
 
+class _Who(NamedTuple):
+    """What a record says about the token (the same for every request it makes)."""
+
+    facts: Json  # client, user, fhir_user, jti: the ones present
+    agent: str  # the agent column
+    patient: str | None  # the patient the token is for, if any
+    practice: str | None  # the token's practice, when it reaches only one
+
+
+_WHO: dict[Token, _Who] = {}
+WHO_MAX = 4096  # tokens remembered (bounded; the verified tokens are remembered likewise)
+
+
+def _who(seen: Token) -> _Who:
+    found = _WHO.get(seen)
+    if found is not None:
+        return found
+    user = seen.subject if seen.subject != seen.client else None
+    facts = {"client": seen.client, "user": user, "fhir_user": seen.fhir_user, "jti": seen.jti}
+    facts = {k: v for k, v in facts.items() if v}
+    who = _Who(
+        facts,
+        _spaced([seen.client, user, seen.fhir_user]),
+        seen.patient,
+        seen.practices[0] if len(seen.practices) == 1 else None,
+    )
+    if len(_WHO) >= WHO_MAX:
+        _WHO.clear()
+    _WHO[seen] = who
+    return who
+
+
 def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]:
     """The records of a FHIR request: its interaction, then each security event it decided.
 
     Runs on the writer thread once per request: the cheapest request (a cached read) spends
     about as long here as in the facade, so it builds the facts and columns directly."""
-    note = item.note
-    rows = [security_row(e, item, default_practice) for e in note.security]
+    rows = [security_row(e, item, default_practice) for e in item.security]
     kind_found = classify(item.method, item.path, item.query)
     if kind_found is None:
         return rows
     kind, rtype, rid = kind_found
-    auth = note.auth
     if item.location and kind == "create":  # .../Type/{id}/_history/1 -> the created id
         tail = item.location.split("/fhir/r4/", 1)[-1].split("/")
         if len(tail) >= 2:
@@ -282,30 +340,37 @@ def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]
     if patient is None and item.query and kind.startswith("search"):
         patient = _query_patient(rtype, item.query)
     others: list[str] = []
-    if note.patients:
-        found = [p for p in (patient, *note.patients) if p]
+    if item.patients == (patient,):  # a read of a patient's record names that patient
+        pass
+    elif item.patients:
+        found = [p for p in (patient, *item.patients) if p]
         patient = found[0]
         others = [p for p in dict.fromkeys(found) if p != patient]
-    elif not patient:
-        patient = _patient_of(auth)
-    facts: Json = {
-        "kind": kind,
-        "recorded": instant(item.at),
-        "status": item.status,
-        "request_id": item.request_id,
-        "address": item.address,
-    }
-    if auth is not None:
-        facts.update(_auth_facts(auth))
-    facts["patient"] = patient
+    who = _who(item.who) if item.who is not None else None
+    if not patient and who is not None:
+        patient = who.patient
+    # the stored facts: the empty ones left out (as _facts does), in this order
+    recorded = instant(item.at)
+    facts: Json = {"kind": kind, "recorded": recorded, "status": item.status}
+    if item.request_id:
+        facts["request_id"] = item.request_id
+    if item.address:
+        facts["address"] = item.address
+    if who is not None:
+        facts.update(who.facts)
+    if patient:
+        facts["patient"] = patient
     if others:
         facts["patients"] = others  # more patients a search's page held
-    facts["type"] = rtype
-    facts["id"] = rid
-    if kind.startswith("search") or (item.query and kind in ("export", "operation")):
+    if rtype:
+        facts["type"] = rtype
+    if rid:
+        facts["id"] = rid
+    if item.query and (kind.startswith("search") or kind in ("export", "operation")):
         facts["query"] = base64.b64encode(item.query).decode()
-    if kind == "operation":
-        facts["name"] = item.path.rsplit("/", 1)[-1][:64]
+    name = item.path.rsplit("/", 1)[-1][:64] if kind == "operation" else ""
+    if name:
+        facts["name"] = name
     entities = [f"Patient/{p}" for p in others]
     if patient:
         entities.insert(0, f"Patient/{patient}")
@@ -314,16 +379,20 @@ def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]
     found_practice = _PRACTICE.search(item.path) or (
         _PRACTICE.search(item.query.decode("latin-1")) if item.query else None
     )
+    if found_practice:
+        practice = found_practice.group(1)
+    else:
+        practice = (who.practice if who is not None else None) or default_practice
     row = AuditRow(
-        facts["recorded"],
-        found_practice.group(1) if found_practice else _practice("", auth, default_practice),
+        recorded,
+        practice,
         kind,
         KINDS[kind][0],
         _outcome(item.status),
-        _spaced([facts.get("client"), facts.get("user"), facts.get("fhir_user")]),
+        who.agent if who is not None else "  ",
         patient or "",
         " " + " ".join(entities) + " ",
-        _facts(facts),
+        orjson.dumps(facts).decode(),
         (patient, *others) if patient else (),
     )
     return [row, *rows] if rows else [row]

@@ -14,11 +14,15 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
+from facade.api.audit import hand_over
 from facade.audit.chain import hasher, verify
 from facade.audit.context import Note, note_patient
 from facade.audit.events import Interaction, instant, interaction_rows
 from facade.audit.recorder import AuditRecorder
+from facade.auth.context import AuthContext
+from facade.auth.scopes import ScopeSet
 from facade.store.audit import ROWS_PER_INSERT, AuditRow, SqliteAuditStore
 from tests.audit.test_audit_chain import KEY, read
 
@@ -108,7 +112,9 @@ def search(patients: tuple[str, ...], n: int) -> Interaction:
     note = Note()
     for patient in patients:
         note_patient(note, patient)
-    return read(time.time(), n)._replace(path="/Encounter", query=b"date=ge2025", note=note)
+    return read(time.time(), n)._replace(
+        path="/Encounter", query=b"date=ge2025", patients=tuple(note.patients)
+    )
 
 
 def test_patient_search_finds_first_and_other_patients_once(tmp_path: Path) -> None:
@@ -162,3 +168,38 @@ def test_retention_finds_the_cutoff_by_seq_across_deleted_records(tmp_path: Path
             assert remaining == [n for n in range(cut + 1, 301) if n not in holes]
         finally:
             store.close()
+
+
+def values_only(value: object) -> bool:
+    if isinstance(value, tuple):
+        return all(values_only(v) for v in value)
+    return value is None or isinstance(value, (str, bytes, int, float))
+
+
+def test_a_waiting_record_holds_values_only(tmp_path: Path) -> None:
+    """What the envelope hands over is values (strings, tuples of them): while it waits for
+    the writer it keeps nothing of the request alive (no note, lists or AuthContext)."""
+    recorder = AuditRecorder(
+        SqliteAuditStore(tmp_path / "audit.sqlite3"), KEY, default_practice="1", linger=30.0
+    )
+    try:
+        note = Note()
+        note.auth = AuthContext(
+            "app", ScopeSet.parse("system/*.rs"), ("1",), subject="nurse", jti="j-1"
+        )
+        note_patient(note, "a-1.E-1")
+        scope = {"path": "/fhir/r4/Patient/a-1.E-1", "method": "GET", "client": ("10.0.0.1", 1)}
+        services = SimpleNamespace(audit=recorder)
+        hand_over(services, scope, note, 200, "r-1", None)  # type: ignore[arg-type]
+        waiting = recorder._pending[0]  # the writer lingers (30 s) before taking it
+        assert values_only(waiting)
+        assert isinstance(waiting, Interaction) and waiting.patients == ("a-1.E-1",)
+        assert waiting.who is not None and (waiting.who.client, waiting.who.jti) == ("app", "j-1")
+    finally:
+        recorder.close()  # never waits for the linger
+    store = SqliteAuditStore(tmp_path / "audit.sqlite3")
+    try:
+        (row,) = store.scan()
+        assert row.agent == " app nurse " and '"jti":"j-1"' in row.facts
+    finally:
+        store.close()

@@ -140,7 +140,7 @@ def test_the_audit_store_upgrades_and_appends_searches_and_prunes_on_postgres(
             for patient in ("a-1.E-1", f"a-1.E-{n}"):
                 note_patient(note, patient)
             item = read(old + n if n <= cut else now + n, n)._replace(
-                path="/Encounter", query=b"date=ge2025", note=note
+                path="/Encounter", query=b"date=ge2025", patients=tuple(note.patients)
             )
             rows += interaction_rows(item, "1")
         assert store.append(rows, hasher(KEY)) == count
