@@ -9,6 +9,13 @@ facade's own CPU time: its server thread and its audit writer thread only, witho
 client's (which is most of the process's, so the process figure is the noisier one).
 
     .venv/bin/python -m bench.audit_overhead [requests per block] [blocks]
+
+In one process the client, both servers and the writer share one GIL, which exaggerates
+the hand-offs between threads; ``--processes`` runs each facade as its own
+``athena-facade serve`` process (uvicorn, one worker, as ``make bench`` does) and reports
+each server process's CPU time per request (its writer thread included) from /proc:
+
+    .venv/bin/python -m bench.audit_overhead --processes [requests per block] [blocks]
 """
 
 from __future__ import annotations
@@ -104,5 +111,60 @@ def main(per_block: int = 2000, blocks: int = 6) -> None:
     emulator.stop()
 
 
+def processes(per_block: int = 2000, blocks: int = 6) -> None:
+    from bench.procs import start
+
+    emulator = ServerThread(create_emulator(EmulatorConfig(api_requests_per_second=100_000)))
+    upstream = emulator.start()
+    work = Path(tempfile.mkdtemp(prefix="audit-processes-"))
+    procs = {}
+    for enabled in (True, False):
+        port = free_port()
+        env = {
+            "FACADE_ATHENA_BASE_URL": upstream,
+            "FACADE_PORT": str(port),
+            "FACADE_DATA_DIR": str(work / f"data-{enabled}"),
+            "FACADE_SIGNING_SECRET": "bench-only-signing-secret",
+            "FACADE_AUDIT_ENABLED": "true" if enabled else "false",
+            "FACADE_EVENTS_FEEDS": "[]",
+        }
+        args = ["-m", "facade.cli", "serve", "--port", str(port), "--workers", "1"]
+        args += ["--server", "uvicorn", "--log-level", "warning"]
+        url = f"http://127.0.0.1:{port}/fhir/r4/metadata"
+        procs[enabled] = start(f"facade-audit-{enabled}", args, env, url, work)
+    try:
+        clients = {}
+        for enabled, proc in procs.items():
+            token = dev_token(proc.base)
+            client = httpx.Client(base_url=proc.base, headers={"Authorization": f"Bearer {token}"})
+            for _ in range(200):  # warm: the cache holds the Patient, connections open
+                assert client.get(f"/fhir/r4/Patient/{PATIENT}").status_code == 200
+            clients[enabled] = client
+        time.sleep(1.0)  # the warm-up's records written
+        before = {e: sum(p.cpu_seconds().values()) for e, p in procs.items()}
+        for block in range(blocks):
+            for enabled in (True, False) if block % 2 == 0 else (False, True):
+                for _ in range(per_block):
+                    clients[enabled].get(f"/fhir/r4/Patient/{PATIENT}")
+        time.sleep(1.0)  # the writer's last batch (it lingers at most 250 ms)
+        n = per_block * blocks
+        cpu = {e: (sum(p.cpu_seconds().values()) - before[e]) / n for e, p in procs.items()}
+        for enabled in (False, True):
+            print(
+                f"audit {'on ' if enabled else 'off'}: server process cpu"
+                f" {cpu[enabled] * 1e6:7.1f} us/request ({n} cached reads)"
+            )
+        print(f"cost of the audit trail per request: cpu +{(cpu[True] - cpu[False]) * 1e6:.1f} us")
+        for client in clients.values():
+            client.close()
+    finally:
+        for proc in procs.values():
+            proc.stop()
+        emulator.stop()
+
+
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:3]))
+    if sys.argv[1:2] == ["--processes"]:
+        processes(*(int(a) for a in sys.argv[2:4]))
+    else:
+        main(*(int(a) for a in sys.argv[1:3]))
