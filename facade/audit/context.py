@@ -1,7 +1,7 @@
 """What the request in flight tells the audit trail, gathered while it runs.
 
-The HTTP face opens a :class:`Note` per request (facade/api/audit.py) and keeps it in a
-context variable; code that learns something the AuditEvent needs adds it here, without
+The HTTP face opens a :class:`Note` per request (the envelope, facade/api/timing.py, when
+the trail is on) and keeps it in a context variable; code that learns something the AuditEvent needs adds it here, without
 knowing about the recorder: the authorization server notes the verified token
 (:func:`note_auth`) and every security event it decides (:func:`security`); the
 authorization policy notes the patients whose records a response holds (:func:`note_patient`). Outside a

@@ -60,7 +60,7 @@ class AuditRecorder:
         # items, _STOP, or a flush's Event (set once everything before it is written)
         self._pending: deque[object] = deque()
         self._capacity = capacity
-        self._batch = batch
+        self._batch = min(batch, capacity)  # a full batch wakes a lingering writer
         self._linger = linger
         self._wake = threading.Event()
         self._idle = False  # the writer is waiting on _wake (a put must set it)
