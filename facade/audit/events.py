@@ -87,11 +87,24 @@ class Token(NamedTuple):
     practices: tuple[str, ...]
 
 
+_TOKENS: dict[int, tuple[AuthContext, Token]] = {}  # id(auth) -> (auth, its Token)
+TOKENS_MAX = 4096  # tokens remembered (bounded, as the verified tokens are)
+
+
 def token(auth: AuthContext | None) -> Token | None:
+    """The token's facts, once per AuthContext (verified tokens are remembered, so a
+    client's requests share one): the entry holds ``auth``, so its id is not reused."""
     if auth is None:
         return None
+    found = _TOKENS.get(id(auth))
+    if found is not None and found[0] is auth:
+        return found[1]
     patient = auth.patient_user or auth.patient
-    return Token(auth.client_id, auth.subject, auth.fhir_user, auth.jti, patient, auth.practices)
+    made = Token(auth.client_id, auth.subject, auth.fhir_user, auth.jti, patient, auth.practices)
+    if len(_TOKENS) >= TOKENS_MAX:
+        _TOKENS.clear()
+    _TOKENS[id(auth)] = (auth, made)
+    return made
 
 
 class Interaction(NamedTuple):

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from facade.api.audit import hand_over
 from facade.audit.chain import hasher, verify
 from facade.audit.context import Note, note_patient
-from facade.audit.events import Interaction, instant, interaction_rows
+from facade.audit.events import Interaction, instant, interaction_rows, token
 from facade.audit.recorder import AuditRecorder
 from facade.auth.context import AuthContext
 from facade.auth.scopes import ScopeSet
@@ -203,3 +203,16 @@ def test_a_waiting_record_holds_values_only(tmp_path: Path) -> None:
         assert row.agent == " app nurse " and '"jti":"j-1"' in row.facts
     finally:
         store.close()
+
+
+def test_token_facts_are_each_tokens_own() -> None:
+    scopes = ScopeSet.parse("system/*.rs")
+    first = AuthContext("app", scopes, ("1",), jti="j-1")
+    second = AuthContext("app", scopes, ("1",), jti="j-2", fhir_user="Patient/a-1.E-7")
+    assert token(first) is token(first)  # remembered per AuthContext
+    made = [token(AuthContext("app", scopes, ("1",), jti=f"j-{n}")) for n in range(50)]
+    assert [t.jti for t in made if t is not None] == [f"j-{n}" for n in range(50)]
+    one, two = token(first), token(second)
+    assert one is not None and two is not None
+    assert (one.jti, one.patient) == ("j-1", None) and (two.jti, two.patient) == ("j-2", "a-1.E-7")
+    assert token(None) is None
