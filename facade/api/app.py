@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,14 +20,14 @@ from facade.api import (
     routes_subscriptions,
     routes_write,
 )
-from facade.api.audit import AuditTrail
 from facade.api.fastpath import CorsWhenOrigin, PlainReadFastPath
 from facade.api.head import HeadAsGet
-from facade.api.headers import SecurityHeaders, security_headers
+from facade.api.headers import security_headers
 from facade.api.limits import Limits, RequestLimits
 from facade.api.timing import RequestEnvelope
 from facade.bulk import open_bulk
 from facade.engine.runtime import load_checked_mappings, open_services
+from facade.engine.services import Services
 from facade.events.runtime import open_events
 from facade.mcp.http import McpEndpoint
 from facade.settings import Settings
@@ -47,6 +48,9 @@ def create_app(
     mappings = load_checked_mappings()  # at creation: an unregistered workflow hook fails here
     software = version("athena-fhir-facade")
     mcp = McpEndpoint(settings, mappings, lambda: app.state.services)  # MCP at /mcp
+    # the running services, for the middlewares (twice per request: a dict lookup, where
+    # ``app.state`` goes through starlette's ``State.__getattr__``)
+    live: dict[str, Services] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,7 +58,7 @@ def create_app(
             open_services(settings, mappings=mappings, transport=transport) as services,
             mcp.running(),
         ):
-            app.state.services = services
+            app.state.services = live["services"] = services
             async with open_events(services) as events:
                 app.state.events = events
                 if not settings.bulk_enabled:
@@ -76,9 +80,11 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     errors.install(app)
-    # added last = outermost: security headers, then the envelope (deadline, request id,
-    # unexpected errors) around CORS, the request limits, the fast path and the router
-    app.add_middleware(PlainReadFastPath, services=lambda: getattr(app.state, "services", None))
+    # added last = outermost: the envelope (deadline, request id, Server-Timing, security
+    # headers, the audit capture, the access log, unexpected errors) around CORS, the
+    # request limits, the fast path and the router
+    services = functools.partial(live.get, "services")  # None until the lifespan starts
+    app.add_middleware(PlainReadFastPath, services=services)
     app.add_middleware(
         RequestLimits,
         limits=Limits.from_settings(settings),
@@ -109,9 +115,13 @@ def create_app(
             ],
             max_age=600,
         )
-    app.add_middleware(RequestEnvelope, deadline_seconds=settings.request_deadline_seconds)
-    app.add_middleware(SecurityHeaders, headers=security_headers(settings))
-    app.add_middleware(AuditTrail, services=lambda: getattr(app.state, "services", None))
+    app.add_middleware(
+        RequestEnvelope,
+        deadline_seconds=settings.request_deadline_seconds,
+        headers=security_headers(settings),
+        services=services,
+        cors=bool(settings.cors_origins),  # Vary: Origin on the answers CORS leaves alone
+    )
     app.include_router(routes_bulk.router)  # first: $export, Group and bulk status/files
     app.include_router(routes_subscriptions.router)  # Subscription is not a mapping table
     app.include_router(routes_write.router)  # then Type/$op before the read route

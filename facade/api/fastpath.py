@@ -108,22 +108,13 @@ class CorsWhenOrigin(CORSMiddleware):
 
     Without ``Origin`` (every non-browser client) CORS has nothing to decide; starlette
     still parses the request headers and rewrites the response's on every request (with
-    the fast path, about 4 % of a cached read). Here such a response only gets the
-    ``Vary: Origin`` starlette gives it, merged into the response's ``Vary`` the same way.
+    the fast path, about 4 % of a cached read). Such a response only gets the
+    ``Vary: Origin`` starlette gives it, which the request envelope adds (it reads the
+    request headers anyway: facade/api/timing.py).
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or any(name == b"origin" for name, _ in scope["headers"]):
+        if scope["type"] == "http" and any(name == b"origin" for name, _ in scope["headers"]):
             await super().__call__(scope, receive, send)
             return
-
-        async def vary_origin(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                vary = [v.decode("latin-1") for n, v in headers if n.lower() == b"vary"]
-                headers = [(n, v) for n, v in headers if n.lower() != b"vary"]
-                headers.append((b"vary", ", ".join([*vary, "Origin"]).encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, vary_origin)
+        await self.app(scope, receive, send)

@@ -1,4 +1,4 @@
-"""Security headers on every response (pure ASGI middleware, outermost).
+"""Security headers on every response (added by the request envelope, facade/api/timing.py).
 
 - ``X-Content-Type-Options: nosniff`` everywhere: FHIR JSON, OAuth JSON, HTML pages,
   errors, ``/metrics``; a browser must never guess another type for a body.
@@ -14,16 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
 from facade.settings import Settings
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 HSTS_MAX_AGE = 365 * 24 * 3600
 
@@ -36,21 +27,3 @@ def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     if settings.server == "granian":
         headers.append((b"server", b"athena-fhir-facade"))
     return headers
-
-
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, headers: list[tuple[bytes, bytes]]) -> None:
-        self.app = app
-        self.headers = headers
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *self.headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)

@@ -1,4 +1,8 @@
-"""Per-request envelope (pure ASGI middleware, no per-request objects beyond one closure).
+"""Per-request envelope (pure ASGI middleware, outermost; one closure per request).
+
+Everything the HTTP face does around every request, in one pass over the request headers
+and one wrapper of ``send`` (each of these was its own middleware, with its own closure
+and header copies: together about a quarter of a cached read's CPU):
 
 - opens the request deadline (``FACADE_REQUEST_DEADLINE_SECONDS``) that bounds
   upstream queueing and retries;
@@ -6,6 +10,12 @@
 - ``Server-Timing`` on every response: ``upstream`` (time spent in athena
   calls, including waits on shared single-flight calls), ``facade`` (the
   rest), ``total``; plus ``cache;desc=hit|miss`` when a read used the cache;
+- the security headers (facade/api/headers.py) on every response;
+- ``Vary: Origin`` when CORS is on and the request has no ``Origin`` (the CORS middleware
+  itself runs only for requests with one: facade/api/fastpath.py ``CorsWhenOrigin``);
+- the audit trail's capture (facade/api/audit.py): a note for the FHIR and ``/auth``
+  requests, handed to the recorder with the status, request id and a create's ``Location``
+  once the response is sent;
 - one access-log line without PHI (facade/api/accesslog.py): request id, method, route
   template, parameter names, status, latencies, upstream calls, client;
 - an exception escaping the app (a route or any middleware inside the envelope) is
@@ -23,9 +33,11 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from facade.api import accesslog
+from facade.api import accesslog, audit
 from facade.api.errors import unexpected_response
-from facade.upstream.deadline import deadline
+from facade.audit.context import NOTE, Note
+from facade.engine.services import Services
+from facade.upstream import deadline
 
 log = logging.getLogger("facade.access")
 
@@ -49,10 +61,31 @@ def _route(path: str) -> str:
     return _FHIR_INSTANCE.sub(r"\1/{id}", path)
 
 
+def vary_origin(headers: list[tuple[bytes, bytes]]) -> None:
+    """Add ``Origin`` to the response's ``Vary`` (merged into one header, as starlette's CORS
+    middleware does for the requests it answers)."""
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            headers[index] = (b"vary", value + b", Origin")
+            return
+    headers.append((b"vary", b"Origin"))
+
+
 class RequestEnvelope:
-    def __init__(self, app: ASGIApp, *, deadline_seconds: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        deadline_seconds: float,
+        headers: list[tuple[bytes, bytes]],
+        services: Callable[[], Services | None],
+        cors: bool = False,
+    ) -> None:
         self.app = app
         self.deadline_seconds = deadline_seconds
+        self.headers = headers  # the security headers (facade/api/headers.py)
+        self.services = services
+        self.cors = cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,38 +93,62 @@ class RequestEnvelope:
             return
         started = time.perf_counter()
         request_id = ""
-        for name, value in scope.get("headers", ()):
+        origin = False
+        for name, value in scope["headers"]:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 request_id = candidate if _SANE_ID.match(candidate) else ""
+            elif name == b"origin":
+                origin = True
         request_id = request_id or f"{_PREFIX}-{next(_COUNTER):x}"
+        vary = self.cors and not origin
+        path: str = scope["path"]
+        services = self.services()
+        note = (
+            Note()
+            if services is not None and services.audit.enabled and audit.audited(path)
+            else None
+        )
+        location: str | None = None
+        create = note is not None and scope["method"] == "POST"
         status = 0  # until the response starts
-        with deadline(self.deadline_seconds) as clock:
+        clock, token = deadline.start(self.deadline_seconds)
 
-            async def send_with_headers(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    total = (time.perf_counter() - started) * 1000
-                    upstream = clock.upstream_seconds * 1000
-                    timing = (
-                        f'upstream;dur={upstream:.1f};desc="{clock.upstream_calls} calls", '
-                        f"facade;dur={max(0.0, total - upstream):.1f}, total;dur={total:.1f}"
-                    )
-                    for note in clock.notes:
-                        timing += f", {note}"
-                    headers = list(message.get("headers", []))
-                    headers.append((b"server-timing", timing.encode()))
-                    headers.append((b"x-request-id", request_id.encode()))
-                    message["headers"] = headers
-                await send(message)
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, location
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                total = (time.perf_counter() - started) * 1000
+                upstream = clock.upstream_seconds * 1000
+                timing = (
+                    f'upstream;dur={upstream:.1f};desc="{clock.upstream_calls} calls", '
+                    f"facade;dur={max(0.0, total - upstream):.1f}, total;dur={total:.1f}"
+                )
+                for text in clock.notes:
+                    timing += f", {text}"
+                headers = list(message.get("headers", ()))
+                if create:
+                    location = audit.location(headers)
+                if vary:
+                    vary_origin(headers)
+                headers.append((b"server-timing", timing.encode()))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers += self.headers
+                message["headers"] = headers
+            await send(message)
 
-            try:
-                await self.app(scope, receive, send_with_headers)
-            except Exception as exc:
-                route = getattr(scope.get("route"), "path", None) or _route(scope["path"])
-                response = unexpected_response(exc, route=route, request_id=request_id)
-                if not status:  # otherwise the server ends the broken response
-                    await response(scope, receive, send_with_headers)
-            finally:
-                accesslog.emit(scope, request_id, status, started, clock)
+        noted = NOTE.set(note) if note is not None else None
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            route = getattr(scope.get("route"), "path", None) or _route(path)
+            response = unexpected_response(exc, route=route, request_id=request_id)
+            if not status:  # otherwise the server ends the broken response
+                await response(scope, receive, send_with_headers)
+        finally:
+            if noted is not None:
+                NOTE.reset(noted)
+            deadline.end(token)
+            if note is not None and services is not None:
+                audit.hand_over(services, scope, note, status, request_id, location)
+            accesslog.emit(scope, request_id, status, started, clock)

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+import time
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import orjson
 
-from facade.audit.context import SECURITY_KINDS, Note, SecurityEvent
+from facade.audit.context import SECURITY_KINDS, SecurityEvent
 from facade.auth.context import AuthContext
 from facade.store.audit import AuditRow
 
@@ -77,9 +76,43 @@ _PRACTICE = re.compile(r"a-([0-9]{1,10})\.")
 _SKIPPED = frozenset({"/metadata", "/.well-known/smart-configuration"})
 
 
-@dataclass(frozen=True, slots=True)
-class Interaction:
-    """A FHIR request as the HTTP face saw it (facade/api/audit.py)."""
+class Token(NamedTuple):
+    """What a record says about the token (strings only)."""
+
+    client: str
+    subject: str | None
+    fhir_user: str | None
+    jti: str | None
+    patient: str | None  # the patient user, else the launch context's patient
+    practices: tuple[str, ...]
+
+
+_TOKENS: dict[int, tuple[AuthContext, Token]] = {}  # id(auth) -> (auth, its Token)
+TOKENS_MAX = 4096  # tokens remembered (bounded, as the verified tokens are)
+
+
+def token(auth: AuthContext | None) -> Token | None:
+    """The token's facts, once per AuthContext (verified tokens are remembered, so a
+    client's requests share one): the entry holds ``auth``, so its id is not reused."""
+    if auth is None:
+        return None
+    found = _TOKENS.get(id(auth))
+    if found is not None and found[0] is auth:
+        return found[1]
+    patient = auth.patient_user or auth.patient
+    made = Token(auth.client_id, auth.subject, auth.fhir_user, auth.jti, patient, auth.practices)
+    if len(_TOKENS) >= TOKENS_MAX:
+        _TOKENS.clear()
+    _TOKENS[id(auth)] = (auth, made)
+    return made
+
+
+class Interaction(NamedTuple):
+    """A FHIR request as the HTTP face saw it (facade/api/audit.py), and what its
+    :class:`~facade.audit.context.Note` gathered, as values only (strings and tuples of
+    them): a record waits up to a batch's linger for the writer, and nothing of the
+    request (the note and its lists, the AuthContext) is kept alive for it or walked by
+    the garbage collector meanwhile."""
 
     at: float
     method: str
@@ -89,11 +122,12 @@ class Interaction:
     request_id: str
     address: str | None
     location: str | None  # a create's Location header
-    note: Note
+    who: Token | None = None  # the verified token
+    patients: tuple[str, ...] = ()  # whose records the response held
+    security: tuple[SecurityEvent, ...] = ()  # the security events the request decided
 
 
-@dataclass(frozen=True, slots=True)
-class ToolUse:
+class ToolUse(NamedTuple):
     """An MCP tool call (facade/mcp/server.py), over either transport."""
 
     at: float
@@ -104,8 +138,26 @@ class ToolUse:
     patient: str | None
 
 
+_SECOND: tuple[int, str] = (-1, "")  # the last second formatted (one per request otherwise)
+
+
 def instant(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds")
+    """``at`` (epoch seconds) as an ISO instant in UTC with microseconds, exactly as
+    ``datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds")`` (the fraction
+    rounded half-even), the date and time of day formatted once per second.
+
+    >>> instant(1764605485.1234565)
+    '2025-12-01T16:11:25.123456+00:00'
+    """
+    global _SECOND
+    second = int(at) if at >= 0 else int(at) - 1
+    micro = round((at - second) * 1_000_000)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    cached = _SECOND
+    if cached[0] != second:
+        cached = _SECOND = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{micro:06d}+00:00"
 
 
 def classify(method: str, path: str, query: bytes) -> tuple[str, str | None, str | None] | None:
@@ -113,6 +165,10 @@ def classify(method: str, path: str, query: bytes) -> tuple[str, str | None, str
     (the CapabilityStatement and SMART discovery: public documents)."""
     if method == "HEAD":
         method = "GET"
+    if method == "GET" and path.count("/") == 2:  # the usual request: /Type/id, a read
+        _, read_type, read_id = path.split("/")
+        if read_type[:1].isupper() and read_id[:1] not in ("", "$", "_"):
+            return "read", read_type, read_id
     if path in _SKIPPED or (path == "" and method == "GET" and not query):
         return None
     parts = [p for p in path.split("/") if p]
@@ -226,27 +282,14 @@ def _source() -> Json:
     }
 
 
-def _row(
-    facts: Json,
-    *,
-    practice: str,
-    action: str,
-    outcome: str,
-    agents: list[str | None],
-    entities: list[str],
-) -> AuditRow:
-    return AuditRow(
-        recorded=str(facts["recorded"]),
-        practice=practice,
-        kind=str(facts["kind"]),
-        action=action,
-        outcome=outcome,
-        agent=" " + " ".join(a for a in agents if a) + " ",
-        patient=str(facts.get("patient") or ""),
-        patients=tuple(p for p in [facts.get("patient"), *(facts.get("patients") or ())] if p),
-        entity=" " + " ".join(entities) + " ",
-        facts=orjson.dumps({k: v for k, v in facts.items() if v not in (None, "")}).decode(),
-    )
+def _facts(facts: Json) -> str:
+    """The facts as stored (compact JSON, without the empty ones): what the chain hashes."""
+    return orjson.dumps({k: v for k, v in facts.items() if v is not None and v != ""}).decode()
+
+
+def _spaced(values: list[str | None]) -> str:
+    """`` a b `` (the agent and entity columns: a search matches `` value ``)."""
+    return " " + " ".join(v for v in values if v) + " "
 
 
 def _auth_facts(auth: AuthContext | None) -> Json:
@@ -260,54 +303,112 @@ def _auth_facts(auth: AuthContext | None) -> Json:
     }
 
 
+class _Who(NamedTuple):
+    """What a record says about the token (the same for every request it makes)."""
+
+    facts: Json  # client, user, fhir_user, jti: the ones present
+    agent: str  # the agent column
+    patient: str | None  # the patient the token is for, if any
+    practice: str | None  # the token's practice, when it reaches only one
+
+
+_WHO: dict[Token, _Who] = {}
+WHO_MAX = 4096  # tokens remembered (bounded; the verified tokens are remembered likewise)
+
+
+def _who(seen: Token) -> _Who:
+    found = _WHO.get(seen)
+    if found is not None:
+        return found
+    user = seen.subject if seen.subject != seen.client else None
+    facts = {"client": seen.client, "user": user, "fhir_user": seen.fhir_user, "jti": seen.jti}
+    facts = {k: v for k, v in facts.items() if v}
+    who = _Who(
+        facts,
+        _spaced([seen.client, user, seen.fhir_user]),
+        seen.patient,
+        seen.practices[0] if len(seen.practices) == 1 else None,
+    )
+    if len(_WHO) >= WHO_MAX:
+        _WHO.clear()
+    _WHO[seen] = who
+    return who
+
+
 def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]:
-    """The records of a FHIR request: its interaction, then each security event it decided."""
-    note = item.note
-    rows = [security_row(e, item, default_practice) for e in note.security]
+    """The records of a FHIR request: its interaction, then each security event it decided.
+
+    Runs on the writer thread once per request: the cheapest request (a cached read) spends
+    about as long here as in the facade, so it builds the facts and columns directly."""
+    rows = [security_row(e, item, default_practice) for e in item.security]
     kind_found = classify(item.method, item.path, item.query)
     if kind_found is None:
         return rows
     kind, rtype, rid = kind_found
-    auth = note.auth
     if item.location and kind == "create":  # .../Type/{id}/_history/1 -> the created id
         tail = item.location.split("/fhir/r4/", 1)[-1].split("/")
         if len(tail) >= 2:
             rid = tail[1]
     patient = rid if rtype == "Patient" and rid else None
-    if patient is None and kind.startswith("search"):
+    if patient is None and item.query and kind.startswith("search"):
         patient = _query_patient(rtype, item.query)
-    found = [p for p in (patient, *note.patients) if p]
-    patient = found[0] if found else _patient_of(auth)
-    others = [p for p in dict.fromkeys(found) if p != patient]
-    facts: Json = {
-        "kind": kind,
-        "recorded": instant(item.at),
-        "status": item.status,
-        "request_id": item.request_id,
-        "address": item.address,
-        **_auth_facts(auth),
-        "patient": patient,
-        "patients": others or None,  # more patients a search's page held
-        "type": rtype,
-        "id": rid,
-    }
-    if kind.startswith("search") or (item.query and kind in ("export", "operation")):
+    others: list[str] = []
+    if item.patients == (patient,):  # a read of a patient's record names that patient
+        pass
+    elif item.patients:
+        found = [p for p in (patient, *item.patients) if p]
+        patient = found[0]
+        others = [p for p in dict.fromkeys(found) if p != patient]
+    who = _who(item.who) if item.who is not None else None
+    if not patient and who is not None:
+        patient = who.patient
+    # the stored facts: the empty ones left out (as _facts does), in this order
+    recorded = instant(item.at)
+    facts: Json = {"kind": kind, "recorded": recorded, "status": item.status}
+    if item.request_id:
+        facts["request_id"] = item.request_id
+    if item.address:
+        facts["address"] = item.address
+    if who is not None:
+        facts.update(who.facts)
+    if patient:
+        facts["patient"] = patient
+    if others:
+        facts["patients"] = others  # more patients a search's page held
+    if rtype:
+        facts["type"] = rtype
+    if rid:
+        facts["id"] = rid
+    if item.query and (kind.startswith("search") or kind in ("export", "operation")):
         facts["query"] = base64.b64encode(item.query).decode()
-    if kind == "operation":
-        facts["name"] = item.path.rsplit("/", 1)[-1][:64]
-    entities = [f"Patient/{p}" for p in ([patient] if patient else []) + others]
-    if rtype and rid and f"{rtype}/{rid}" not in entities:
+    name = item.path.rsplit("/", 1)[-1][:64] if kind == "operation" else ""
+    if name:
+        facts["name"] = name
+    entities = [f"Patient/{p}" for p in others]
+    if patient:
+        entities.insert(0, f"Patient/{patient}")
+    if rtype and rid and (rtype != "Patient" or rid not in (patient, *others)):
         entities.append(f"{rtype}/{rid}")
-    practice = _practice(item.path + "?" + item.query.decode("latin-1"), auth, default_practice)
-    row = _row(
-        facts,
-        practice=practice,
-        action=KINDS[kind][0],
-        outcome=_outcome(item.status),
-        agents=[facts.get("client"), facts.get("user"), facts.get("fhir_user")],
-        entities=entities,
+    found_practice = _PRACTICE.search(item.path) or (
+        _PRACTICE.search(item.query.decode("latin-1")) if item.query else None
     )
-    return [row, *rows]
+    if found_practice:
+        practice = found_practice.group(1)
+    else:
+        practice = (who.practice if who is not None else None) or default_practice
+    row = AuditRow(
+        recorded,
+        practice,
+        kind,
+        KINDS[kind][0],
+        _outcome(item.status),
+        who.agent if who is not None else "  ",
+        patient or "",
+        " " + " ".join(entities) + " ",
+        orjson.dumps(facts).decode(),
+        (patient, *others) if patient else (),
+    )
+    return [row, *rows] if rows else [row]
 
 
 def _practice(text: str, auth: AuthContext | None, default_practice: str) -> str:
@@ -334,13 +435,17 @@ def security_row(event: SecurityEvent, item: Interaction, default_practice: str)
         "patient": event.patient,
         "detail": event.detail[:120],
     }
-    return _row(
-        facts,
-        practice=_practice(event.patient or "", None, default_practice),
-        action="E",
-        outcome="0" if event.success else "4",
-        agents=[event.client_id, event.user, event.fhir_user],
-        entities=[f"Patient/{event.patient}"] if event.patient else [],
+    return AuditRow(
+        facts["recorded"],
+        _practice(event.patient or "", None, default_practice),
+        event.kind,
+        "E",
+        "0" if event.success else "4",
+        _spaced([event.client_id, event.user, event.fhir_user]),
+        event.patient or "",
+        f" Patient/{event.patient} " if event.patient else "  ",
+        _facts(facts),
+        (event.patient,) if event.patient else (),
     )
 
 
@@ -356,13 +461,17 @@ def tool_row(use: ToolUse, default_practice: str) -> AuditRow:
         "patient": patient,
         "name": use.tool[:64],
     }
-    return _row(
-        facts,
-        practice=_practice(patient or "", use.auth, default_practice),
-        action="E",
-        outcome=_outcome(use.status),
-        agents=[facts.get("client"), facts.get("user"), facts.get("fhir_user")],
-        entities=[f"Patient/{patient}"] if patient else [],
+    return AuditRow(
+        facts["recorded"],
+        _practice(patient or "", use.auth, default_practice),
+        "mcp-tool",
+        "E",
+        _outcome(use.status),
+        _spaced([facts.get("client"), facts.get("user"), facts.get("fhir_user")]),
+        patient or "",
+        f" Patient/{patient} " if patient else "  ",
+        _facts(facts),
+        (patient,) if patient else (),
     )
 
 

@@ -52,7 +52,7 @@ def record_operator_event(
         return
     import os
 
-    from facade.audit.context import Note, SecurityEvent
+    from facade.audit.context import SecurityEvent
     from facade.audit.events import Interaction
     from facade.engine.runtime import signing_key
     from facade.vault.runtime import resolve
@@ -64,7 +64,6 @@ def record_operator_event(
             "audit record of %s not written (%s)", kind, type(exc).__name__
         )
         return
-    note = Note(security=[SecurityEvent(kind, success, **facts)])  # type: ignore[arg-type]
     recorder.interaction(
         Interaction(
             at=time.time(),
@@ -75,7 +74,7 @@ def record_operator_event(
             request_id=f"cli:{os.getpid()}",
             address=None,
             location=None,
-            note=note,
+            security=(SecurityEvent(kind, success, **facts),),  # type: ignore[arg-type]
         )
     )
     recorder.close()

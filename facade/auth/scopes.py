@@ -19,7 +19,7 @@ that search; :mod:`facade.auth.policy` enforces it on each interaction.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 _SCOPE = re.compile(
@@ -55,6 +55,11 @@ class Scope:
 class ScopeSet:
     scopes: tuple[Scope, ...]
     other: tuple[str, ...]  # openid, fhirUser, launch/patient, offline_access, ...
+    # (type, letter) -> the scopes granting it: a set is immutable and a token's is asked
+    # the same few questions on every request (four times per read)
+    _granting: dict[tuple[str, str], tuple[Scope, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def parse(cls, text: str) -> ScopeSet:
@@ -76,13 +81,19 @@ class ScopeSet:
 
         A type in :data:`NAMED_ONLY` (the audit trail) is granted only by a scope naming
         it: ``system/*.rs`` reads clinical data, not who read it."""
-        wildcard = resource_type not in NAMED_ONLY
-        return tuple(
-            s
-            for s in self.scopes
-            if (s.resource_type == resource_type or (wildcard and s.resource_type == "*"))
-            and permission in s.permissions
-        )
+        key = (resource_type, permission)
+        found = self._granting.get(key)
+        if found is None:
+            wildcard = resource_type not in NAMED_ONLY
+            found = tuple(
+                s
+                for s in self.scopes
+                if (s.resource_type == resource_type or (wildcard and s.resource_type == "*"))
+                and permission in s.permissions
+            )
+            if len(self._granting) < 256:  # bounded: types x letters
+                self._granting[key] = found
+        return found
 
     def covers(self, scope: Scope) -> bool:
         """Some scope here grants at least what ``scope`` grants (context, type, letters, query)."""

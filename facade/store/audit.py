@@ -22,8 +22,9 @@ Schema (SQLite, ``audit.sqlite3`` under the data directory)::
             entity TEXT,          -- " Type/id Type/id " (space-delimited)
             facts TEXT,           -- what happened (JSON): the AuditEvent is rendered from it
             prev TEXT, hash TEXT)
-    audit_patients (seq, practice, patient)   -- every patient a record names (a search's
-                                              page may hold many), for ``patient=`` searches
+    audit_patients (seq, practice, patient)   -- the *other* patients a record names (a
+                                              search's page may hold many), for ``patient=``
+                                              searches (``audit.patient`` is the first)
     head   (one INTEGER PK CHECK (one = 1), seq INTEGER, hash TEXT)
     anchor (one INTEGER PK CHECK (one = 1), seq INTEGER, hash TEXT)
 
@@ -31,14 +32,22 @@ The statements are plain SQL a PostgreSQL backend runs unchanged (``?`` becomes 
 placeholder); the interface (:class:`AuditStore`) is all the audit package uses.
 Appends come from one background writer thread per process (facade/audit/recorder.py);
 a ``BEGIN IMMEDIATE`` transaction orders the worker processes on the chain.
+
+Appending is most of the audit trail's cost per request, so a batch takes few statements:
+its rows go in multi-row ``INSERT`` statements (:data:`ROWS_PER_INSERT` rows each;
+``executemany`` steps once per row and releases the GIL around every step, a thread switch
+per row while requests run), and ``audit_patients`` only gets the records that name more
+than one patient (a search's page), since a record's first patient is its own indexed
+column. Records written before that list their first patient there too; the ``patient=``
+search reads both.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Any, NamedTuple, Protocol
 
 from facade.store.database import Location, open_database
 
@@ -48,7 +57,7 @@ CREATE TABLE IF NOT EXISTS audit (
   action TEXT NOT NULL, outcome TEXT NOT NULL, agent TEXT NOT NULL, patient TEXT NOT NULL,
   entity TEXT NOT NULL, facts TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_patient ON audit (practice, patient, seq);
-CREATE INDEX IF NOT EXISTS audit_recorded ON audit (recorded);
+DROP INDEX IF EXISTS audit_recorded;
 CREATE TABLE IF NOT EXISTS audit_patients (
   seq INTEGER NOT NULL, practice TEXT NOT NULL, patient TEXT NOT NULL,
   PRIMARY KEY (practice, patient, seq));
@@ -57,13 +66,18 @@ CREATE TABLE IF NOT EXISTS head (
 CREATE TABLE IF NOT EXISTS anchor (
   one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
 """
+# PostgreSQL: the schema above is version 1 (applied once); later versions in order
+MIGRATIONS = (
+    # retention finds its cutoff by seq (recorded grows with seq): one index less per record
+    "DROP INDEX IF EXISTS audit_recorded;",
+)
 _COLUMNS = "seq, recorded, practice, kind, action, outcome, agent, patient, entity, facts"
 GENESIS = "0" * 64  # the ``prev`` of the first record ever written
 
 
-@dataclass(frozen=True)
-class AuditRow:
-    """One record as written: the chain fields come from the store."""
+class AuditRow(NamedTuple):
+    """One record as written: the chain fields come from the store (a tuple: the writer
+    builds one per request, and the store inserts its first 9 fields as they are)."""
 
     recorded: str
     practice: str
@@ -80,8 +94,16 @@ class AuditRow:
     hash: str = ""
 
 
-# (prev hash, the row with its seq) -> the row's hash; facade.audit.chain supplies it
-Hasher = Callable[[str, AuditRow], str]
+# (prev hash, the row's seq, the row) -> the row's hash; facade.audit.chain supplies it
+Hasher = Callable[[str, int, AuditRow], str]
+ROWS_PER_INSERT = 100  # rows per INSERT statement (12 columns: 1,200 parameters)
+
+
+@lru_cache(maxsize=ROWS_PER_INSERT)
+def _insert(count: int) -> str:
+    """``INSERT INTO audit`` of ``count`` rows in one statement (one step, one GIL release)."""
+    row = "(" + ", ".join("?" * 12) + ")"
+    return f"INSERT INTO audit ({_COLUMNS}, prev, hash) VALUES " + ", ".join([row] * count)
 
 
 class AuditStore(Protocol):
@@ -116,7 +138,7 @@ class AuditStore(Protocol):
 
 class SqliteAuditStore:
     def __init__(self, path: Location) -> None:
-        self._db = open_database(path, SCHEMA, synchronous="NORMAL")
+        self._db = open_database(path, SCHEMA, synchronous="NORMAL", migrations=MIGRATIONS)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -145,36 +167,19 @@ class SqliteAuditStore:
                 if found is None:
                     found = self._db.execute("SELECT seq, hash FROM anchor").fetchone()
                 seq, prev = (int(found[0]), str(found[1])) if found else (0, GENESIS)
-                values = []
-                first = seq + 1
+                values: list[object] = []
+                named: list[tuple[int, str, str]] = []
                 for row in rows:
                     seq += 1
-                    chained = replace(row, seq=seq, prev=prev)
-                    prev = hasher(prev, chained)
-                    values.append(
-                        (
-                            seq,
-                            row.recorded,
-                            row.practice,
-                            row.kind,
-                            row.action,
-                            row.outcome,
-                            row.agent,
-                            row.patient,
-                            row.entity,
-                            row.facts,
-                            chained.prev,
-                            prev,
-                        )
-                    )
-                self._db.executemany(
-                    f"INSERT INTO audit ({_COLUMNS}, prev, hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    values,
-                )
-                named = [
-                    (first + i, row.practice, p) for i, row in enumerate(rows) for p in row.patients
-                ]
+                    digest = hasher(prev, seq, row)
+                    values += (seq, *row[:9], prev, digest)  # an AuditRow's 9 columns come first
+                    if len(row.patients) > 1:
+                        named += [(seq, row.practice, p) for p in row.patients if p != row.patient]
+                    prev = digest
+                width = 12 * ROWS_PER_INSERT
+                for start in range(0, len(values), width):
+                    part = values[start : start + width]
+                    self._db.execute(_insert(len(part) // 12), part)
                 if named:
                     self._db.executemany(
                         "INSERT OR IGNORE INTO audit_patients VALUES (?, ?, ?)", named
@@ -201,12 +206,16 @@ class SqliteAuditStore:
     def page(
         self, practice: str, filters: dict[str, str], offset: int, limit: int
     ) -> list[AuditRow]:
-        where, args = ["practice = ?"], [practice]
-        if "patient" in filters:
+        # ``practice || ''``: the practice is a filter, not the index to walk (that would sort
+        # every record of the practice for each page); records are read in seq order
+        # (or looked up by seq for ``patient``), stopping at the page's end
+        where, args = ["practice || '' = ?"], [practice]
+        if "patient" in filters:  # the record's first patient, or one of its others
             where.append(
-                "seq IN (SELECT seq FROM audit_patients WHERE practice = ? AND patient = ?)"
+                "seq IN (SELECT seq FROM audit WHERE practice = ? AND patient = ?"
+                " UNION SELECT seq FROM audit_patients WHERE practice = ? AND patient = ?)"
             )
-            args += [practice, filters["patient"]]
+            args += [practice, filters["patient"], practice, filters["patient"]]
         for column in ("action", "outcome"):
             if column in filters:
                 where.append(f"{column} = ?")
@@ -252,10 +261,7 @@ class SqliteAuditStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                last = self._db.execute(
-                    "SELECT seq, hash FROM audit WHERE recorded < ? ORDER BY seq DESC LIMIT 1",
-                    (before,),
-                ).fetchone()
+                last = self._last_before(before)
                 if last is None:
                     self._db.execute("COMMIT")
                     return 0
@@ -273,6 +279,34 @@ class SqliteAuditStore:
                 raise
             self._db.execute("COMMIT")
             return int(deleted)
+
+    def _last_before(self, before: str) -> tuple[int, str] | None:
+        """The newest record recorded before ``before``: records are chained in seq order and
+        ``recorded`` grows with seq, so a binary search over seq finds it in about log2(n)
+        primary-key lookups (no index on ``recorded``, which would cost every append)."""
+        db = self._db
+        first = db.execute("SELECT seq, recorded FROM audit ORDER BY seq LIMIT 1").fetchone()
+        if first is None or first[1] >= before:
+            return None
+        newest = db.execute("SELECT seq, recorded FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        # lo: a record before the cutoff; every record at or after hi is not before it
+        lo, hi = int(first[0]), int(newest[0]) + 1
+        if newest[1] < before:
+            lo = int(newest[0])
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            found = db.execute(
+                "SELECT seq, recorded FROM audit WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT 1",
+                (mid, hi),
+            ).fetchone()
+            if found is None:  # records deleted (tampering): none in [mid, hi)
+                hi = mid
+            elif found[1] < before:
+                lo = int(found[0])
+            else:
+                hi = int(found[0])
+        row = db.execute("SELECT seq, hash FROM audit WHERE seq = ?", (lo,)).fetchone()
+        return int(row[0]), str(row[1])
 
     def close(self) -> None:
         with self._lock:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 
 
@@ -28,12 +28,22 @@ _current: ContextVar[RequestClock | None] = ContextVar("facade_request_clock", d
 
 @contextmanager
 def deadline(seconds: float) -> Iterator[RequestClock]:
-    clock = RequestClock(expires_at=time.monotonic() + seconds)
-    token = _current.set(clock)
+    clock, token = start(seconds)
     try:
         yield clock
     finally:
         _current.reset(token)
+
+
+def start(seconds: float) -> tuple[RequestClock, Token[RequestClock | None]]:
+    """:func:`deadline` without the context manager (the HTTP envelope, once per request):
+    the clock, and the token that :func:`end` takes."""
+    clock = RequestClock(expires_at=time.monotonic() + seconds)
+    return clock, _current.set(clock)
+
+
+def end(token: Token[RequestClock | None]) -> None:
+    _current.reset(token)
 
 
 def current() -> RequestClock | None:

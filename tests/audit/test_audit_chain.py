@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from facade.audit.context import Note
 from facade.audit.events import Interaction
 from facade.audit.recorder import AuditRecorder
 from facade.audit.runtime import chain_key, prune
@@ -36,7 +35,6 @@ def read(at: float, n: int) -> Interaction:
         request_id=f"r-{n}",
         address="127.0.0.1",
         location=None,
-        note=Note(),
     )
 
 

@@ -103,3 +103,52 @@ def test_the_audit_chain_on_the_shared_database_verifies(postgres: PostgresServe
     finally:
         store.close()
     assert not verdict.problems and verdict.records == 12, verdict
+
+
+def test_the_audit_store_upgrades_and_appends_searches_and_prunes_on_postgres(
+    postgres: PostgresServer,
+) -> None:
+    """A trail created by the first schema (an index on ``recorded``) is migrated (index
+    dropped); multi-row inserts, the ``patient=`` search and the binary-searched prune run
+    on PostgreSQL as on SQLite."""
+    import time
+
+    from facade.audit.chain import hasher, verify
+    from facade.audit.context import Note, note_patient
+    from facade.audit.events import instant, interaction_rows
+    from facade.store.audit import ROWS_PER_INSERT, SCHEMA, SqliteAuditStore
+    from facade.store.postgres import PgConnection
+    from tests.audit.test_audit_chain import KEY, read
+
+    with psycopg.connect(postgres.url, autocommit=True) as admin:
+        admin.execute("CREATE DATABASE audit_upgrade")
+    where = Shared(postgres.url.rsplit("/", 1)[0] + "/audit_upgrade", "audit")
+    first = SCHEMA.replace(
+        "DROP INDEX IF EXISTS audit_recorded;",
+        "CREATE INDEX IF NOT EXISTS audit_recorded ON audit (recorded);",
+    )
+    PgConnection.open(where, [first]).close()  # a deployment from before
+    store = SqliteAuditStore(where)
+    try:
+        with psycopg.connect(where.url) as db:
+            names = {r[0] for r in db.execute("SELECT indexname FROM pg_indexes")}
+        assert "audit_patient" in names and "audit_recorded" not in names
+        old, now, count, cut = time.time() - 40 * 86400, time.time(), ROWS_PER_INSERT + 50, 60
+        rows = []
+        for n in range(1, count + 1):
+            note = Note()
+            for patient in ("a-1.E-1", f"a-1.E-{n}"):
+                note_patient(note, patient)
+            item = read(old + n if n <= cut else now + n, n)._replace(
+                path="/Encounter", query=b"date=ge2025", patients=tuple(note.patients)
+            )
+            rows += interaction_rows(item, "1")
+        assert store.append(rows, hasher(KEY)) == count
+        assert [r.seq for r in store.page("1", {"patient": "a-1.E-7"}, 0, 10)] == [7]
+        assert len(store.page("1", {"patient": "a-1.E-1"}, 0, 500)) == count
+        assert store.prune(instant(now - 86400)) == cut
+        assert store.anchor() is not None and store.anchor()[0] == cut  # type: ignore[index]
+        verdict = verify(store, KEY)
+        assert verdict.ok and verdict.records == count - cut, verdict.problems
+    finally:
+        store.close()
