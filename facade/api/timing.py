@@ -114,9 +114,21 @@ class RequestEnvelope:
         status = 0  # until the response starts
         clock, token = deadline.start(self.deadline_seconds)
 
+        handed = False  # the record goes to the trail before the response's last byte
+
         async def send_with_headers(message: Message) -> None:
-            nonlocal status, location
-            if message["type"] == "http.response.start":
+            nonlocal status, location, handed
+            if (
+                note is not None
+                and message["type"] == "http.response.body"
+                and not message.get("more_body", False)
+            ):
+                # A client that has the whole response finds the record queued (a flush
+                # then writes it): handed over before the last body message is sent.
+                handed = True
+                assert services is not None
+                audit.hand_over(services, scope, note, status, request_id, location)
+            elif message["type"] == "http.response.start":
                 status = message["status"]
                 total = (time.perf_counter() - started) * 1000
                 upstream = clock.upstream_seconds * 1000
@@ -149,6 +161,6 @@ class RequestEnvelope:
             if noted is not None:
                 NOTE.reset(noted)
             deadline.end(token)
-            if note is not None and services is not None:
+            if note is not None and services is not None and not handed:
                 audit.hand_over(services, scope, note, status, request_id, location)
             accesslog.emit(scope, request_id, status, started, clock)
