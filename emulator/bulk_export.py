@@ -235,7 +235,9 @@ async def _render(world: World, base: str, job: ExportJob) -> None:
     operation: the facade's interactive reads, uncached, had their p99 doubled while an
     export was rendered (bench P5, 2.1x; the facade's own event loop was busy with the
     export about 6% of the time, py-spy). Slices keep every API request's wait to one
-    slice (a few ms).
+    slice (a few ms). A write the API takes while the files are rendered may or may not
+    be in them, as for any export running beside its API ([G]: athena documents no
+    snapshot isolation for its exports).
     """
     async with job.lock:
         if job.files is not None:
