@@ -77,14 +77,20 @@ _SKIPPED = frozenset({"/metadata", "/.well-known/smart-configuration"})
 
 
 class Token(NamedTuple):
-    """What a record says about the token (strings only)."""
+    """What a record says about the token (the same for every request it makes)."""
 
-    client: str
-    subject: str | None
-    fhir_user: str | None
-    jti: str | None
+    facts: tuple[tuple[str, str], ...]  # client, user, fhir_user, jti: the ones present
+    agent: str  # the agent column
     patient: str | None  # the patient user, else the launch context's patient
-    practices: tuple[str, ...]
+    practice: str | None  # the token's practice, when it reaches only one
+
+    @property
+    def client(self) -> str:
+        return dict(self.facts)["client"]
+
+    @property
+    def jti(self) -> str | None:
+        return dict(self.facts).get("jti")
 
 
 _TOKENS: dict[int, tuple[AuthContext, Token]] = {}  # id(auth) -> (auth, its Token)
@@ -99,8 +105,14 @@ def token(auth: AuthContext | None) -> Token | None:
     found = _TOKENS.get(id(auth))
     if found is not None and found[0] is auth:
         return found[1]
-    patient = auth.patient_user or auth.patient
-    made = Token(auth.client_id, auth.subject, auth.fhir_user, auth.jti, patient, auth.practices)
+    user = auth.subject if auth.subject != auth.client_id else None
+    facts = {"client": auth.client_id, "user": user, "fhir_user": auth.fhir_user, "jti": auth.jti}
+    made = Token(
+        tuple((k, v) for k, v in facts.items() if v),
+        _spaced([auth.client_id, user, auth.fhir_user]),
+        auth.patient_user or auth.patient,
+        auth.practices[0] if len(auth.practices) == 1 else None,
+    )
     if len(_TOKENS) >= TOKENS_MAX:
         _TOKENS.clear()
     _TOKENS[id(auth)] = (auth, made)
@@ -292,49 +304,6 @@ def _spaced(values: list[str | None]) -> str:
     return " " + " ".join(v for v in values if v) + " "
 
 
-def _auth_facts(auth: AuthContext | None) -> Json:
-    if auth is None:
-        return {}
-    return {
-        "client": auth.client_id,
-        "user": auth.subject if auth.subject != auth.client_id else None,
-        "fhir_user": auth.fhir_user,
-        "jti": auth.jti,
-    }
-
-
-class _Who(NamedTuple):
-    """What a record says about the token (the same for every request it makes)."""
-
-    facts: Json  # client, user, fhir_user, jti: the ones present
-    agent: str  # the agent column
-    patient: str | None  # the patient the token is for, if any
-    practice: str | None  # the token's practice, when it reaches only one
-
-
-_WHO: dict[Token, _Who] = {}
-WHO_MAX = 4096  # tokens remembered (bounded; the verified tokens are remembered likewise)
-
-
-def _who(seen: Token) -> _Who:
-    found = _WHO.get(seen)
-    if found is not None:
-        return found
-    user = seen.subject if seen.subject != seen.client else None
-    facts = {"client": seen.client, "user": user, "fhir_user": seen.fhir_user, "jti": seen.jti}
-    facts = {k: v for k, v in facts.items() if v}
-    who = _Who(
-        facts,
-        _spaced([seen.client, user, seen.fhir_user]),
-        seen.patient,
-        seen.practices[0] if len(seen.practices) == 1 else None,
-    )
-    if len(_WHO) >= WHO_MAX:
-        _WHO.clear()
-    _WHO[seen] = who
-    return who
-
-
 def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]:
     """The records of a FHIR request: its interaction, then each security event it decided.
 
@@ -359,7 +328,7 @@ def interaction_rows(item: Interaction, default_practice: str) -> list[AuditRow]
         found = [p for p in (patient, *item.patients) if p]
         patient = found[0]
         others = [p for p in dict.fromkeys(found) if p != patient]
-    who = _who(item.who) if item.who is not None else None
+    who = item.who
     if not patient and who is not None:
         patient = who.patient
     # the stored facts: the empty ones left out (as _facts does), in this order
@@ -452,12 +421,13 @@ def security_row(event: SecurityEvent, item: Interaction, default_practice: str)
 def tool_row(use: ToolUse, default_practice: str) -> AuditRow:
     """An MCP tool call: an operation of the facade's (subtype ``mcp-tool``), named."""
     patient = use.patient or _patient_of(use.auth)
+    who = token(use.auth)
     facts: Json = {
         "kind": "mcp-tool",
         "recorded": instant(use.at),
         "status": use.status,
         "request_id": use.request_id,
-        **_auth_facts(use.auth),
+        **dict(who.facts if who is not None else ()),
         "patient": patient,
         "name": use.tool[:64],
     }
@@ -467,7 +437,7 @@ def tool_row(use: ToolUse, default_practice: str) -> AuditRow:
         "mcp-tool",
         "E",
         _outcome(use.status),
-        _spaced([facts.get("client"), facts.get("user"), facts.get("fhir_user")]),
+        who.agent if who is not None else "  ",
         patient or "",
         f" Patient/{patient} " if patient else "  ",
         _facts(facts),
