@@ -20,7 +20,7 @@ from facade.api import (
     routes_subscriptions,
     routes_write,
 )
-from facade.api.fastpath import CorsWhenOrigin, PlainReadFastPath
+from facade.api.fastpath import CorsWhenOrigin, PlainFastPath
 from facade.api.head import HeadAsGet
 from facade.api.headers import security_headers
 from facade.api.limits import Limits, RequestLimits
@@ -84,7 +84,7 @@ def create_app(
     # headers, the audit capture, the access log, unexpected errors) around CORS, the
     # request limits, the fast path and the router
     services = functools.partial(live.get, "services")  # None until the lifespan starts
-    app.add_middleware(PlainReadFastPath, services=services)
+    app.add_middleware(PlainFastPath, services=services)
     app.add_middleware(
         RequestLimits,
         limits=Limits.from_settings(settings),

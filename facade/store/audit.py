@@ -34,7 +34,8 @@ Appends come from one background writer thread per process (facade/audit/recorde
 a ``BEGIN IMMEDIATE`` transaction orders the worker processes on the chain.
 
 Appending is most of the audit trail's cost per request, so a batch takes few statements:
-its rows go in multi-row ``INSERT`` statements (:data:`ROWS_PER_INSERT` rows each;
+its rows (and its ``audit_patients`` rows) go in multi-row ``INSERT`` statements
+(:data:`ROWS_PER_INSERT` and :data:`PATIENTS_PER_INSERT` rows each;
 ``executemany`` steps once per row and releases the GIL around every step, a thread switch
 per row while requests run), and ``audit_patients`` only gets the records that name more
 than one patient (a search's page), since a record's first patient is its own indexed
@@ -97,6 +98,16 @@ class AuditRow(NamedTuple):
 # (prev hash, the row's seq, the row) -> the row's hash; facade.audit.chain supplies it
 Hasher = Callable[[str, int, AuditRow], str]
 ROWS_PER_INSERT = 100  # rows per INSERT statement (12 columns: 1,200 parameters)
+# audit_patients rows per statement: a 20-result search names up to 19 others, which
+# ``executemany`` stepped one by one (py-spy of bench P6: the writer's append was ~6 % of a
+# one-week Appointment search's worker CPU); 3 columns, 1,200 parameters
+PATIENTS_PER_INSERT = 400
+
+
+@lru_cache(maxsize=PATIENTS_PER_INSERT)
+def _insert_patients(count: int) -> str:
+    """``INSERT OR IGNORE INTO audit_patients`` of ``count`` rows in one statement."""
+    return "INSERT OR IGNORE INTO audit_patients VALUES " + ", ".join(["(?, ?, ?)"] * count)
 
 
 @lru_cache(maxsize=ROWS_PER_INSERT)
@@ -168,22 +179,24 @@ class SqliteAuditStore:
                     found = self._db.execute("SELECT seq, hash FROM anchor").fetchone()
                 seq, prev = (int(found[0]), str(found[1])) if found else (0, GENESIS)
                 values: list[object] = []
-                named: list[tuple[int, str, str]] = []
+                named: list[object] = []
                 for row in rows:
                     seq += 1
                     digest = hasher(prev, seq, row)
                     values += (seq, *row[:9], prev, digest)  # an AuditRow's 9 columns come first
                     if len(row.patients) > 1:
-                        named += [(seq, row.practice, p) for p in row.patients if p != row.patient]
+                        for other in row.patients:
+                            if other != row.patient:
+                                named += (seq, row.practice, other)
                     prev = digest
                 width = 12 * ROWS_PER_INSERT
                 for start in range(0, len(values), width):
                     part = values[start : start + width]
                     self._db.execute(_insert(len(part) // 12), part)
-                if named:
-                    self._db.executemany(
-                        "INSERT OR IGNORE INTO audit_patients VALUES (?, ?, ?)", named
-                    )
+                width = 3 * PATIENTS_PER_INSERT
+                for start in range(0, len(named), width):
+                    part = named[start : start + width]
+                    self._db.execute(_insert_patients(len(part) // 3), part)
                 self._db.execute(
                     "INSERT INTO head (one, seq, hash) VALUES (1, ?, ?) "
                     "ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from emulator.server import ServerThread
-from facade.api.fastpath import PlainReadFastPath
+from facade.api.fastpath import PlainFastPath
 from facade.store.audit import SqliteAuditStore
 from tests.conftest import dev_token, facade_settings, start_facade
 
@@ -128,7 +128,7 @@ def test_a_request_that_failed_unexpectedly_is_audited_with_its_500(
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("unexpected")
 
-    monkeypatch.setattr(PlainReadFastPath, "_answer", boom)
+    monkeypatch.setattr(PlainFastPath, "_answer", boom)
     response = httpx.get(f"{facade.base}/fhir/r4/Patient/{PATIENT}", headers=facade.bearer)
     assert response.status_code == 500
     (record,) = facade.recorded(response.headers["x-request-id"])

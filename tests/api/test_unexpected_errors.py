@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from facade.api import routes_fhir
-from facade.api.fastpath import PlainReadFastPath
+from facade.api import fastpath, routes_fhir
+from facade.api.fastpath import PlainFastPath
 
 PHI = "Sandboxtest 1970-01-01 555-0100"
 
@@ -69,15 +69,27 @@ def _assert_logged_once(
     assert server_log == []
 
 
-def test_an_error_in_a_route_is_logged_once_without_its_text(
+@pytest.mark.parametrize(
+    ("where", "extra", "route"),
+    [
+        # _format makes it the router's (facade/api/fastpath.py answers plain searches)
+        (routes_fhir, {"_format": "json"}, "/fhir/r4/{resource_type}"),
+        (fastpath, {}, "/fhir/r4/Patient"),
+    ],
+    ids=["router", "fast-path"],
+)
+def test_an_error_in_a_search_is_logged_once_without_its_text(
     fhir: httpx.Client,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     server_log: list[logging.LogRecord],
+    where: object,
+    extra: dict[str, str],
+    route: str,
 ) -> None:
-    monkeypatch.setattr(routes_fhir, "parse_query", _boom)
-    response = fhir.get("Patient", params={"name": "sandboxtest"})
-    _assert_logged_once(caplog, server_log, response, "/fhir/r4/{resource_type}")
+    monkeypatch.setattr(where, "parse_query", _boom)
+    response = fhir.get("Patient", params={"name": "sandboxtest", **extra})
+    _assert_logged_once(caplog, server_log, response, route)
 
 
 def test_an_error_escaping_a_middleware_is_logged_once_and_a_500_outcome(
@@ -86,6 +98,6 @@ def test_an_error_escaping_a_middleware_is_logged_once_and_a_500_outcome(
     caplog: pytest.LogCaptureFixture,
     server_log: list[logging.LogRecord],
 ) -> None:
-    monkeypatch.setattr(PlainReadFastPath, "_answer", _boom)
+    monkeypatch.setattr(PlainFastPath, "_answer", _boom)
     response = fhir.get("Patient/a-195900.E-60178")
     _assert_logged_once(caplog, server_log, response, "/fhir/r4/Patient/{id}")

@@ -23,7 +23,7 @@ from facade.audit.events import Interaction, instant, interaction_rows, token
 from facade.audit.recorder import AuditRecorder
 from facade.auth.context import AuthContext
 from facade.auth.scopes import ScopeSet
-from facade.store.audit import ROWS_PER_INSERT, AuditRow, SqliteAuditStore
+from facade.store.audit import PATIENTS_PER_INSERT, ROWS_PER_INSERT, AuditRow, SqliteAuditStore
 from tests.audit.test_audit_chain import KEY, read
 
 
@@ -141,6 +141,37 @@ def test_patient_search_finds_first_and_other_patients_once(tmp_path: Path) -> N
         }
         assert found == {one: [1, 3], two: [1, 2], three: [3]}
         assert store.page("195901", {"patient": one}, 0, 10) == []  # another practice's
+    finally:
+        store.close()
+
+
+def test_a_batch_naming_more_patients_than_one_insert_statement_lists_each(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.sqlite3"
+    store = SqliteAuditStore(path)
+    try:
+        # records naming 20 patients each (a full search page), more in all than one
+        # statement takes, the last one partly repeating a patient (listed once)
+        pages = [tuple(f"a-195900.E-{n * 20 + i}" for i in range(20)) for n in range(25)]
+        pages.append(("a-195900.E-1", "a-195900.E-2", "a-195900.E-2"))
+        rows = [
+            r for n, page in enumerate(pages) for r in interaction_rows(search(page, n), "195900")
+        ]
+        assert sum(len(page) - 1 for page in pages[:-1]) > PATIENTS_PER_INSERT
+        store.append(rows, hasher(KEY))
+        db = sqlite3.connect(path)
+        named = db.execute("SELECT seq, patient FROM audit_patients ORDER BY seq, patient")
+        expected = sorted(
+            (seq, p) for seq, page in enumerate(pages, 1) for p in set(page[1:]) if p != page[0]
+        )
+        assert named.fetchall() == expected
+        db.close()
+        for seq, page in enumerate(pages, 1):
+            for patient in page:
+                found = [r.seq for r in store.page("195900", {"patient": patient}, 0, 10)]
+                assert seq in found, (seq, patient)
+        assert verify(store, KEY).ok
     finally:
         store.close()
 
