@@ -114,8 +114,12 @@ class PatientRecord:
 
 
 def us_date(value: date) -> str:
-    """MM/DD/YYYY (section 3.0)."""
-    return value.strftime("%m/%d/%Y")
+    """MM/DD/YYYY (section 3.0); ``strftime("%m/%d/%Y")``'s text, formatted directly.
+
+    A booked-list page renders this for every record (py-spy of the emulator under bench
+    P6: ``strftime`` was most of a page's rendering). ``%Y`` is not zero-padded (glibc).
+    """
+    return f"{value.month:02d}/{value.day:02d}/{value.year}"
 
 
 def parse_us_date(text: str) -> date | None:

@@ -29,6 +29,7 @@ from emulator.form import request_pairs
 from emulator.paging import PageRequest, lenient_int, paged
 from emulator.records import parse_us_date, us_date
 from emulator.rest_practice import page_of, practice_of, world_of
+from emulator.schedule import order_key
 from emulator.visits import AppointmentRecord
 from emulator.world import EASTERN, World
 
@@ -122,10 +123,6 @@ def _view(world: World, record: AppointmentRecord, params: dict[str, str]) -> di
         if patient is not None:
             row["patient"] = patient.v1()
     return row
-
-
-def _order(record: AppointmentRecord) -> tuple[date, str, int]:
-    return (record.date, record.starttime, record.appointmentid)
 
 
 # -- reference data -------------------------------------------------------------------------
@@ -259,12 +256,10 @@ async def open_slots(request: Request) -> Response:
     show_frozen = _truthy(params, "showfrozenslots")
     ignore_permission = _truthy(params, "ignoreschedulablepermission")
     rows = []
-    for record in world.schedule.all_appointments(practiceid):
+    for record in world.schedule.dated(practiceid, start, end):  # in order_key order
         if record.status != "o" or record.departmentid not in departments:
             continue
         if providers and record.providerid not in providers:
-            continue
-        if not start <= record.date <= end:
             continue
         if record.frozen and not show_frozen:
             continue
@@ -288,7 +283,6 @@ async def open_slots(request: Request) -> Response:
             r.reasonid for r in _slot_reasons(record, [-1])
         ]
         rows.append((record, reasonlist))
-    rows.sort(key=lambda pair: _order(pair[0]))
     body = paged(rows, "appointments", path, pairs, page)
     body["appointments"] = [record.v1_slot(ids) for record, ids in body["appointments"]]
     return json_response(body)
@@ -497,10 +491,8 @@ def _booked_handler(suffix: str) -> Callable[[Request], Awaitable[Response]]:
             else None
         )
         rows = []
-        for record in world.schedule.all_appointments(practiceid):
+        for record in world.schedule.dated(practiceid, start, end):  # in order_key order
             if record.status == "o" or record.departmentid not in departments:
-                continue
-            if not start <= record.date <= end:
                 continue
             if record.status == "x" and not show_cancelled:
                 continue
@@ -525,7 +517,6 @@ def _booked_handler(suffix: str) -> Callable[[Request], Awaitable[Response]]:
             ):
                 continue
             rows.append(record)
-        rows.sort(key=_order)
         config = world.config
         page = PageRequest.from_params(params, config.booked_default_limit, config.max_limit)
         path = f"/v1/{practiceid}/appointments/booked{suffix}"
@@ -557,7 +548,7 @@ async def patient_appointments(request: Request) -> Response:
             for r in world.schedule.all_appointments(practiceid)
             if r.patientid == patientid and r.status != "o" and (show_cancelled or r.status != "x")
         ),
-        key=_order,
+        key=order_key,
     )
     path = f"/v1/{practiceid}/patients/{patientid}/appointments"
     body = paged(rows, "appointments", path, params, page_of(request, params))

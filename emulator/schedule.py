@@ -15,6 +15,7 @@ cancelled appointment readable]. A reschedule frees the old slot the same way.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import date, datetime, tzinfo
@@ -37,6 +38,11 @@ TAKEN = AthenaError(
     detailedmessage="The appointment ID is already booked or is not marked as being available to be scheduled via the API.",
 )
 NOT_FOUND = "The requested ID does not exist."
+
+
+def order_key(record: AppointmentRecord) -> tuple[date, str, int]:
+    """athena's order of slot and appointment lists: date, start time, id."""
+    return (record.date, record.starttime, record.appointmentid)
 
 
 def _state_error(message: str) -> AthenaError:
@@ -64,6 +70,9 @@ class Schedule:
         self.encounters: dict[str, dict[int, EncounterRecord]] = {}
         self.diagnoses: dict[str, dict[int, DiagnosisRecord]] = {}
         self._next: dict[tuple[str, str], int] = {}
+        # per practice: every record in order_key order and its dates, for date-window
+        # lists (a record's date and time never change; rebuilt after records are added)
+        self._dated: dict[str, tuple[list[AppointmentRecord], list[date]]] = {}
         # (practiceid, eventname, record) after each change: athena's changed feeds
         # (emulator/changed_feeds.py); the world connects it
         self.on_change: Callable[[str, str, AppointmentRecord], None] = lambda *_: None
@@ -78,6 +87,7 @@ class Schedule:
         with self.lock:
             for record in appointments:
                 self.appointments.setdefault(record.practiceid, {})[record.appointmentid] = record
+            self._dated.clear()
             for encounter in encounters:
                 self.encounters.setdefault(encounter.practiceid, {})[encounter.encounterid] = (
                     encounter
@@ -114,6 +124,23 @@ class Schedule:
         with self.lock:
             rows = list(self.appointments.get(practiceid, {}).values())
         return [r for r in rows if not r.deleted]
+
+    def dated(self, practiceid: str, start: date, end: date) -> list[AppointmentRecord]:
+        """Every live slot and appointment dated ``start`` to ``end``, in ``order_key`` order.
+
+        The booked and open lists ask for a date window of a practice's thousands of
+        records on every call: a sorted index and two bisections instead of a scan and
+        a sort (py-spy of the emulator under bench P6: the scan was a third of a
+        booked-list call).
+        """
+        with self.lock:
+            index = self._dated.get(practiceid)
+            if index is None:
+                rows = sorted(self.appointments.get(practiceid, {}).values(), key=order_key)
+                index = self._dated[practiceid] = (rows, [r.date for r in rows])
+        rows, dates = index
+        window = rows[bisect_left(dates, start) : bisect_right(dates, end)]
+        return [r for r in window if not r.deleted]
 
     def encounter(self, practiceid: str, encounterid: int) -> EncounterRecord | None:
         with self.lock:
@@ -170,6 +197,7 @@ class Schedule:
                     template_typeid=appointmenttypeid,
                 )
                 self.appointments.setdefault(practiceid, {})[record.appointmentid] = record
+                self._dated.pop(practiceid, None)
                 created.append(record)
                 self.on_change(practiceid, "AddAppointmentSlot", record)
             return created

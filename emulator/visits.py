@@ -22,8 +22,8 @@ BOOKED_STATUSES = frozenset({"f", "2", "3", "4", "x"})
 
 
 def us_stamp(at: datetime) -> str:
-    """MM/DD/YYYY HH:MM:SS (section 3.0)."""
-    return at.strftime("%m/%d/%Y %H:%M:%S")
+    """MM/DD/YYYY HH:MM:SS (section 3.0); ``strftime``'s text, formatted directly (us_date)."""
+    return f"{at.month:02d}/{at.day:02d}/{at.year} {at.hour:02d}:{at.minute:02d}:{at.second:02d}"
 
 
 @dataclass
