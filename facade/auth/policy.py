@@ -139,10 +139,22 @@ def precheck_read(table: Table, auth: AuthContext, rid: str) -> None:
 
 
 def visible(table: Table, auth: AuthContext, resource: Json, permission: str) -> bool:
+    return _within(table, resource, *_reach(table, auth, permission))
+
+
+def _reach(
+    table: Table, auth: AuthContext, permission: str
+) -> tuple[str | None, list[SearchRequest] | None]:
+    """What confines the token on this type: its patient (None: none), its scope queries."""
     patient = None if table.shared else compartment_patient(auth, table.resource, permission)
+    return patient, _constraints(auth, table, permission)
+
+
+def _within(
+    table: Table, resource: Json, patient: str | None, constraints: list[SearchRequest] | None
+) -> bool:
     if patient is not None and not in_compartment(table, resource, patient):
         return False
-    constraints = _constraints(auth, table, permission)
     return constraints is None or any(matches(resource, table, c) for c in constraints)
 
 
@@ -156,8 +168,15 @@ def check_resource(table: Table, auth: AuthContext, resource: Json, permission: 
 def filter_results(
     table: Table, auth: AuthContext, resources: list[Json], permission: str = "s"
 ) -> list[Json]:
-    """Safety net behind the pinned search: drop anything outside the token's reach."""
-    kept = [r for r in resources if visible(table, auth, r, permission)]
+    """Safety net behind the pinned search: drop anything outside the token's reach.
+
+    The token's reach is worked out once for the page (it depends on the token and the
+    type, not on the resource), and only when there is something to check.
+    """
+    if not resources:
+        return []
+    patient, constraints = _reach(table, auth, permission)
+    kept = [r for r in resources if _within(table, r, patient, constraints)]
     _note_patients(table, kept)
     return kept
 

@@ -200,6 +200,31 @@ def test_several_granular_scopes_need_the_search_to_pick_one() -> None:
     assert [p.name for p in ok.params] == ["name", "gender"]
 
 
+def test_the_safety_net_drops_what_the_token_may_not_see() -> None:
+    """filter_results (behind every pinned search): another patient's records, records outside
+    a granular scope's query; everything for an unconfined token; a page of nothing needs no
+    decision (a patient scope without context refuses only when there is something to check)."""
+    table = load_mappings().tables["Patient"]
+    page = [
+        {"resourceType": "Patient", "id": DONNA, "gender": "female"},
+        {"resourceType": "Patient", "id": ELEANA, "gender": "female"},
+        {"resourceType": "Patient", "id": FRANKIE, "gender": "male"},
+    ]
+    mine = AuthContext("app", ScopeSet.parse("patient/*.rs"), ("195900",), patient=DONNA)
+    assert [r["id"] for r in policy.filter_results(table, mine, page)] == [DONNA]
+    granular = AuthContext("app", ScopeSet.parse("user/Patient.rs?gender=female"), ("195900",))
+    assert [r["id"] for r in policy.filter_results(table, granular, page)] == [DONNA, ELEANA]
+    system = AuthContext("app", ScopeSet.parse("system/*.rs"), ("195900",))
+    assert policy.filter_results(table, system, page) == page
+    for resource in page:  # the same decisions one by one (reads)
+        assert policy.visible(table, mine, resource, "s") == (resource["id"] == DONNA)
+        assert policy.visible(table, granular, resource, "s") == (resource["gender"] == "female")
+    nobody = AuthContext("app", ScopeSet.parse("patient/*.rs"), ("195900",))
+    assert policy.filter_results(table, nobody, []) == []
+    with pytest.raises(Forbidden):
+        policy.filter_results(table, nobody, page)
+
+
 # ------------------------------------------------------------------ tokens
 def test_expired_token_is_401(smart_url: str, smart_data_dir: Path, http: httpx.Client) -> None:
     settings = Settings(data_dir=smart_data_dir, public_base_url=smart_url)
