@@ -73,11 +73,13 @@ class UpstreamPage:
 YIELD_EVERY = 200
 
 # An upstream page asked for this many times the matches it should yield (the rest of
-# a FHIR page then rarely needs a second athena call; see page_size). On the one-week
-# Appointment and Slot searches (python -m bench.profile_search) 1.2 reads a fifth fewer
-# records than 1.5 did (159 and 113 a search instead of 198 and 140) with the same calls
-# per search (1.00 and 1.002); 1.0 made about one search in a hundred call athena again.
-SIZE_MARGIN = 1.2
+# a FHIR page then rarely needs a second athena call; see page_size). The recent worst
+# records-per-match is already a high quantile, so no margin beyond ``count + 1``: on the
+# one-week Appointment search (bench P6, one run each way) 1.0 reads 17 % fewer athena
+# bytes per result than 1.2 (4.2 vs 5.0 KB) at one call per search in the sample; the
+# odd search it leaves short continues with a page as large again (``collect``), not
+# athena's maximum. (1.2 had read a fifth fewer records than 1.5.)
+SIZE_MARGIN = 1.0
 
 
 def page_size(services: Services, plan: UpstreamPlan, count: int) -> int:
@@ -172,9 +174,10 @@ async def collect(
             total = upstream_total if exact else (len(found) if first_page else None)
             return found, None, total
         position = Position(page.next_upstream)
-        # the estimate did not fill this page: the rest is read in the route's full pages
-        # (the per-request page budget then covers what it always did)
-        size = max(size, route.page_size) if not exact else size
+        # the estimate did not fill this page: each further page twice the last, up to
+        # the route's maximum (a search the estimate just missed reads a few records more,
+        # not athena's 1,000; a sparse one reaches full pages within a few calls)
+        size = min(route.page_size, size * 2) if not exact else size
     # Upstream page budget spent: return a short page; ``next`` continues from here.
     return found, position, (upstream_total if exact else None)
 

@@ -138,3 +138,52 @@ async def test_a_long_page_lets_other_requests_run_while_it_is_mapped(
         assert len(cache) == matches
         # intermediate sizes: the loop ran while the page was being mapped
         assert len({n for n in seen if 0 < n < matches}) >= 3, sorted(seen)
+
+
+async def test_a_page_the_estimate_leaves_short_continues_with_doubling_pages(
+    emulator_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upstream page sized from a route's recent yield that does not fill the FHIR page
+    is followed by pages twice as large (up to athena's maximum), and the page holds the
+    same matches as a search sized at athena's maximum from the start."""
+    from datetime import date, timedelta
+
+    from facade.engine import paging
+
+    sizes: list[int] = []
+    fetch = paging._fetch
+
+    async def counted(*args: object) -> paging.UpstreamPage:
+        sizes.append(int(args[-1]))  # type: ignore[call-overload]
+        return await fetch(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(paging, "_fetch", counted)
+    today = date.today()
+    req = parse_query(
+        "Appointment",
+        [
+            ("date", f"ge{(today - timedelta(days=14)).isoformat()}"),
+            ("date", f"le{(today + timedelta(days=14)).isoformat()}"),
+            ("_count", "60"),
+        ],
+    )
+    auth = _auth("system/Appointment.s")
+    settings = facade_settings(emulator_url, tmp_path, cache_enabled=False)
+    async with open_services(settings) as services:
+        full = await searches.search(services, auth, "Appointment", req, strict=True)
+        route = next(
+            r.name
+            for r in services.mappings.tables["Appointment"].routes.search
+            if r.path == "/appointments/booked"
+        )
+        assert sizes == [1000]  # a route not seen yet: athena's maximum
+        # a yield far better than the truth: one record per match, so 61 records asked
+        services.search_pages._yield.clear()
+        for _ in range(3):
+            services.search_pages.observe("195900", route, 1, 1)
+        sizes.clear()
+        short = await searches.search(services, auth, "Appointment", req, strict=True)
+    assert sizes[0] == 61 and len(sizes) >= 2, sizes
+    assert sizes[1:] == [min(1000, 61 * 2**n) for n in range(1, len(sizes))], sizes
+    ids = [e["resource"]["id"] for e in short["entry"]]
+    assert ids == [e["resource"]["id"] for e in full["entry"]] and len(ids) == 60
