@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from facade.cache import EntityCache, render, weak_etag
+from facade.cache import EntityCache, Expiring, render, weak_etag
 
 
 class Clock:
@@ -44,3 +44,36 @@ def test_weak_etag_depends_on_content_only() -> None:
     assert weak_etag(b"{}") == weak_etag(b"{}")
     assert weak_etag(b"{}") != weak_etag(b'{"a":1}')
     assert weak_etag(b"{}").startswith('W/"')
+
+
+def test_expiring_keeps_the_most_recently_used_until_their_ttl() -> None:
+    clock = Clock()
+    kept: Expiring[str, int] = Expiring(3, 10, clock)
+    for n, key in enumerate("abc"):
+        kept.put(key, n)
+    assert kept.get("a") == 0  # now the most recently used
+    kept.put("d", 3)  # over the bound: "b", the least recently used, goes
+    assert kept.get("b") is None and len(kept) == 3
+    assert [kept.get(k) for k in "acd"] == [0, 2, 3]
+    clock.now = 5
+    kept.put("c", 20)  # put again: a new value and a new TTL
+    clock.now = 10  # a and d (put at 0) expire; c (put at 5) lasts until 15
+    assert kept.get("a") is None and kept.get("d") is None and len(kept) == 1
+    assert kept.get("c") == 20
+    clock.now = 15
+    assert kept.get("c") is None and len(kept) == 0
+    kept.put("e", 5)
+    kept.pop("e")
+    kept.pop("never")  # nothing there: nothing happens
+    assert kept.get("e") is None
+
+
+def test_the_entity_cache_is_bounded_per_type() -> None:
+    cache = EntityCache({"Patient": 60, "Slot": 60}, max_entries=2)
+    for n in range(3):
+        resource = {"resourceType": "Patient", "id": f"a-1.E-{n}"}
+        cache.put("Patient", "1", f"a-1.E-{n}", "*", render(resource))
+    cache.put("Slot", "1", "a-1.Slot-1", "*", render({"resourceType": "Slot", "id": "s"}))
+    assert cache.get("Patient", "1", "a-1.E-0", "*") is None  # the oldest of three went
+    assert cache.get("Patient", "1", "a-1.E-2", "*") is not None
+    assert cache.get("Slot", "1", "a-1.Slot-1", "*") is not None  # its own bound
