@@ -27,6 +27,8 @@ class DepartmentDirectory:
         self._entries: dict[str, tuple[float, dict[str, Json]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._reasons: dict[str, tuple[float, list[Json]]] = {}
+        # per practice: the department list the offsets were worked out from, and them
+        self._offsets: dict[str, tuple[dict[str, Json], tuple[int, int] | None]] = {}
 
     async def departments(self, practice: str) -> dict[str, Json]:
         """departmentid -> the department record (with ``providerlist``)."""
@@ -55,18 +57,27 @@ class DepartmentDirectory:
             raise UpstreamError("athena returned departments of an unexpected shape")
         return {str(r["departmentid"]): r for r in rows}
 
+    def known_offsets(self, practice: str) -> tuple[tuple[int, int] | None] | None:
+        """The lowest and highest UTC offset of the practice's departments, in a 1-tuple
+        (``(None,)``: no department's offset is known), when the department list is held;
+        None when it would have to be read from athena first."""
+        entry = self._entries.get(practice)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        offsets = self._offsets.get(practice)
+        if offsets is None or offsets[0] is not entry[1]:
+            zones = [z for row in entry[1].values() if (z := _offset(row)) is not None]
+            offsets = (entry[1], (min(zones), max(zones)) if zones else None)
+            self._offsets[practice] = offsets
+        return (offsets[1],)
+
     async def ids(self, practice: str) -> list[str]:
         return sorted(await self.departments(practice), key=lambda d: (len(d), d))
 
     async def timezone(self, practice: str, departmentid: Any) -> int | None:
         """The department's offset from UTC in hours (athena ``timezone``), when known."""
         row = (await self.departments(practice)).get(str(departmentid))
-        if row is None:
-            return None
-        try:
-            return int(str(row.get("timezone", row.get("timezoneoffset"))))
-        except ValueError:
-            return None
+        return None if row is None else _offset(row)
 
     async def reasons(self, practice: str, departmentid: Any, providerid: Any) -> list[Json]:
         """The patient appointment reasons bookable with a provider in a department.
@@ -97,3 +108,11 @@ class DepartmentDirectory:
             raise UpstreamError("athena returned appointment reasons of an unexpected shape")
         self._reasons[key] = (time.monotonic() + self._ttl, rows)
         return rows
+
+
+def _offset(row: Json) -> int | None:
+    """A department's offset from UTC in hours (athena ``timezone``), when known."""
+    try:
+        return int(str(row.get("timezone", row.get("timezoneoffset"))))
+    except ValueError:
+        return None

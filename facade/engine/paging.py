@@ -332,7 +332,13 @@ async def planned(
     """``plan_search`` with the practice's department offsets when the chosen route pushes
     department-local days (``zone: department``): only then is the department list read,
     so a search that can match nothing still makes no athena call.
+
+    Offsets change only the windows of such pushes, so when the directory already holds
+    them (no athena call) the search is planned once, with them.
     """
+    known = services.directory.known_offsets(practice)
+    if known is not None:
+        return plan_search(table, req, practice, allow_scan=allow_scan, zones=known[0])
     plan = plan_search(table, req, practice, allow_scan=allow_scan)
     if plan.empty or not any(p.zone == "department" for p in plan.route.push.values()):
         return plan
@@ -348,12 +354,9 @@ async def _department_zones(services: Services, practice: str) -> tuple[int, int
     A department without a known offset maps no appointment time (``local_start``), so
     its records match no date and need no room in the window.
     """
-    offsets = [
-        tz
-        for department in await services.directory.ids(practice)
-        if (tz := await services.directory.timezone(practice, department)) is not None
-    ]
-    return (min(offsets), max(offsets)) if offsets else None
+    await services.directory.departments(practice)  # read (and kept) when not known
+    known = services.directory.known_offsets(practice)
+    return known[0] if known is not None else None
 
 
 async def count_all(

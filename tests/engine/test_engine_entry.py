@@ -187,3 +187,43 @@ async def test_a_page_the_estimate_leaves_short_continues_with_doubling_pages(
     assert sizes[1:] == [min(1000, 61 * 2**n) for n in range(1, len(sizes))], sizes
     ids = [e["resource"]["id"] for e in short["entry"]]
     assert ids == [e["resource"]["id"] for e in full["entry"]] and len(ids) == 60
+
+
+async def test_known_department_offsets_plan_a_search_once_and_the_same(
+    emulator_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facade.engine import paging
+
+    settings = facade_settings(emulator_url, tmp_path)
+    table = load_mappings().tables["Appointment"]
+    queries = [
+        [("date", "ge2026-03-02T03:00:00Z"), ("date", "le2026-03-09")],
+        [("date", "2026-03-02")],
+        [("date", "ge2026-03-09"), ("date", "le2026-03-02")],  # can match nothing
+        [("patient", SANDBOX)],
+        [("_id", "a-195900.Appointment-1")],
+    ]
+    calls: list[object] = []
+    plan = paging.plan_search
+
+    def counted(*args: object, **kwargs: object) -> paging.UpstreamPlan:
+        calls.append(kwargs.get("zones"))
+        return plan(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(paging, "plan_search", counted)
+    async with open_services(settings) as services:
+        assert services.directory.known_offsets("195900") is None  # nothing read yet
+        cold = []
+        for query in queries:
+            req = parse_query("Appointment", query)
+            cold.append(await paging.planned(services, table, req, "195900", allow_scan=False))
+        departments = await services.directory.departments("195900")
+        offsets = [int(d["timezone"]) for d in departments.values() if "timezone" in d]
+        known = services.directory.known_offsets("195900")
+        assert known == ((min(offsets), max(offsets)),) and offsets
+        calls.clear()
+        for query, before in zip(queries, cold, strict=True):
+            req = parse_query("Appointment", query)
+            warm = await paging.planned(services, table, req, "195900", allow_scan=False)
+            assert warm == before, query
+    assert calls == [known[0]] * len(queries)  # one plan each, with the offsets
