@@ -21,6 +21,7 @@ from facade.search import (
     to_query_string,
     unescape,
 )
+from facade.search.escaping import _split_scanning
 
 
 def test_basic_parse() -> None:
@@ -189,6 +190,11 @@ def test_split_maxsplit() -> None:
 )
 def test_unescape(raw: str, plain: str) -> None:
     assert unescape(raw) == plain
+
+
+@given(st.text(alphabet="ab,|\\$"), st.sampled_from([",", "|", "$"]), st.integers(-1, 3))
+def test_split_unescaped_equals_the_scanning_split(text: str, sep: str, maxsplit: int) -> None:
+    assert split_unescaped(text, sep, maxsplit) == _split_scanning(text, sep, maxsplit)
 
 
 @given(st.text())
