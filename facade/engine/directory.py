@@ -18,6 +18,7 @@ from facade.errors import UpstreamError
 from facade.upstream.client import AthenaClient, raise_for_bad_request
 
 Json = dict[str, Any]
+_Offsets = tuple[dict[str, int | None], tuple[int, int] | None, dict[str, Json]]
 
 
 class DepartmentDirectory:
@@ -27,8 +28,8 @@ class DepartmentDirectory:
         self._entries: dict[str, tuple[float, dict[str, Json]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._reasons: dict[str, tuple[float, list[Json]]] = {}
-        # per practice: the department list the offsets were worked out from, and them
-        self._offsets: dict[str, tuple[dict[str, Json], tuple[int, int] | None]] = {}
+        # per practice: each department's offset, their range, the list they come from
+        self._offsets: dict[str, _Offsets] = {}
 
     async def departments(self, practice: str) -> dict[str, Json]:
         """departmentid -> the department record (with ``providerlist``)."""
@@ -64,12 +65,21 @@ class DepartmentDirectory:
         entry = self._entries.get(practice)
         if entry is None or entry[0] <= time.monotonic():
             return None
-        offsets = self._offsets.get(practice)
-        if offsets is None or offsets[0] is not entry[1]:
-            zones = [z for row in entry[1].values() if (z := _offset(row)) is not None]
-            offsets = (entry[1], (min(zones), max(zones)) if zones else None)
-            self._offsets[practice] = offsets
-        return (offsets[1],)
+        return (self._worked_out(practice, entry[1])[1],)
+
+    async def offsets(self, practice: str) -> dict[str, int | None]:
+        """departmentid -> its UTC offset in hours (``timezone``) for every department."""
+        return self._worked_out(practice, await self.departments(practice))[0]
+
+    def _worked_out(self, practice: str, rows: dict[str, Json]) -> _Offsets:
+        """The offsets of one department list, worked out once for it."""
+        kept = self._offsets.get(practice)
+        if kept is None or kept[2] is not rows:
+            each = {department: _offset(row) for department, row in rows.items()}
+            known = [z for z in each.values() if z is not None]
+            kept = (each, (min(known), max(known)) if known else None, rows)
+            self._offsets[practice] = kept
+        return kept
 
     async def ids(self, practice: str) -> list[str]:
         return sorted(await self.departments(practice), key=lambda d: (len(d), d))

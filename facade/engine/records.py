@@ -79,18 +79,15 @@ async def context_at(
             out.append(record)
         return out.__getitem__
     by_department = "department" in kinds
-    if by_department:
-        for record in records:
-            department = str(record.get("departmentid"))
-            if department not in zones:
-                zones[department] = await services.directory.timezone(practice, department)
+    if by_department:  # every department's offset, looked up once for the page
+        zones = await services.directory.offsets(practice)
 
     def at(index: int) -> Json:
         record = records[index]
         if today is not None:
             record = {**record, "today": today}
         if by_department:
-            tz = zones[str(record.get("departmentid"))]
+            tz = zones.get(str(record.get("departmentid")))
             record = {**record, "departmenttimezone": tz}
         return record
 

@@ -221,6 +221,8 @@ async def test_known_department_offsets_plan_a_search_once_and_the_same(
         offsets = [int(d["timezone"]) for d in departments.values() if "timezone" in d]
         known = services.directory.known_offsets("195900")
         assert known == ((min(offsets), max(offsets)),) and offsets
+        each = await services.directory.offsets("195900")
+        assert each == {d: await services.directory.timezone("195900", d) for d in departments}
         calls.clear()
         for query, before in zip(queries, cold, strict=True):
             req = parse_query("Appointment", query)
