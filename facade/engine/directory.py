@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from facade.errors import UpstreamError
 from facade.upstream.client import AthenaClient, raise_for_bad_request
 
 Json = dict[str, Any]
-_Offsets = tuple[dict[str, int | None], tuple[int, int] | None, dict[str, Json]]
+
+
+class Offsets(NamedTuple):
+    """The departments' UTC offsets (hours, athena ``timezone``), worked out once per list."""
+
+    each: dict[str, int | None]  # departmentid -> its offset (None: not known)
+    range: tuple[int, int] | None  # the lowest and highest known offset (None: none known)
+    rows: dict[str, Json]  # the department list they come from
 
 
 class DepartmentDirectory:
@@ -29,7 +36,7 @@ class DepartmentDirectory:
         self._locks: dict[str, asyncio.Lock] = {}
         self._reasons: dict[str, tuple[float, list[Json]]] = {}
         # per practice: each department's offset, their range, the list they come from
-        self._offsets: dict[str, _Offsets] = {}
+        self._offsets: dict[str, Offsets] = {}
 
     async def departments(self, practice: str) -> dict[str, Json]:
         """departmentid -> the department record (with ``providerlist``)."""
@@ -58,26 +65,24 @@ class DepartmentDirectory:
             raise UpstreamError("athena returned departments of an unexpected shape")
         return {str(r["departmentid"]): r for r in rows}
 
-    def known_offsets(self, practice: str) -> tuple[tuple[int, int] | None] | None:
-        """The lowest and highest UTC offset of the practice's departments, in a 1-tuple
-        (``(None,)``: no department's offset is known), when the department list is held;
-        None when it would have to be read from athena first."""
+    def held_offsets(self, practice: str) -> Offsets | None:
+        """The departments' offsets when the department list is held; None when it would
+        have to be read from athena first."""
         entry = self._entries.get(practice)
         if entry is None or entry[0] <= time.monotonic():
             return None
-        return (self._worked_out(practice, entry[1])[1],)
+        return self._worked_out(practice, entry[1])
 
-    async def offsets(self, practice: str) -> dict[str, int | None]:
-        """departmentid -> its UTC offset in hours (``timezone``) for every department."""
-        return self._worked_out(practice, await self.departments(practice))[0]
+    async def offsets(self, practice: str) -> Offsets:
+        """The departments' offsets (the department list read when not held)."""
+        return self._worked_out(practice, await self.departments(practice))
 
-    def _worked_out(self, practice: str, rows: dict[str, Json]) -> _Offsets:
-        """The offsets of one department list, worked out once for it."""
+    def _worked_out(self, practice: str, rows: dict[str, Json]) -> Offsets:
         kept = self._offsets.get(practice)
-        if kept is None or kept[2] is not rows:
+        if kept is None or kept.rows is not rows:
             each = {department: _offset(row) for department, row in rows.items()}
             known = [z for z in each.values() if z is not None]
-            kept = (each, (min(known), max(known)) if known else None, rows)
+            kept = Offsets(each, (min(known), max(known)) if known else None, rows)
             self._offsets[practice] = kept
         return kept
 
@@ -86,8 +91,7 @@ class DepartmentDirectory:
 
     async def timezone(self, practice: str, departmentid: Any) -> int | None:
         """The department's offset from UTC in hours (athena ``timezone``), when known."""
-        row = (await self.departments(practice)).get(str(departmentid))
-        return None if row is None else _offset(row)
+        return (await self.offsets(practice)).each.get(str(departmentid))
 
     async def reasons(self, practice: str, departmentid: Any, providerid: Any) -> list[Json]:
         """The patient appointment reasons bookable with a provider in a department.

@@ -336,27 +336,18 @@ async def planned(
     Offsets change only the windows of such pushes, so when the directory already holds
     them (no athena call) the search is planned once, with them.
     """
-    known = services.directory.known_offsets(practice)
-    if known is not None:
-        return plan_search(table, req, practice, allow_scan=allow_scan, zones=known[0])
+    held = services.directory.held_offsets(practice)
+    if held is not None:
+        return plan_search(table, req, practice, allow_scan=allow_scan, zones=held.range)
     plan = plan_search(table, req, practice, allow_scan=allow_scan)
     if plan.empty or not any(p.zone == "department" for p in plan.route.push.values()):
         return plan
-    zones = await _department_zones(services, practice)
+    # A department without a known offset maps no appointment time (``local_start``), so
+    # its records match no date and need no room in the window.
+    zones = (await services.directory.offsets(practice)).range
     if zones is None:
         return plan
     return plan_search(table, req, practice, allow_scan=allow_scan, zones=zones)
-
-
-async def _department_zones(services: Services, practice: str) -> tuple[int, int] | None:
-    """The lowest and highest UTC offset of the practice's departments (None: none known).
-
-    A department without a known offset maps no appointment time (``local_start``), so
-    its records match no date and need no room in the window.
-    """
-    await services.directory.departments(practice)  # read (and kept) when not known
-    known = services.directory.known_offsets(practice)
-    return known[0] if known is not None else None
 
 
 async def count_all(

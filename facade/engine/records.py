@@ -64,23 +64,20 @@ async def context_at(
     if not kinds or not records:
         return records.__getitem__
     today = await practice_today(services, practice) if "today" in kinds else None
-    zones: dict[str, int | None] = {}  # one directory lookup per department, not per record
+    zones: dict[str, int | None] = {}
+    if "schedule" in kinds or "department" in kinds:  # every department's, once for the page
+        zones = (await services.directory.offsets(practice)).each
     if "schedule" in kinds:  # per record (its provider's reasons), all at once
         out = []
         for record in records:
             if today is not None:
                 record = {**record, "today": today}
-            department = str(record.get("departmentid"))  # the directory's key too
-            if department not in zones:
-                zones[department] = await services.directory.timezone(practice, department)
-            tz = zones[department]
+            tz = zones.get(str(record.get("departmentid")))  # the directory's key too
             record = {**record, "departmenttimezone": tz}
             record.update(await _schedule_facts(services, practice, record, tz))
             out.append(record)
         return out.__getitem__
     by_department = "department" in kinds
-    if by_department:  # every department's offset, looked up once for the page
-        zones = await services.directory.offsets(practice)
 
     def at(index: int) -> Json:
         record = records[index]

@@ -77,12 +77,8 @@ def _day(value: str) -> date | None:
 
 async def _offsets(services: Services, practice: str) -> tuple[int, int]:
     """The easternmost and westernmost UTC offsets (hours) of the practice's departments."""
-    found = []
-    for department in await services.directory.ids(practice):
-        offset = await services.directory.timezone(practice, department)
-        if offset is not None:
-            found.append(offset)
-    return (max(found), min(found)) if found else (14, -12)
+    known = (await services.directory.offsets(practice)).range
+    return (known[1], known[0]) if known else (14, -12)
 
 
 async def _slot_at(ctx: WriteContext) -> str:
