@@ -30,6 +30,7 @@ import orjson
 from starlette.datastructures import QueryParams
 from starlette.middleware.cors import CORSMiddleware
 
+from facade.api import routes_fhir
 from facade.api.errors import error_response
 from facade.engine import reads, searches
 from facade.engine.services import Services
@@ -46,9 +47,10 @@ _READ = re.compile(r"^/fhir/r4/([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})$")
 _SEARCH = re.compile(r"^/fhir/r4/([A-Z][A-Za-z]{1,63})$")
 _JSON_ACCEPT = {b"*/*", b"application/fhir+json", b"application/json+fhir"}
 _CONTENT_TYPE = b"application/fhir+json; charset=utf-8"
-_CACHE_CONTROL = b"private, no-cache"
-_VARY = b"Authorization, Accept"
-_NO_STORE = b"private, no-store"  # searches (routes_fhir.NO_STORE)
+# the router's headers for reads and searches, as bytes
+_CACHE_CONTROL = routes_fhir.PRIVATE.encode()
+_VARY = routes_fhir.VARY.encode()
+_NO_STORE = routes_fhir.NO_STORE.encode()
 _ROUTER_PARAMS = ("_format", "_pretty")  # negotiated by the router
 
 

@@ -9,6 +9,7 @@ same authorization as the HTTP face.
 from __future__ import annotations
 
 import asyncio
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,24 @@ from facade.engine.operations import OperationCall
 from facade.engine.runtime import open_services
 from facade.errors import Forbidden, NotFound
 from facade.mapping.loader import load_mappings
-from facade.search import parse_query
+from facade.search import SearchRequest, parse_query
 from tests.conftest import facade_settings
 
 SANDBOX = "a-195900.E-60178"
 OTHER = "a-195900.E-60179"
+
+
+def _days_around_today(first: int, last: int, *, count: int) -> SearchRequest:
+    """An Appointment search from ``first`` to ``last`` days from today, ``count`` a page."""
+    today = date.today()
+    return parse_query(
+        "Appointment",
+        [
+            ("date", f"ge{(today + timedelta(days=first)).isoformat()}"),
+            ("date", f"le{(today + timedelta(days=last)).isoformat()}"),
+            ("_count", str(count)),
+        ],
+    )
 
 
 def _auth(scope: str, patient: str | None = None) -> AuthContext:
@@ -102,8 +116,6 @@ async def test_a_long_page_lets_other_requests_run_while_it_is_mapped(
     Observed through the entity cache, which every match enters as it is mapped: a task
     running beside the search sees the cache between its first and last match only if
     the search let the loop run mid-page."""
-    from datetime import date, timedelta
-
     from facade.engine import paging
 
     monkeypatch.setattr(paging, "YIELD_EVERY", 10)
@@ -118,15 +130,7 @@ async def test_a_long_page_lets_other_requests_run_while_it_is_mapped(
                 seen.add(len(cache))
                 await asyncio.sleep(0)
 
-        today = date.today()
-        req = parse_query(
-            "Appointment",
-            [
-                ("date", f"ge{today.isoformat()}"),
-                ("date", f"le{(today + timedelta(days=13)).isoformat()}"),
-                ("_count", "100"),
-            ],
-        )
+        req = _days_around_today(0, 13, count=100)
         watcher = asyncio.create_task(beside())
         bundle = await searches.search(
             services, _auth("system/Appointment.s"), "Appointment", req, strict=True
@@ -146,8 +150,6 @@ async def test_a_page_the_estimate_leaves_short_continues_with_doubling_pages(
     """An upstream page sized from a route's recent yield that does not fill the FHIR page
     is followed by pages twice as large (up to athena's maximum), and the page holds the
     same matches as a search sized at athena's maximum from the start."""
-    from datetime import date, timedelta
-
     from facade.engine import paging
 
     sizes: list[int] = []
@@ -158,15 +160,7 @@ async def test_a_page_the_estimate_leaves_short_continues_with_doubling_pages(
         return await fetch(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(paging, "_fetch", counted)
-    today = date.today()
-    req = parse_query(
-        "Appointment",
-        [
-            ("date", f"ge{(today - timedelta(days=14)).isoformat()}"),
-            ("date", f"le{(today + timedelta(days=14)).isoformat()}"),
-            ("_count", "60"),
-        ],
-    )
+    req = _days_around_today(-14, 14, count=60)
     auth = _auth("system/Appointment.s")
     settings = facade_settings(emulator_url, tmp_path, cache_enabled=False)
     async with open_services(settings) as services:
@@ -212,20 +206,19 @@ async def test_known_department_offsets_plan_a_search_once_and_the_same(
 
     monkeypatch.setattr(paging, "plan_search", counted)
     async with open_services(settings) as services:
-        assert services.directory.known_offsets("195900") is None  # nothing read yet
+        assert services.directory.held_offsets("195900") is None  # nothing read yet
         cold = []
         for query in queries:
             req = parse_query("Appointment", query)
             cold.append(await paging.planned(services, table, req, "195900", allow_scan=False))
         departments = await services.directory.departments("195900")
         offsets = [int(d["timezone"]) for d in departments.values() if "timezone" in d]
-        known = services.directory.known_offsets("195900")
-        assert known == ((min(offsets), max(offsets)),) and offsets
-        each = await services.directory.offsets("195900")
-        assert each == {d: await services.directory.timezone("195900", d) for d in departments}
+        held = services.directory.held_offsets("195900")
+        assert held is not None and held.range == (min(offsets), max(offsets)) and offsets
+        assert held.each == {d: int(r["timezone"]) for d, r in departments.items()}
         calls.clear()
         for query, before in zip(queries, cold, strict=True):
             req = parse_query("Appointment", query)
             warm = await paging.planned(services, table, req, "195900", allow_scan=False)
             assert warm == before, query
-    assert calls == [known[0]] * len(queries)  # one plan each, with the offsets
+    assert calls == [held.range] * len(queries)  # one plan each, with the offsets
