@@ -116,13 +116,13 @@ def _patient_exists(world: World, practiceid: str, patientid: int) -> None:
         raise AthenaError(404, PATIENT_NOT_FOUND)
 
 
-def _view(world: World, record: AppointmentRecord, params: dict[str, str]) -> dict[str, object]:
-    row = record.v1()
+def _view(world: World, record: AppointmentRecord, params: dict[str, str]) -> object:
+    """The record's row as athena lists it (JSON), with ``patient`` when asked."""
     if _truthy(params, "showpatientdetail") and record.patientid is not None:
         patient = world.patient(record.practiceid, record.patientid)
         if patient is not None:
-            row["patient"] = patient.v1()
-    return row
+            return {**record.v1(), "patient": patient.v1()}
+    return record.v1_json()
 
 
 # -- reference data -------------------------------------------------------------------------
