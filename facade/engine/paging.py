@@ -28,7 +28,7 @@ from facade.engine.records import (
 )
 from facade.engine.services import Services
 from facade.errors import InvalidRequest, TooCostly, UpstreamError
-from facade.mapping.convert import to_fhir
+from facade.mapping.convert import to_fhir_remembered
 from facade.mapping.filter import search_filters
 from facade.mapping.planner import UpstreamPlan, plan_search
 from facade.mapping.table import Table
@@ -155,7 +155,7 @@ async def collect(
                 await asyncio.sleep(0)  # a long page: let the loop's other requests run
             if skipped(route, record) or (pre is not None and not pre.passes(record)):
                 continue
-            resource = to_fhir(record, table, route.source, plan.practice, codes)
+            resource = to_fhir_remembered(record, table, route.source, plan.practice, codes)
             if not check(resource):
                 continue
             found.append(resource)

@@ -8,7 +8,6 @@ turns athena's value into FHIR, ``write`` turns FHIR back into athena's (or is
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -415,22 +414,33 @@ _UNKNOWN = object()
 
 
 def _remembered(fn: Fn, *shapes: tuple[type, ...]) -> Fn:
-    """``fn`` with its answers kept, for tuples whose items have exactly ``shapes``' types."""
+    """``fn`` with its answers kept, for tuples whose items have exactly ``shapes``' types.
+
+    The type test is generated for the arity (``type(value[i]) in allowed_i``): a search
+    calls these four times per appointment it maps or prefilters, and building
+    ``tuple(map(type, value))`` to look it up cost 320 ns a call against 130 ns.
+    """
     memo: dict[tuple[Any, ...], Any] = {}
-    kept = frozenset(itertools.product(*shapes))  # the type tuples whose values are kept
-
-    def read(value: Any) -> Any:
-        if type(value) is tuple and tuple(map(type, value)) in kept:
-            answer = memo.get(value, _UNKNOWN)  # one lookup: another thread may clear it
-            if answer is not _UNKNOWN:
-                return answer
-            answer = fn(value)
-            if len(memo) >= MEMO_MAX:
-                memo.clear()
-            memo[value] = answer
+    namespace: dict[str, Any] = {"fn": fn, "memo": memo, "_UNKNOWN": _UNKNOWN, "_limit": MEMO_MAX}
+    tests = [f"len(value) == {len(shapes)}"]
+    for index, allowed in enumerate(shapes):
+        namespace[f"_allowed{index}"] = frozenset(allowed)
+        tests.append(f"type(value[{index}]) in _allowed{index}")
+    source = f"""
+def read(value):
+    if type(value) is tuple and {" and ".join(tests)}:
+        answer = memo.get(value, _UNKNOWN)  # one lookup: another thread may clear it
+        if answer is not _UNKNOWN:
             return answer
-        return fn(value)
-
+        answer = fn(value)
+        if len(memo) >= _limit:
+            memo.clear()
+        memo[value] = answer
+        return answer
+    return fn(value)
+"""
+    exec(compile(source, f"<remembered {fn.__name__}>", "exec"), namespace)
+    read: Fn = namespace["read"]
     read.__doc__ = fn.__doc__
     return read
 

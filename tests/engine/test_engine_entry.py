@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -222,3 +223,41 @@ async def test_known_department_offsets_plan_a_search_once_and_the_same(
             warm = await paging.planned(services, table, req, "195900", allow_scan=False)
             assert warm == before, query
     assert calls == [held.range] * len(queries)  # one plan each, with the offsets
+
+
+async def test_a_search_maps_a_record_again_when_athena_changed_it(
+    emulator_url: str, emulator_world: Any, tmp_path: Path
+) -> None:
+    """Search results of an unchanged athena record are the mapping kept from an earlier
+    search (facade/mapping/convert.py ``to_fhir_remembered``); a record athena changed in
+    between, even with the same ``lastmodified``, is mapped again."""
+    req = _days_around_today(2, 4, count=5)
+    auth = _auth("system/Appointment.s")
+    settings = facade_settings(emulator_url, tmp_path, cache_enabled=False)
+    async with open_services(settings) as services:
+        first = await searches.search(services, auth, "Appointment", req, strict=True)
+        again = await searches.search(services, auth, "Appointment", req, strict=True)
+        resources = [e["resource"] for e in first["entry"]]
+        assert len(resources) == 5
+        # the same objects: kept, not mapped again (the bundle carries them as they are)
+        assert all(a["resource"] is r for a, r in zip(again["entry"], resources, strict=True))
+        changed = resources[2]
+        number = int(changed["id"].rsplit("-", 1)[1])
+        record = next(
+            r
+            for r in emulator_world.schedule.all_appointments("195900")
+            if r.appointmentid == number
+        )
+        stamp, duration = record.lastmodified, record.duration
+        try:
+            record.duration = duration + 5  # athena changed it, lastmodified as it was
+            record.lastmodified = stamp
+            after = await searches.search(services, auth, "Appointment", req, strict=True)
+        finally:
+            record.duration, record.lastmodified = duration, stamp
+    mapped = {e["resource"]["id"]: e["resource"] for e in after["entry"]}
+    assert mapped[changed["id"]]["minutesDuration"] == duration + 5
+    assert mapped[changed["id"]]["end"] != changed["end"]
+    assert mapped[changed["id"]] is not changed
+    unchanged = [r for r in resources if r["id"] != changed["id"]]
+    assert all(mapped[r["id"]] is r for r in unchanged)

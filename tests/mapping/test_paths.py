@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from facade.mapping.paths import get_values, matches, parse_path, selects, set_value
+from facade.mapping.paths import Segment, get_values, matches, parse_path, selects, set_value
 
 
 def test_selector_creates_and_reuses_list_items() -> None:
@@ -82,5 +82,50 @@ def test_compiled_selectors_agree_with_matches() -> None:
     def agree(item: object, selector: str) -> None:
         seg = parse_path(f"x[{selector}]")[0]
         assert selects(item, seg) == matches(item, seg.keys)
+
+    agree()
+
+
+def _walked(source: Any, segments: tuple[Segment, ...]) -> list[Any]:
+    """``get_values`` as first written (lists built per segment): the reference."""
+    nodes: list[Any] = [source]
+    for seg in segments:
+        nxt: list[Any] = []
+        for node in nodes:
+            if not isinstance(node, dict) or seg.name not in node:
+                continue
+            value = node[seg.name]
+            items = value if isinstance(value, list) else [value]
+            if seg.index is not None:
+                items = items[seg.index : seg.index + 1]
+            elif seg.keys:
+                items = [i for i in items if selects(i, seg)]
+            nxt.extend(i for i in items if i is not None)
+        nodes = nxt
+    return nodes
+
+
+def test_get_values_answers_as_the_reference_walk() -> None:
+    names = st.sampled_from(["a", "b", "use"])
+    leaves = st.one_of(st.none(), st.sampled_from(["home", "work", "x", ""]), st.integers(0, 2))
+    trees = st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(names, inner, max_size=3)
+        ),
+        max_leaves=12,
+    )
+    segments = st.tuples(
+        names, st.sampled_from(["", "[0]", "[1]", "[3]", "[use=home]", "[use=home|]"])
+    )
+    paths = st.lists(segments, min_size=1, max_size=3).map(
+        lambda parts: ".".join(name + suffix for name, suffix in parts)
+    )
+
+    @settings(max_examples=500, deadline=None)
+    @given(tree=trees, path=paths)
+    def agree(tree: Any, path: str) -> None:
+        segments_ = parse_path(path)
+        assert get_values(tree, segments_) == _walked(tree, segments_)
 
     agree()

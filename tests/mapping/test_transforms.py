@@ -283,3 +283,22 @@ def test_equal_values_of_other_types_do_not_share_a_remembered_answer() -> None:
     )  # 1.9 is not 1 (int() truncates it to 1: the same answer, not the same entry)
     end = TRANSFORMS["local_end"].read
     assert end(("07/01/2025", "09:15", "15", -5)) == end(("07/01/2025", "09:15", 15, -5))
+
+
+def test_remembered_keeps_answers_only_for_the_declared_shapes() -> None:
+    calls: list[Any] = []
+
+    def plain(value: Any) -> str:
+        calls.append(value)
+        return repr(value)
+
+    read = transforms._remembered(plain, (str,), (int, str))
+    for _ in range(3):
+        assert read(("a", 1)) == "('a', 1)"
+        assert read(("a", "1")) == "('a', '1')"
+    assert len(calls) == 2  # kept after the first call of each
+    for value in [("a", True), ("a", 1.0), ("a",), ("a", 1, 2), ["a", 1], (1, 1)]:
+        before = len(calls)
+        assert read(value) == repr(value)
+        assert read(value) == repr(value)
+        assert len(calls) == before + 2, value  # never kept: another shape
