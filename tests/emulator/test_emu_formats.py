@@ -5,7 +5,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from emulator.records import us_date
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emulator.records import parse_us_date, us_date
 from emulator.visits import us_stamp
 
 
@@ -21,3 +24,23 @@ def test_us_date_and_stamp_equal_strftime() -> None:
         moment = moment.replace(second=rng.randint(0, 59), microsecond=rng.randint(0, 999_999))
         moment = moment.replace(tzinfo=rng.choice(zones))
         assert us_stamp(moment) == moment.strftime("%m/%d/%Y %H:%M:%S"), moment
+
+
+def _strptime_date(text: str) -> date | None:
+    try:
+        return datetime.strptime(text.strip(), "%m/%d/%Y").date()
+    except ValueError:
+        return None
+
+
+@settings(max_examples=2_000, deadline=None)
+@given(
+    text=st.one_of(
+        st.from_regex(r"\s?[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}\s?", fullmatch=True),
+        st.text(alphabet="0123456789/ ²٣", min_size=8, max_size=12),
+        st.from_regex(r"[0-9٣²]{2}/[0-9٣]{2}/[0-9٣]{4}", fullmatch=True),  # other digits
+        st.builds(us_date, st.dates()),
+    )
+)
+def test_parse_us_date_answers_as_strptime(text: str) -> None:
+    assert parse_us_date(text) == _strptime_date(text)
