@@ -1,9 +1,10 @@
 """What one paging session learns from athena and may use again (facade/engine/paging.py).
 
-- **Pages**: the athena list page a FHIR page stopped inside is kept for a short TTL
-  (``FACADE_SEARCH_PAGE_REUSE_SECONDS``), keyed by the exact upstream request (practice,
-  route, upstream parameters, where the page starts), so the ``next`` link's request
-  continues from it instead of fetching it again. Only continuations read it: a new
+- **Pages**: the athena list page a FHIR page stopped inside is kept, from the record
+  after the one it stopped at, for a short TTL (``FACADE_SEARCH_PAGE_REUSE_SECONDS``),
+  keyed by the exact upstream request (practice, route, upstream parameters, where the
+  page starts), so the ``next`` link's request continues from it instead of fetching it
+  again (a continuation starting before what is kept fetches it). Only continuations read it: a new
   search always asks athena. Bounded by the number of records kept (oldest first out).
 - **Yield**: per practice and route, how many athena records a match took lately
   (records a full FHIR page consumed / its matches; the largest of the last

@@ -62,9 +62,18 @@ class Position:
 
 @dataclass(frozen=True)
 class UpstreamPage:
+    """An athena list page. A kept one (``_keep``) holds only the records from ``start`` on:
+    the ones before were consumed by the FHIR page that stopped inside it."""
+
     records: list[Json]
     next_upstream: int | str | None
     total: int | None
+    start: int = 0  # the index in athena's page of ``records[0]``
+
+    @property
+    def end(self) -> int:
+        """How many records athena's page had."""
+        return self.start + len(self.records)
 
 
 # Records matched between two yields to the event loop: a 1000-record athena page (a
@@ -148,8 +157,9 @@ async def collect(
         )
         upstream_total = page.total
         record_at = await context_at(services, table, route.source, plan.practice, page.records)
-        for index in range(position.skip, len(page.records)):
-            record = record_at(index)
+        first = page.start
+        for index in range(position.skip, page.end):
+            record = record_at(index - first)
             consumed += 1
             if not consumed % YIELD_EVERY:
                 await asyncio.sleep(0)  # a long page: let the loop's other requests run
@@ -165,8 +175,8 @@ async def collect(
                 )
             if len(found) >= count:
                 services.search_pages.observe(plan.practice, route.name, consumed, len(found))
-                if index + 1 < len(page.records):  # the next page starts inside this one
-                    _keep(services, plan, position, page, offset_paging)
+                if index + 1 < page.end:  # the next page starts inside this one
+                    _keep(services, plan, position, page, index + 1, offset_paging)
                 nxt = _after(position, index + 1, page, offset_paging)
                 return found, nxt, (upstream_total if exact else None)
         if page.next_upstream is None:
@@ -191,12 +201,12 @@ def _after(
     for a while; without it an offset page is read again from that record, an athena
     cursor page again with the same size).
     """
-    if consumed >= len(page.records):
+    if consumed >= page.end:
         return None if page.next_upstream is None else Position(page.next_upstream)
     if offset_paging:
         return Position(int(position.upstream or 0), consumed)
     return Position(
-        position.upstream, consumed, len(page.records) if position.size is None else position.size
+        position.upstream, consumed, page.end if position.size is None else position.size
     )
 
 
@@ -210,12 +220,21 @@ def _keep(
     plan: UpstreamPlan,
     position: Position,
     page: UpstreamPage,
+    consumed: int,
     offset_paging: bool,
 ) -> None:
-    """Keep the page a FHIR page stopped inside, for the ``next`` request (short TTL)."""
+    """Keep the page a FHIR page stopped inside, for the ``next`` request (short TTL).
+
+    Only its records from ``consumed`` on: the ones this request read are freed when it
+    ends, while they are still in the CPU's caches, instead of when the kept page is
+    evicted (freeing evicted 125-record pages was ~7 % of bench P6's one-week Appointment
+    search, which keeps every page it stops in and is never continued).
+    """
     ttl = services.settings.search_page_reuse_seconds
     key = _reuse_key(plan, replace(position, skip=0), offset_paging)
-    services.search_pages.put(key, page, len(page.records), ttl)
+    tail = page.records[consumed - page.start :]
+    kept = UpstreamPage(tail, page.next_upstream, page.total, consumed)
+    services.search_pages.put(key, kept, len(tail), ttl)
 
 
 async def _page_at(
@@ -237,7 +256,7 @@ async def _page_at(
     continuing = position.upstream is not None or position.skip > 0
     if reuse and continuing:
         kept = services.search_pages.get(_reuse_key(plan, replace(position, skip=0), offset_paging))
-        if isinstance(kept, UpstreamPage) and position.skip < len(kept.records):
+        if isinstance(kept, UpstreamPage) and kept.start <= position.skip < kept.end:
             return position, kept
     if offset_paging and position.skip:
         position = Position(int(position.upstream or 0) + position.skip)

@@ -261,3 +261,64 @@ async def test_a_search_maps_a_record_again_when_athena_changed_it(
     assert mapped[changed["id"]] is not changed
     unchanged = [r for r in resources if r["id"] != changed["id"]]
     assert all(mapped[r["id"]] is r for r in unchanged)
+
+
+async def test_a_kept_page_holds_only_what_its_search_did_not_read(
+    emulator_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The athena page a FHIR page stopped in is kept from the next record on; a
+    continuation that starts inside what is kept reads it, one that starts before it
+    (another paging session of the same upstream request) reads athena again; both
+    answer what a single large page answers."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from facade.engine import paging
+
+    fetched: list[int] = []
+    fetch = paging._fetch
+
+    async def counted(*args: object) -> paging.UpstreamPage:
+        page = await fetch(*args)  # type: ignore[arg-type]
+        fetched.append(len(page.records))
+        return page
+
+    monkeypatch.setattr(paging, "_fetch", counted)
+    auth = _auth("system/Appointment.s")
+    settings = facade_settings(emulator_url, tmp_path, cache_enabled=False)
+    async with open_services(settings) as services:
+
+        async def search(req: SearchRequest) -> dict[str, Any]:
+            services.search_pages._yield.clear()  # athena's largest pages: one per search
+            return await searches.search(services, auth, "Appointment", req, strict=True)
+
+        def kept() -> paging.UpstreamPage:
+            (only,) = services.search_pages._pages.values()
+            assert only.weight == len(only.value.records)
+            page: paging.UpstreamPage = only.value
+            return page
+
+        def following(bundle: dict[str, Any]) -> SearchRequest:
+            url = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
+            return parse_query("Appointment", parse_qsl(urlsplit(url).query))
+
+        whole = await search(_days_around_today(3, 6, count=200))
+        five = await search(_days_around_today(3, 6, count=5))
+        after_five = kept().start
+        assert after_five >= 5 and kept().end == fetched[-1]
+        three = await search(_days_around_today(3, 6, count=3))
+        after_three = kept().start  # the same upstream request: this page replaced five's
+        assert 3 <= after_three < after_five
+        calls = len(fetched)
+        five_next = await search(following(five))
+        assert len(fetched) == calls  # it starts inside what is kept
+        assert kept().start > after_five
+        three_next = await search(following(three))
+        assert len(fetched) == calls + 1  # it starts before what five's next kept
+    ids = [e["resource"]["id"] for e in whole["entry"]]
+    assert len(ids) > 12
+
+    def got(*bundles: dict[str, Any]) -> list[str]:
+        return [e["resource"]["id"] for b in bundles for e in b["entry"]]
+
+    assert got(five, five_next) == ids[:10]
+    assert got(three, three_next) == ids[:6]
