@@ -323,13 +323,16 @@ def _same(kept: tuple[Field_, ...], fields: Sequence[Field_]) -> bool:
 
 @lru_cache(maxsize=1024)
 def getter_of(names: tuple[str, ...]) -> Callable[[Json], tuple[Any, ...]]:
-    """``lambda record: tuple(record.get(n) for n in names)``, without the generator.
+    """The values of ``names`` in a record, each followed by its type: a memo key for what
+    those raw values decide (1, 1.0 and True are equal values that transforms answer
+    differently). Generated, without a generator or ``map``.
 
     >>> getter_of(("a", "b"))({"a": 1})
-    (1, None)
+    (1, <class 'int'>, None, <class 'NoneType'>)
     """
-    body = "".join(f"record.get({n!r}), " for n in names)
+    reads = "".join(f"    _{i} = record.get({n!r})\n" for i, n in enumerate(names))
+    body = "".join(f"_{i}, type(_{i}), " for i in range(len(names)))
     namespace: dict[str, Any] = {}
-    exec(f"def get(record):\n    return ({body})", namespace)
+    exec(f"def get(record):\n{reads}    return ({body})", namespace)
     getter: Callable[[Json], tuple[Any, ...]] = namespace["get"]
     return getter

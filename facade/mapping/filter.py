@@ -266,7 +266,7 @@ def _all_of(found: list[_Check]) -> Callable[[Json], bool]:
 @dataclass(frozen=True)
 class _Decision:
     """One prefiltered parameter: the fields producing its elements (compiled: ``read``),
-    the athena fields they read (``key`` gets their values), its check, and the answers
+    the athena fields they read (``key`` gets their values and types), its check, and the answers
     given so far by those raw values."""
 
     fields: tuple[Field_, ...]

@@ -114,3 +114,27 @@ def test_pages_expire_are_bounded_and_yield_is_the_recent_worst() -> None:
     assert pages.records_per_match("1", "r") == 4.0
     pages.observe("1", "r", 5, 0)  # a page without matches says nothing
     assert pages.records_per_match("1", "r") == 4.0
+
+
+def test_equal_raw_values_of_other_types_are_decided_apart() -> None:
+    """1 and True are equal keys: the memos (per search and across searches) key the
+    values with their types, as the mapping answers them differently (``x-noshow`` only
+    for a real ``true``)."""
+    table = MAPPINGS.tables["Appointment"]
+    route = table.routes.search[2]
+    base = next(r for r in RECORDS if r.get("appointmentstatus") == "f")
+    noshow = {**base, "appointmentstatus": "x", "cancelreasonnoshow": True}
+    numbered = {**base, "appointmentstatus": "x", "cancelreasonnoshow": 1}
+    for status in ("noshow", "cancelled"):
+        for order in ((noshow, numbered), (numbered, noshow)):
+            req = _request("Appointment", ("date", "ge2000-01-01"), ("status", status))
+            pre = prefilter_of(table, route, req, "195900", MAPPINGS.codes)
+            assert pre is not None
+            for record in order:
+                whole = matches(
+                    to_fhir(record, table, "rest", "195900", MAPPINGS.codes), table, req
+                )
+                assert pre.passes(record) == whole, (status, record["cancelreasonnoshow"])
+    assert matches(to_fhir(noshow, table, "rest", "195900", MAPPINGS.codes), table, req) != matches(
+        to_fhir(numbered, table, "rest", "195900", MAPPINGS.codes), table, req
+    )
