@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from facade.errors import Unprocessable
 from facade.mapping.compiled import MAX_READERS, Reader, reader_of
 from facade.mapping.ids import format_id
@@ -116,37 +118,40 @@ def to_fhir(record: Json, table: Table, source_name: str, practice: str, codes: 
 
 # A search maps the same athena records again and again: every search over a week maps
 # that week's appointments, whatever its exact bounds. A /v1 record's resource is kept per
-# record id and given back while the record (with its context) is equal to the one it
-# was mapped from: the mapping is deterministic (no clock, no randomness: same record,
-# same resource), so this changes no answer, and athena is still asked every time.
-# The resource is shared, never changed after (as the entity cache's are). Bounded;
-# forgotten all at once past the bound. bench P6's one-week Appointment search, two
-# workers, alternating 8-s rounds against the same code without it: 2.65 -> 2.17 ms of
-# facade CPU per search, 472 -> 503 searches/s (a lookup and comparison is ~1.2 µs
-# against ~7 µs for mapping an appointment, and fewer new objects means less freeing and
-# garbage collection). A search over records never seen before pays the full mapping.
-MAPPED_MAX = 4096  # ~4 KB each (the record and its resource; the entity cache shares the resource)
-_MAPPED: dict[tuple[int, str, int, Any], tuple[Source, Codes, Json, Json]] = {}
+# record id and given back while the record (with its context) serialises to the same JSON
+# as the one it was mapped from: the same values of the same types (1, 1.0 and True are
+# equal in Python, not in JSON, and transforms answer them differently). Mapping is
+# deterministic (no clock, no randomness: same record, same resource), so this changes no
+# answer, and athena is still asked every time. The resource is shared, never changed
+# after (as the entity cache's are). Bounded; forgotten all at once past the bound.
+# bench P6's one-week Appointment search, two workers, alternating 8-s rounds against the
+# same code without it: 2.65 -> 2.17 ms of facade CPU per search, 472 -> 503 searches/s
+# (serialising and comparing a 30-field record is ~0.5 µs against ~7 µs for mapping it,
+# and fewer new objects means less freeing and garbage collection). A search over
+# records never seen before pays the full mapping.
+MAPPED_MAX = 4096  # ~4 KB each (the record's JSON and its resource, which the entity cache shares)
+_MAPPED: dict[tuple[int, str, int, Any], tuple[Source, Codes, bytes, Json]] = {}
 
 
 def to_fhir_remembered(
     record: Json, table: Table, source_name: str, practice: str, codes: Codes
 ) -> Json:
-    """``to_fhir``, given back from the last mapping of an equal record of a /v1 source."""
+    """``to_fhir``, given back from the last mapping of the same record of a /v1 source."""
     source = table.sources[source_name]
     if source.surface != "rest" or source.record_id is None:
         return to_fhir(record, table, source_name, practice, codes)
     key = (id(source), practice, id(codes), record.get(source.record_id))
     try:
         entry = _MAPPED.get(key)
-    except TypeError:  # an unhashable id: mapped without the memo
+        text = orjson.dumps(record)
+    except TypeError:  # an unhashable id, a value JSON has no form for: no memo
         return to_fhir(record, table, source_name, practice, codes)
-    if entry is not None and entry[0] is source and entry[1] is codes and entry[2] == record:
+    if entry is not None and entry[0] is source and entry[1] is codes and entry[2] == text:
         return entry[3]
     resource = to_fhir(record, table, source_name, practice, codes)
     if len(_MAPPED) >= MAPPED_MAX:
         _MAPPED.clear()
-    _MAPPED[key] = (source, codes, dict(record), resource)  # (a copy: the caller's may change)
+    _MAPPED[key] = (source, codes, text, resource)
     return resource
 
 

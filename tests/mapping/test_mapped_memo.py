@@ -86,3 +86,19 @@ def test_the_kept_record_is_a_copy_and_unhashable_ids_map_without_the_memo() -> 
     assert _outcome(listed, table, "rest", to_fhir_remembered) == _outcome(
         listed, table, "rest", to_fhir
     )
+
+
+def test_equal_values_of_other_types_are_mapped_apart() -> None:
+    """1 and True are equal in Python: a record whose value changed type (athena sent true,
+    then 1) is mapped again, as the transforms answer them differently."""
+    convert._MAPPED.clear()
+    table = MAPPINGS.tables["Appointment"]
+    record = next(r for r in RECORDS if "appointmentstatus" in r and "appointmentid" in r)
+    noshow = {**record, "appointmentstatus": "x", "cancelreasonnoshow": True}
+    numbered = {**noshow, "cancelreasonnoshow": 1}
+    assert noshow == numbered
+    first = to_fhir_remembered(noshow, table, "rest", PRACTICE, MAPPINGS.codes)
+    second = to_fhir_remembered(numbered, table, "rest", PRACTICE, MAPPINGS.codes)
+    assert first == to_fhir(noshow, table, "rest", PRACTICE, MAPPINGS.codes)
+    assert second == to_fhir(numbered, table, "rest", PRACTICE, MAPPINGS.codes)
+    assert first["status"] != second["status"]
