@@ -74,8 +74,10 @@ class Settings(BaseSettings):
     write_readback_interval: float = 0.5
     upstream_read_timeout: float = 10.0
     upstream_max_connections: int = 256
-    # aiohttp under the httpx API (measured in bench P2); "httpx" = httpx's own transport
-    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    # the engine's calls: "h1" = the lean HTTP/1.1 client (facade/upstream/h1.py, measured in
+    # bench P2), "aiohttp" = an aiohttp session; token calls use httpx over aiohttp for both;
+    # "httpx" = httpx's own transport for everything
+    upstream_transport: Literal["h1", "aiohttp", "httpx"] = "h1"
     upstream_token_refresh_margin: int = 60
     emulator_port: int = 0  # embedded: 0 picks a free loopback port
     request_deadline_seconds: float = Field(
