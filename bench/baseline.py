@@ -18,9 +18,15 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from facade import collector
+from facade.settings import Settings
+
 
 def create_app() -> FastAPI:
     body = Path(os.environ["BENCH_BODY_FILE"]).read_bytes()
+    defaults = Settings.model_fields
+    # the same garbage-collector settings as a facade worker: P1 compares server stacks
+    collector.tune(defaults["gc_young_threshold"].default, freeze=defaults["gc_freeze"].default)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/fhir/r4/Patient/{rid}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from facade.logconfig import configure, logging_config
 
-APP_FACTORY = "facade.api.app:create_app"
+APP_FACTORY = "facade.api.app:create_serving_app"
 
 
 def _embedded_emulator(settings: Any) -> Any:

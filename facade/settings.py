@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # "httpx" = httpx's own transport for everything
     upstream_transport: Literal["h1", "aiohttp", "httpx"] = "h1"
     upstream_token_refresh_margin: int = 60
+    # a serving worker's garbage collector (facade/collector.py, measured in bench P2):
+    # container allocations between young collections (0 = Python's 700), and whether what
+    # is alive after start-up is frozen out of later collections
+    gc_young_threshold: int = Field(default=50_000, ge=0)
+    gc_freeze: bool = True
     emulator_port: int = 0  # embedded: 0 picks a free loopback port
     request_deadline_seconds: float = Field(
         default=15.0, description="Bound on one FHIR request: upstream queueing, retries, calls"

@@ -11,6 +11,7 @@ from importlib.metadata import version
 import httpx
 from fastapi import FastAPI
 
+from facade import collector
 from facade.api import (
     errors,
     routes_auth,
@@ -40,8 +41,18 @@ def _quiet_libraries() -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
+def create_serving_app() -> FastAPI:
+    """The app a server process runs (``athena-facade serve``: each uvicorn or granian
+    worker calls this): :func:`create_app` with the process's garbage collector tuned
+    once the services are open (facade/collector.py)."""
+    return create_app(tune_process=True)
+
+
 def create_app(
-    settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    tune_process: bool = False,
 ) -> FastAPI:
     settings = settings or Settings()
     _quiet_libraries()
@@ -59,6 +70,8 @@ def create_app(
             mcp.running(),
         ):
             app.state.services = live["services"] = services
+            if tune_process:
+                collector.tune(settings.gc_young_threshold, freeze=settings.gc_freeze)
             async with open_events(services) as events:
                 app.state.events = events
                 if not settings.bulk_enabled:
