@@ -58,9 +58,7 @@ def test_a_serving_worker_freezes_start_up_and_raises_the_young_threshold(
 
 
 def test_the_collector_settings_can_be_turned_off(emulator_url: str, tmp_path: Path) -> None:
-    seen = _worker(
-        emulator_url, tmp_path, FACADE_GC_YOUNG_THRESHOLD="0", FACADE_GC_FREEZE="false"
-    )
+    seen = _worker(emulator_url, tmp_path, FACADE_GC_YOUNG_THRESHOLD="0", FACADE_GC_FREEZE="false")
     assert seen["serving"] == seen["before"]
     seen = _worker(emulator_url, tmp_path, FACADE_GC_YOUNG_THRESHOLD="1234")
     assert seen["serving"]["threshold"][0] == 1234
