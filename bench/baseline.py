@@ -40,8 +40,6 @@ APP = "bench.baseline:create_app"
 
 
 def main() -> None:
-    import uvicorn
-
     from facade import serving
 
     parser = argparse.ArgumentParser(prog="bench.baseline")
@@ -52,7 +50,7 @@ def main() -> None:
     if args.workers > 1:
         serving.run(APP, host="127.0.0.1", port=args.port, workers=args.workers, **options)
     else:
-        uvicorn.run(APP, factory=True, host="127.0.0.1", port=args.port, **options)
+        serving.run_one(APP, host="127.0.0.1", port=args.port, **options)
 
 
 if __name__ == "__main__":

@@ -72,8 +72,6 @@ def _serve(args: argparse.Namespace) -> int:
                 log_dictconfig=log_config,
             ).serve()
         else:
-            import uvicorn
-
             from facade import serving
 
             options: dict[str, Any] = {
@@ -91,9 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
                     **options,
                 )
             else:
-                uvicorn.run(
-                    APP_FACTORY, factory=True, host=settings.host, port=settings.port, **options
-                )
+                serving.run_one(APP_FACTORY, host=settings.host, port=settings.port, **options)
     finally:
         if emulator is not None:
             emulator.stop()

@@ -19,11 +19,13 @@ worker, refusing to restart one that failed at startup, signals) is uvicorn's
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.config import STARTUP_FAILURE, Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 log = logging.getLogger("uvicorn.error")
@@ -101,8 +103,17 @@ class ReusePortWorkers(Multiprocess):
             self.processes[index] = replacement
 
 
+def run_one(app: str, *, host: str, port: int, **options: Any) -> None:
+    """``uvicorn.run(app, factory=True, ...)`` in this process, on :class:`OneSendHttpTools`."""
+    import uvicorn
+
+    uvicorn.run(app, factory=True, host=host, port=port, **{"http": OneSendHttpTools, **options})
+
+
 def run(app: str, *, host: str, port: int, workers: int, **options: Any) -> None:
-    """``uvicorn.run(app, factory=True, ...)`` with ``workers`` processes, one socket each."""
+    """``uvicorn.run(app, factory=True, ...)`` with ``workers`` processes, one socket each,
+    on :class:`OneSendHttpTools`."""
+    options = {"http": OneSendHttpTools, **options}
     config = Config(app, factory=True, host=host, port=port, workers=workers, **options)
     first = reuseport_socket(host, port)
     port = first.getsockname()[1]  # port 0: the others share the one the kernel chose
@@ -114,3 +125,72 @@ def run(app: str, *, host: str, port: int, workers: int, **options: Any) -> None
     finally:
         for sock in sockets:
             sock.close()
+
+
+ONE_SEND_MAX = 64 * 1024  # bytes held back at most: a larger response goes out as it comes
+
+
+class _OneSend:
+    """A connection's transport whose writes of one event-loop turn leave in one send.
+
+    uvicorn writes a response's status line and headers in one ``transport.write`` and
+    its body in the next: two ``send`` calls, two loopback segments and two wake-ups of
+    the reader for every small answer. Held until the end of the event-loop turn (or
+    until ``ONE_SEND_MAX`` bytes wait), they leave together. Measured in bench P2
+    (uncached reads, two workers, alternating runs): 0.29-0.31 -> 0.28 ms of facade CPU
+    per read. ``close`` sends what waits first; ``abort`` drops it, as a transport does.
+    """
+
+    __slots__ = ("_loop", "_pending", "_transport", "_waiting")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+        self._waiting = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        pending = self._pending
+        if pending is None:
+            self._pending = pending = [bytes(data)]
+            self._waiting = len(data)
+            self._loop.call_soon(self._flush)
+        else:
+            pending.append(bytes(data))
+            self._waiting += len(data)
+        if self._waiting >= ONE_SEND_MAX:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        if not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending = None
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        waiting = self._waiting if self._pending else 0
+        return self._transport.get_write_buffer_size() + waiting
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class OneSendHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol, a response's head and body sent together
+    (:class:`_OneSend`): the ``http`` protocol of every uvicorn worker :func:`run` and
+    :func:`run_one` start."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(
+            cast(asyncio.Transport, _OneSend(cast(asyncio.Transport, transport), self.loop))
+        )
