@@ -100,7 +100,10 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
-        self.answer = _Answer()
+        waiter = self.waiter
+        self.answer = _Answer()  # a fresh one even for a stray answer: nothing joins the last
+        if waiter is None or waiter.done():  # a second answer to one request: unusable
+            self.close()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.answer is not None
@@ -207,6 +210,7 @@ class H1Pool:
         self._origins: dict[str, _Origin] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tls = tls
+        self._closed = False
 
     def _origin(self, url: str) -> tuple[_Origin, str]:
         """The origin of an absolute URL and its request target (path and query)."""
@@ -272,7 +276,7 @@ class H1Pool:
         try:
             connection = self._idle(origin) or await self._connect(origin, connect_timeout)
             answer = await connection.exchange(request, read_timeout)
-            if answer.keep_alive and not connection.closed:
+            if answer.keep_alive and not connection.closed and not self._closed:
                 connection.idle_since = time.monotonic()
                 origin.idle.append(connection)
             else:
@@ -319,6 +323,8 @@ class H1Pool:
         return connection
 
     async def aclose(self) -> None:
+        """Close the idle connections; busy ones close when their call ends."""
+        self._closed = True
         for origin in self._origins.values():
             while origin.idle:
                 origin.idle.pop().close()

@@ -244,6 +244,34 @@ async def test_an_interim_100_continue_is_skipped() -> None:
         assert (await get(pool, s.url + "/"))[:2] == (200, b"real")
 
 
+async def test_a_second_answer_to_one_request_is_never_given_to_the_next() -> None:
+    two = answer(b"first") + answer(b"stray")
+    async with Server(keep_answering(two)) as s:
+        pool = H1Pool(1)
+        assert (await get(pool, s.url + "/"))[1] == b"first"
+        assert (await get(pool, s.url + "/"))[1] == b"first"  # a fresh connection
+        assert s.connections == 2
+
+
+async def test_a_closed_pool_keeps_no_connection_a_call_was_using() -> None:
+    async def slow(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
+    ) -> None:
+        while await server.read_request(reader) is not None:
+            await asyncio.sleep(0.05)
+            writer.write(answer(b"ok"))
+            await writer.drain()
+
+    async with Server(slow) as s:
+        pool = H1Pool(2)
+        call = asyncio.create_task(get(pool, s.url + "/"))
+        await asyncio.sleep(0.01)
+        await pool.aclose()
+        assert (await call)[1] == b"ok"
+        await asyncio.sleep(0.05)
+        assert s.open == 0  # closed after its answer, not left idle
+
+
 async def test_statuses_without_a_body_keep_the_connection() -> None:
     no_content = b"HTTP/1.1 204 No Content\r\n\r\n"
     async with Server(keep_answering(no_content, answer(b"next"))) as s:
