@@ -191,7 +191,8 @@ class _Origin:
         self.port = port
         self.tls = tls
         default = 443 if scheme == "https" else 80
-        self.host_header = host if port == default else f"{host}:{port}"
+        named = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
+        self.host_header = named if port == default else f"{named}:{port}"
         self.idle: deque[_Connection] = deque()
 
 

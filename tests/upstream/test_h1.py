@@ -145,6 +145,26 @@ async def test_a_kept_alive_connection_carries_the_next_request() -> None:
         await pool.aclose()
 
 
+async def test_an_ipv6_literal_is_called_and_named_in_brackets() -> None:
+    handler = keep_answering(answer(b"v6"))
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await handler(reader, writer, probe)
+        writer.close()
+
+    probe = Server(handler)
+    server = await asyncio.start_server(serve, "::1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = H1Pool(2)
+    try:
+        assert (await get(pool, f"http://[::1]:{port}/x"))[1] == b"v6"
+        assert f"Host: [::1]:{port}\r\n".encode() in probe.requests[0][0]
+    finally:
+        await pool.aclose()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_a_chunked_body_is_joined() -> None:
     chunked = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
