@@ -64,10 +64,10 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.answer: _Answer | None = None
         self.waiter: asyncio.Future[_Answer] | None = None
+        self.timer: asyncio.TimerHandle | None = None  # the read timeout of the call in flight
         self.closed = False
         self.idle_since = 0.0
         self.heard = 0.0  # loop time of the last bytes received
-        self._header_name = b""
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -158,24 +158,23 @@ class _Connection(asyncio.Protocol):
         self.waiter = waiter
         self.answer = None
         self.heard = loop.time()
-        timer = loop.call_at(self.heard + read_timeout, self._silent, read_timeout)
+        self.timer = loop.call_at(self.heard + read_timeout, self._silent, waiter, read_timeout)
         try:
             self.transport.write(request)
             return await waiter
         finally:
-            timer.cancel()
+            self.timer.cancel()
             self.waiter = None
             if not waiter.done() or waiter.cancelled():  # cancelled: its state is unknown
                 self.close()
 
-    def _silent(self, read_timeout: float) -> None:
-        waiter = self.waiter
-        if waiter is None or waiter.done():
+    def _silent(self, waiter: asyncio.Future[_Answer], read_timeout: float) -> None:
+        if waiter is not self.waiter or waiter.done():  # that call is over
             return
         quiet_until = self.heard + read_timeout
         loop = self.origin.loop
         if loop.time() < quiet_until:  # bytes arrived since: wait out the new silence
-            loop.call_at(quiet_until, self._silent, read_timeout)
+            self.timer = loop.call_at(quiet_until, self._silent, waiter, read_timeout)
             return
         self._fail(httpx.ReadTimeout(f"athena sent nothing for {read_timeout:g} s"))
 

@@ -426,6 +426,29 @@ async def test_a_slow_answer_that_never_pauses_for_the_read_timeout_completes() 
         assert (await get(H1Pool(4), s.url + "/", read=0.25))[1] == b"0123456789"
 
 
+async def test_a_call_s_read_timeout_never_reaches_the_next_call_on_its_connection() -> None:
+    async def trickle_then_slow(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
+    ) -> None:
+        while await server.read_request(reader) is not None:
+            response = answer(b"0123456789")
+            if len(server.requests) == 1:  # the first: bytes keep coming, the timer moves on
+                for i in range(0, len(response), 16):
+                    writer.write(response[i : i + 16])
+                    await writer.drain()
+                    await asyncio.sleep(0.08)
+            else:  # the second: silent for longer than the first call's timeout
+                await asyncio.sleep(0.5)
+                writer.write(response)
+                await writer.drain()
+
+    async with Server(trickle_then_slow) as s:
+        pool = H1Pool(1)
+        assert (await get(pool, s.url + "/", read=0.2))[1] == b"0123456789"
+        assert (await get(pool, s.url + "/", read=3.0))[1] == b"0123456789"
+        assert s.connections == 1
+
+
 async def test_a_refused_connection_is_a_connect_error() -> None:
     async with Server(keep_answering(answer(b""))) as s:
         url = s.url
