@@ -14,8 +14,9 @@ call to athena needs and no more:
   gzip/deflate bodies decoded (we ask for them, as aiohttp did);
 - a connection is reused only after a complete response that allows keep-alive, and
   dropped after ``keepalive`` seconds idle or when the server closes it;
-- timeouts: ``connect`` to open a connection (TCP + TLS), ``read`` as the longest
-  silence while waiting for the answer (aiohttp's ``sock_read``, httpx's ``read``);
+- timeouts: ``connect`` to get a connection (a free one of the pool, or a new one: TCP +
+  TLS), ``read`` as the longest silence while waiting for the answer (aiohttp's
+  ``sock_read``, httpx's ``read``);
 - failures are raised as the httpx exceptions the upstream client already handles:
   :class:`httpx.ConnectTimeout` / :class:`httpx.ConnectError` (nothing was sent),
   :class:`httpx.ReadTimeout`, :class:`httpx.RemoteProtocolError` (the server closed
@@ -272,7 +273,16 @@ class H1Pool:
         request = _request(method, target, origin.host_header, headers, form)
         slots = self._slots
         assert slots is not None
-        await slots.acquire()
+        if slots.locked():  # every connection busy: wait for one, as long as for a connect
+            try:
+                async with asyncio.timeout(connect_timeout):
+                    await slots.acquire()
+            except TimeoutError:
+                raise httpx.ConnectTimeout(
+                    f"no free connection to athena within {connect_timeout:g} s"
+                ) from None
+        else:
+            await slots.acquire()
         try:
             connection = self._idle(origin) or await self._connect(origin, connect_timeout)
             answer = await connection.exchange(request, read_timeout)

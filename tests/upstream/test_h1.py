@@ -481,6 +481,26 @@ async def test_no_more_connections_than_the_limit_are_opened() -> None:
         assert len(s.requests) == 7
 
 
+async def test_waiting_for_a_free_connection_is_bounded_by_the_connect_timeout() -> None:
+    async def slow(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
+    ) -> None:
+        while await server.read_request(reader) is not None:
+            await asyncio.sleep(0.5)
+            writer.write(answer(b"ok"))
+            await writer.drain()
+
+    async with Server(slow) as s:
+        pool = H1Pool(1)
+        first = asyncio.create_task(get(pool, s.url + "/"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(httpx.ConnectTimeout):
+            await pool.send("GET", s.url + "/", {}, None, 0.1, 5.0)
+        assert (await first)[1] == b"ok"
+        assert len(s.requests) == 1  # the one that waited was never sent
+        assert (await get(pool, s.url + "/"))[1] == b"ok"  # its slot was not lost
+
+
 async def test_a_cancelled_call_closes_its_connection_and_frees_its_slot() -> None:
     entered = asyncio.Event()
 
