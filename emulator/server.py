@@ -27,9 +27,17 @@ class ServerThread:
     """A uvicorn server in a daemon thread; ``start()`` returns the base URL."""
 
     def __init__(
-        self, app: Any, host: str = "127.0.0.1", port: int = 0, *, start_timeout: float = 10.0
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        start_timeout: float = 10.0,
+        **options: Any,
     ) -> None:
+        """``options``: further ``uvicorn.Config`` settings (e.g. ``http=`` a protocol class)."""
         self.app = app
+        self.options = options
         self.host = host
         self.port = port
         self.start_timeout = start_timeout
@@ -62,6 +70,7 @@ class ServerThread:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=5,
+            **self.options,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)

@@ -5,16 +5,14 @@ a real uvicorn server on that protocol."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+from emulator.server import ServerThread
 from facade.serving import ONE_SEND_MAX, OneSendHttpTools, _OneSend
-from tests.conftest import free_port
 
 
 class Counting(asyncio.Protocol):
@@ -104,7 +102,11 @@ async def test_no_more_than_the_bound_is_held_back() -> None:
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
+    if scope["type"] == "lifespan":  # ServerThread runs the lifespan: nothing to start
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
         return
     path = scope["path"]
     if path == "/stream":
@@ -124,20 +126,9 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture(scope="module")
 def one_send_server() -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        _app, host="127.0.0.1", port=port, http=OneSendHttpTools, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        threading.Event().wait(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    server = ServerThread(_app, http=OneSendHttpTools)
+    yield server.start()
+    server.stop()
 
 
 def test_a_uvicorn_server_on_the_protocol_answers_whole(one_send_server: str) -> None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import time
 import zlib
 from collections import deque
 from typing import Any, cast
@@ -67,7 +66,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[_Answer] | None = None
         self.timer: asyncio.TimerHandle | None = None  # the read timeout of the call in flight
         self.closed = False
-        self.idle_since = 0.0
+        self.idle_since = 0.0  # loop time it was put back in the pool
         self.heard = 0.0  # loop time of the last bytes received
 
     # asyncio.Protocol
@@ -287,7 +286,7 @@ class H1Pool:
             connection = self._idle(origin) or await self._connect(origin, connect_timeout)
             answer = await connection.exchange(request, read_timeout)
             if answer.keep_alive and not connection.closed and not self._closed:
-                connection.idle_since = time.monotonic()
+                connection.idle_since = origin.loop.time()
                 origin.idle.append(connection)
             else:
                 connection.close()
@@ -304,7 +303,7 @@ class H1Pool:
             if connection.transport.is_closing():
                 connection.close()
                 continue
-            if time.monotonic() - connection.idle_since > self._keepalive:
+            if origin.loop.time() - connection.idle_since > self._keepalive:
                 connection.close()
                 for stale in idle:  # older still
                     stale.close()

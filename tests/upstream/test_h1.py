@@ -96,14 +96,17 @@ def answer(body: bytes, *headers: str, status: str = "200 OK") -> bytes:
     return "\r\n".join(lines).encode() + body
 
 
-def keep_answering(*responses: bytes) -> Handler:
-    """Answer each request on a connection with the next response (the last repeats)."""
+def keep_answering(*responses: bytes, delay: float = 0.0) -> Handler:
+    """Answer each request on a connection with the next response (the last repeats),
+    ``delay`` seconds after reading it."""
 
     async def handler(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
     ) -> None:
         served = 0
         while await server.read_request(reader) is not None:
+            if delay:
+                await asyncio.sleep(delay)
             writer.write(responses[min(served, len(responses) - 1)])
             served += 1
             await writer.drain()
@@ -274,15 +277,7 @@ async def test_a_second_answer_to_one_request_is_never_given_to_the_next() -> No
 
 
 async def test_a_closed_pool_keeps_no_connection_a_call_was_using() -> None:
-    async def slow(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
-    ) -> None:
-        while await server.read_request(reader) is not None:
-            await asyncio.sleep(0.05)
-            writer.write(answer(b"ok"))
-            await writer.drain()
-
-    async with Server(slow) as s:
+    async with Server(keep_answering(answer(b"ok"), delay=0.05)) as s:
         pool = H1Pool(2)
         call = asyncio.create_task(get(pool, s.url + "/"))
         await asyncio.sleep(0.01)
@@ -465,15 +460,7 @@ async def test_a_connection_not_made_in_time_is_a_connect_timeout() -> None:
 
 
 async def test_no_more_connections_than_the_limit_are_opened() -> None:
-    async def slow(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
-    ) -> None:
-        while await server.read_request(reader) is not None:
-            await asyncio.sleep(0.05)
-            writer.write(answer(b"ok"))
-            await writer.drain()
-
-    async with Server(slow) as s:
+    async with Server(keep_answering(answer(b"ok"), delay=0.05)) as s:
         pool = H1Pool(2)
         results = await asyncio.gather(*(get(pool, s.url + "/") for _ in range(7)))
         assert [r[1] for r in results] == [b"ok"] * 7
@@ -482,15 +469,7 @@ async def test_no_more_connections_than_the_limit_are_opened() -> None:
 
 
 async def test_waiting_for_a_free_connection_is_bounded_by_the_connect_timeout() -> None:
-    async def slow(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
-    ) -> None:
-        while await server.read_request(reader) is not None:
-            await asyncio.sleep(0.5)
-            writer.write(answer(b"ok"))
-            await writer.drain()
-
-    async with Server(slow) as s:
+    async with Server(keep_answering(answer(b"ok"), delay=0.5)) as s:
         pool = H1Pool(1)
         first = asyncio.create_task(get(pool, s.url + "/"))
         await asyncio.sleep(0.05)
